@@ -1,0 +1,174 @@
+//! The one error type of the crate, and the kinds of damage recovery can find.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::SegmentId;
+
+/// A specialised `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in flashlog. Each variant names the file, segment or
+/// offset it concerns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation on a file or directory failed.
+    #[error("cannot {op} {}", path.display())]
+    Io {
+        /// What was being done, e.g. "fsync" or "create segment".
+        op: &'static str,
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// An entry on disk is damaged and the recovery mode does not accept the damage.
+    #[error("corrupt entry in {} at offset {offset}: {kind}", path.display())]
+    Corrupt {
+        /// The segment holding the damaged entry.
+        segment: SegmentId,
+        /// The segment's file.
+        path: PathBuf,
+        /// Byte offset of the damaged entry inside the segment.
+        offset: u64,
+        /// What is wrong with it.
+        kind: CorruptionKind,
+    },
+    /// A side file (`flashlog.meta`) is damaged.
+    #[error("corrupt side file {}: {reason}", path.display())]
+    CorruptMeta {
+        /// The side file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A segment that must exist for the log to be whole is missing.
+    #[error("segment {id} is missing from {} (segment ids must be contiguous)", dir.display())]
+    MissingSegment {
+        /// The log directory.
+        dir: PathBuf,
+        /// The missing segment.
+        id: SegmentId,
+    },
+    /// An entry is larger than the format or the segment size allows.
+    #[error("entry of {len} bytes exceeds the limit of {max} bytes")]
+    EntryTooLarge {
+        /// The entry's size on disk, CRC included.
+        len: u64,
+        /// The largest size allowed.
+        max: u64,
+    },
+    /// A sequence number outside the log was asked for.
+    #[error("sequence number {seq} is outside the log (first {first}, last {last})")]
+    SeqOutOfRange {
+        /// The sequence number asked for.
+        seq: u64,
+        /// The first sequence number in the log.
+        first: u64,
+        /// The last sequence number in the log (`first - 1` when the log is empty).
+        last: u64,
+    },
+    /// The options cannot be used.
+    #[error("invalid options: {0}")]
+    InvalidOptions(&'static str),
+    /// Another `Wal` (in this or another process) has the directory open.
+    #[error("{} is locked by another open log", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// An earlier write or fsync failed; the log accepts no more writes until it is
+    /// reopened, because what reached the disk after the failure is unknown.
+    #[error("the log stopped accepting writes after an earlier failure: {cause}")]
+    Poisoned {
+        /// The earlier failure, as text.
+        cause: String,
+    },
+    /// The log was closed.
+    #[error("the log is closed")]
+    Closed,
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// What is wrong with a damaged entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CorruptionKind {
+    /// Fewer bytes remain than the header or `TOTAL_LEN` promise: a write cut short.
+    Incomplete {
+        /// Bytes the entry needs.
+        needed: u64,
+        /// Bytes left in the segment.
+        available: u64,
+    },
+    /// The CRC is still the placeholder `0xFFFFFFFF` and does not match the body: a
+    /// write the Go writer never finished.
+    Placeholder,
+    /// `TOTAL_LEN` is below 13 or above 16 MiB.
+    BadLength(u32),
+    /// `KEY_LEN` does not fit inside `TOTAL_LEN`.
+    BadKeyLength {
+        /// The stored key length.
+        key_len: u32,
+        /// The stored total length.
+        total_len: u32,
+    },
+    /// `VAL_LEN` does not fill `TOTAL_LEN` exactly.
+    BadValueLength {
+        /// The stored value length.
+        value_len: u32,
+        /// The stored total length.
+        total_len: u32,
+    },
+    /// The stored CRC does not match the body.
+    ChecksumMismatch {
+        /// The CRC stored in the entry.
+        stored: u32,
+        /// The CRC of the bytes on disk.
+        computed: u32,
+    },
+    /// The `TYPE` byte is neither 0 (put) nor 1 (delete).
+    UnknownOp(u8),
+}
+
+impl fmt::Display for CorruptionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            CorruptionKind::Incomplete { needed, available } => {
+                write!(f, "incomplete entry ({available} of {needed} bytes)")
+            }
+            CorruptionKind::Placeholder => f.write_str("unfinished write (placeholder crc)"),
+            CorruptionKind::BadLength(len) => write!(f, "total length {len} out of range"),
+            CorruptionKind::BadKeyLength { key_len, total_len } => {
+                write!(
+                    f,
+                    "key length {key_len} does not fit total length {total_len}"
+                )
+            }
+            CorruptionKind::BadValueLength {
+                value_len,
+                total_len,
+            } => write!(
+                f,
+                "value length {value_len} does not match total length {total_len}"
+            ),
+            CorruptionKind::ChecksumMismatch { stored, computed } => write!(
+                f,
+                "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
+            ),
+            CorruptionKind::UnknownOp(byte) => write!(f, "unknown entry type {byte}"),
+        }
+    }
+}

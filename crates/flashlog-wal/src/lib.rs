@@ -1,0 +1,37 @@
+#![doc = include_str!("../README.md")]
+
+mod batch;
+pub mod codec;
+mod entry;
+mod error;
+pub mod fs;
+mod index;
+mod meta;
+mod options;
+mod reader;
+mod recovery;
+mod state;
+mod truncate;
+mod wal;
+mod writer;
+
+pub use batch::Batch;
+pub use entry::{Entry, Op, Position, SegmentId};
+pub use error::{CorruptionKind, Error, Result};
+pub use meta::{META_FILE, META_TMP_FILE};
+pub use options::{Options, RecoveryMode, SyncPolicy, DEFAULT_MAX_SEGMENT_SIZE};
+pub use reader::Iter;
+pub use recovery::{Damage, RecoveryReport};
+pub use wal::{inspect, Wal, LOCK_FILE};
+
+#[cfg(test)]
+mod static_checks {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn wal_and_iter_are_send_and_sync() {
+        assert_send_sync::<crate::Wal>();
+        assert_send_sync::<crate::Iter>();
+        assert_send_sync::<crate::Error>();
+    }
+}

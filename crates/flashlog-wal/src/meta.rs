@@ -1,0 +1,151 @@
+//! The side file `flashlog.meta`: what the segments alone cannot say.
+//!
+//! Segments are the source of truth (FORMAT.md), but once `truncate_front` has
+//! removed old segments, nothing in the remaining ones says which sequence number
+//! the oldest starts at. The side file records that, and the intent of an unfinished
+//! `truncate_back`, so that recovery can finish it. A directory without the side file
+//! (as the Go implementation writes) starts at segment 1 with sequence number 1.
+//!
+//! Layout, 40 bytes, integers little-endian:
+//! ```text
+//! | "FLWLMETA" (8) | version u32 = 1 | first_segment u64 | first_seq u64 |
+//! | pending_truncate_back u64 (0 = none) | CRC-32/IEEE of the 36 bytes before (4) |
+//! ```
+//! It is replaced atomically: written to `flashlog.meta.tmp`, fsynced, renamed over
+//! the old one, and the directory fsynced.
+
+use crate::error::{Error, Result};
+use crate::fs::{Dir, OpenMode};
+use crate::SegmentId;
+
+/// The side file's name.
+pub const META_FILE: &str = "flashlog.meta";
+/// The name the side file is written under before it is renamed into place.
+pub const META_TMP_FILE: &str = "flashlog.meta.tmp";
+
+const MAGIC: &[u8; 8] = b"FLWLMETA";
+const VERSION: u32 = 1;
+const LEN: usize = 40;
+
+/// The contents of the side file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Meta {
+    /// The oldest segment that belongs to the log; older ones are left over from a
+    /// `truncate_front` that crashed before removing them.
+    pub first_segment: SegmentId,
+    /// The sequence number of the first entry of `first_segment`.
+    pub first_seq: u64,
+    /// A `truncate_back(seq)` that was decided but may not have finished.
+    pub pending_truncate_back: Option<u64>,
+}
+
+impl Default for Meta {
+    fn default() -> Meta {
+        Meta {
+            first_segment: SegmentId(1),
+            first_seq: 1,
+            pending_truncate_back: None,
+        }
+    }
+}
+
+impl Meta {
+    fn encode(&self) -> [u8; LEN] {
+        let mut out = [0u8; LEN];
+        out[..8].copy_from_slice(MAGIC);
+        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        out[12..20].copy_from_slice(&self.first_segment.0.to_le_bytes());
+        out[20..28].copy_from_slice(&self.first_seq.to_le_bytes());
+        out[28..36].copy_from_slice(&self.pending_truncate_back.unwrap_or(0).to_le_bytes());
+        let crc = crc32fast::hash(&out[..36]);
+        out[36..].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> std::result::Result<Meta, &'static str> {
+        if bytes.len() != LEN {
+            return Err("wrong length");
+        }
+        let u64_at = |at: usize| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&bytes[at..at + 8]);
+            u64::from_le_bytes(word)
+        };
+        let mut crc = [0u8; 4];
+        crc.copy_from_slice(&bytes[36..]);
+        if crc32fast::hash(&bytes[..36]) != u32::from_le_bytes(crc) {
+            return Err("checksum mismatch");
+        }
+        if &bytes[..8] != MAGIC {
+            return Err("not a flashlog side file");
+        }
+        let mut version = [0u8; 4];
+        version.copy_from_slice(&bytes[8..12]);
+        if u32::from_le_bytes(version) != VERSION {
+            return Err("unsupported version");
+        }
+        let meta = Meta {
+            first_segment: SegmentId(u64_at(12)),
+            first_seq: u64_at(20),
+            pending_truncate_back: Some(u64_at(28)).filter(|&seq| seq != 0),
+        };
+        if meta.first_segment.0 == 0 || meta.first_seq == 0 {
+            return Err("segment ids and sequence numbers start at 1");
+        }
+        Ok(meta)
+    }
+}
+
+/// Reads the side file, if there is one.
+pub(crate) fn load(dir: &Dir) -> Result<Option<Meta>> {
+    let Some(file) = dir.open_if_exists(META_FILE, OpenMode::Read)? else {
+        return Ok(None);
+    };
+    let len = file.len()?;
+    if len != LEN as u64 {
+        return Err(Error::CorruptMeta {
+            path: file.path().to_path_buf(),
+            reason: "wrong length",
+        });
+    }
+    let mut bytes = [0u8; LEN];
+    file.read_exact_at(&mut bytes, 0)?;
+    Meta::decode(&bytes)
+        .map(Some)
+        .map_err(|reason| Error::CorruptMeta {
+            path: file.path().to_path_buf(),
+            reason,
+        })
+}
+
+/// Replaces the side file atomically and durably.
+pub(crate) fn store(dir: &Dir, meta: &Meta) -> Result<()> {
+    let tmp = dir.open(META_TMP_FILE, OpenMode::CreateTruncate)?;
+    tmp.write_all_at(&meta.encode(), 0)?;
+    tmp.sync_data()?;
+    drop(tmp);
+    dir.rename(META_TMP_FILE, META_FILE)?;
+    dir.sync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_damage() {
+        let meta = Meta {
+            first_segment: SegmentId(7),
+            first_seq: 1234,
+            pending_truncate_back: Some(99),
+        };
+        let bytes = meta.encode();
+        assert_eq!(Meta::decode(&bytes), Ok(meta));
+        for at in 0..LEN {
+            let mut damaged = bytes;
+            damaged[at] ^= 0x10;
+            assert!(Meta::decode(&damaged).is_err(), "flip at {at} not detected");
+        }
+        assert!(Meta::decode(&bytes[..39]).is_err());
+    }
+}

@@ -1,0 +1,169 @@
+//! How a log is opened: [`Options`], [`SyncPolicy`] and [`RecoveryMode`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::codec::MIN_ENTRY_LEN;
+use crate::fs::{Fs, StdFs};
+use crate::Error;
+
+/// When appended entries are made durable (fdatasync'd).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncPolicy {
+    /// `append` returns only once the entry is on disk. Concurrent appenders share
+    /// one write and one fdatasync (group commit). After a crash of the process or
+    /// the machine, every entry whose `append` returned `Ok` is there.
+    #[default]
+    Always,
+    /// `append` returns once the entry is written to the operating system; a
+    /// background thread fdatasyncs every interval. A process crash loses nothing
+    /// acknowledged; a power loss may lose up to one interval of entries (always a
+    /// suffix: the log stays a prefix of what was appended).
+    Interval(Duration),
+    /// `append` returns once the entry is written to the operating system; only
+    /// [`Wal::sync`](crate::Wal::sync) (and rotation and `close`) make entries
+    /// durable. A power loss may lose everything since the last sync (a suffix).
+    Manual,
+}
+
+/// What `open` does when it finds damaged entries.
+///
+/// These are the four modes RocksDB names. Whatever the mode, `open` never panics and
+/// reports what it found in [`RecoveryReport`](crate::RecoveryReport).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// Damage at the end of the last segment with nothing valid after it is a torn
+    /// tail: it is cut off and reported. Damage followed by valid entries, or in an
+    /// older segment, is an [`Error::Corrupt`].
+    #[default]
+    TolerateCorruptedTail,
+    /// Any damage, a torn tail included, is an [`Error::Corrupt`]; nothing is changed.
+    AbsoluteConsistency,
+    /// Stop at the first damage and keep everything before it: the damaged segment is
+    /// cut there and every later segment is deleted.
+    PointInTime,
+    /// Skip damaged entries anywhere and keep every valid one; a torn tail is cut.
+    /// Skipped bytes stay on disk and are skipped again at every open; entries after
+    /// a skipped one are numbered as if it had never been written.
+    SkipCorrupted,
+}
+
+/// Options for [`Wal::open`](crate::Wal::open).
+///
+/// ```
+/// use std::time::Duration;
+/// use flashlog_wal::{Options, RecoveryMode, SyncPolicy};
+///
+/// let options = Options::default()
+///     .max_segment_size(64 << 20)
+///     .sync_policy(SyncPolicy::Interval(Duration::from_millis(5)))
+///     .recovery_mode(RecoveryMode::PointInTime);
+/// assert_eq!(options.max_segment_size_bytes(), 64 << 20);
+/// ```
+#[derive(Clone)]
+pub struct Options {
+    pub(crate) max_segment_size: u64,
+    pub(crate) sync_policy: SyncPolicy,
+    pub(crate) recovery_mode: RecoveryMode,
+    pub(crate) fs: Arc<dyn Fs>,
+}
+
+/// The default segment size limit, as in the Go implementation: 16 MiB.
+pub const DEFAULT_MAX_SEGMENT_SIZE: u64 = 16 << 20;
+
+/// The largest segment size limit: offsets inside a segment are kept as `u32`.
+pub const MAX_MAX_SEGMENT_SIZE: u64 = u32::MAX as u64;
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_segment_size: DEFAULT_MAX_SEGMENT_SIZE,
+            sync_policy: SyncPolicy::default(),
+            recovery_mode: RecoveryMode::default(),
+            fs: Arc::new(StdFs),
+        }
+    }
+}
+
+impl Options {
+    /// Rotation threshold in bytes: before appending an entry of `n` bytes, if
+    /// `segment size + n > max_segment_size`, a new segment is started. An entry larger
+    /// than this is rejected. Default 16 MiB; at least 17 (the smallest entry) and at
+    /// most 4 GiB - 1.
+    #[must_use]
+    pub fn max_segment_size(mut self, bytes: u64) -> Options {
+        self.max_segment_size = bytes;
+        self
+    }
+
+    /// When appends become durable. Default [`SyncPolicy::Always`].
+    #[must_use]
+    pub fn sync_policy(mut self, policy: SyncPolicy) -> Options {
+        self.sync_policy = policy;
+        self
+    }
+
+    /// What `open` does with damaged entries. Default
+    /// [`RecoveryMode::TolerateCorruptedTail`].
+    #[must_use]
+    pub fn recovery_mode(mut self, mode: RecoveryMode) -> Options {
+        self.recovery_mode = mode;
+        self
+    }
+
+    /// The file system the log reaches its files through. Default: the real one
+    /// ([`StdFs`]). Tests plug in simulated, crashing or failing file systems here.
+    #[must_use]
+    pub fn fs(mut self, fs: Arc<dyn Fs>) -> Options {
+        self.fs = fs;
+        self
+    }
+
+    /// The rotation threshold in bytes.
+    pub fn max_segment_size_bytes(&self) -> u64 {
+        self.max_segment_size
+    }
+
+    /// The sync policy.
+    pub fn sync_policy_value(&self) -> SyncPolicy {
+        self.sync_policy
+    }
+
+    /// The recovery mode.
+    pub fn recovery_mode_value(&self) -> RecoveryMode {
+        self.recovery_mode
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.max_segment_size < MIN_ENTRY_LEN {
+            return Err(Error::InvalidOptions(
+                "max_segment_size must hold at least the smallest entry (17 bytes)",
+            ));
+        }
+        if self.max_segment_size > MAX_MAX_SEGMENT_SIZE {
+            return Err(Error::InvalidOptions(
+                "max_segment_size must be below 4 GiB",
+            ));
+        }
+        if let SyncPolicy::Interval(interval) = self.sync_policy {
+            if interval.is_zero() {
+                return Err(Error::InvalidOptions(
+                    "the sync interval must be longer than zero",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("max_segment_size", &self.max_segment_size)
+            .field("sync_policy", &self.sync_policy)
+            .field("recovery_mode", &self.recovery_mode)
+            .field("fs", &self.fs)
+            .finish()
+    }
+}

@@ -1,0 +1,211 @@
+//! Reading entries back: [`Iter`], which reads runs of consecutive entries with
+//! one positioned read each, and can follow the log as it grows.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::fs::PathFile;
+use crate::index::Run;
+use crate::state::Shared;
+use crate::{Entry, Position};
+
+/// The most bytes one read of an iterator asks for (at least one entry is read).
+const MAX_RUN_BYTES: u64 = 1 << 20;
+
+/// Decodes the entry at `offset` of a segment from bytes read there, checking it.
+pub(crate) fn decode_at(
+    file: &PathFile,
+    position: Position,
+    seq: u64,
+    bytes: &[u8],
+) -> Result<Entry> {
+    match codec::decode(bytes) {
+        Ok(entry) => Ok(Entry::new(seq, entry.op, position, entry.key, entry.value)),
+        Err(kind) => Err(Error::Corrupt {
+            segment: position.segment,
+            path: file.path().to_path_buf(),
+            offset: position.offset,
+            kind,
+        }),
+    }
+}
+
+/// An iterator over entries in sequence-number order, from [`Wal::iter_from`].
+///
+/// It yields the entries visible when it reaches them (under
+/// [`SyncPolicy::Always`](crate::SyncPolicy::Always), the durable ones), so it can
+/// run while other threads append. At the end of the log it returns `None`; call it
+/// again later to see entries appended since, or use [`Iter::follow`] to block
+/// until they come.
+///
+/// Entries removed by `truncate_front` while the iterator is behind them make it
+/// return [`Error::SeqOutOfRange`]; entries removed by `truncate_back` it has
+/// already read ahead may still be yielded.
+///
+/// [`Wal::iter_from`]: crate::Wal::iter_from
+#[derive(Debug)]
+pub struct Iter {
+    shared: Arc<Shared>,
+    next_seq: u64,
+    run: Option<LoadedRun>,
+    buf: Vec<u8>,
+    follow: Option<Option<Duration>>,
+    failed: bool,
+}
+
+#[derive(Debug)]
+struct LoadedRun {
+    run: Run,
+    file: Arc<PathFile>,
+    /// Index in `run.offsets` of the next entry to yield.
+    next: usize,
+}
+
+impl Iter {
+    pub(crate) fn new(shared: Arc<Shared>, from: u64) -> Iter {
+        Iter {
+            shared,
+            next_seq: from,
+            run: None,
+            buf: Vec::new(),
+            follow: None,
+            failed: false,
+        }
+    }
+
+    /// Makes the iterator wait at the end of the log for new entries instead of
+    /// returning `None`; it returns `None` once the log is closed and every entry
+    /// was read.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use flashlog_wal::{Op, Options, Wal};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let wal = Arc::new(Wal::open(dir.path(), Options::default())?);
+    /// let mut tail = wal.iter_from(1)?.follow();
+    /// let writer = {
+    ///     let wal = Arc::clone(&wal);
+    ///     std::thread::spawn(move || wal.append(Op::Put, b"k", b"v"))
+    /// };
+    /// let entry = tail.next().expect("waits for the entry")?;
+    /// assert_eq!((entry.seq(), entry.key()), (1, &b"k"[..]));
+    /// writer.join().unwrap()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn follow(mut self) -> Iter {
+        self.follow = Some(None);
+        self
+    }
+
+    /// Like [`Iter::follow`], but gives up waiting after `timeout` and returns
+    /// `None` (the iterator can be called again).
+    #[must_use]
+    pub fn follow_timeout(mut self, timeout: Duration) -> Iter {
+        self.follow = Some(Some(timeout));
+        self
+    }
+
+    /// The sequence number of the entry the iterator yields next.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Reads the next run of entries from disk; `Ok(false)` at the end of the log.
+    fn load(&mut self) -> Result<bool> {
+        let shared = Arc::clone(&self.shared);
+        let mut state = shared.lock();
+        let deadline = match self.follow {
+            Some(Some(timeout)) => Some(Instant::now() + timeout),
+            _ => None,
+        };
+        while self.next_seq >= state.visible_end() {
+            let Some(timeout) = self.follow else {
+                return Ok(false);
+            };
+            if state.closed {
+                return Ok(false);
+            }
+            state.tail_waiters += 1;
+            state = match (timeout, deadline) {
+                (Some(_), Some(deadline)) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let (guard, _) = shared
+                        .appended
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(|poison| poison.into_inner());
+                    guard
+                }
+                _ => shared.wait(&shared.appended, state),
+            };
+            state.tail_waiters -= 1;
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline)
+                && self.next_seq >= state.visible_end()
+            {
+                return Ok(false);
+            }
+        }
+        let first = state.index.first_seq();
+        if self.next_seq < first {
+            return Err(Error::SeqOutOfRange {
+                seq: self.next_seq,
+                first,
+                last: state.visible_end() - 1,
+            });
+        }
+        let Some(run) = state
+            .index
+            .run(self.next_seq, state.visible_end(), MAX_RUN_BYTES)
+        else {
+            return Ok(false);
+        };
+        drop(state);
+        let file = shared.read_file(run.segment)?;
+        self.buf.clear();
+        self.buf.resize((run.end - run.start) as usize, 0);
+        file.read_exact_at(&mut self.buf, run.start)?;
+        self.run = Some(LoadedRun { run, file, next: 0 });
+        Ok(true)
+    }
+}
+
+impl Iterator for Iter {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Result<Entry>> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            if let Some(loaded) = &mut self.run {
+                if let Some(&offset) = loaded.run.offsets.get(loaded.next) {
+                    loaded.next += 1;
+                    let position = Position {
+                        segment: loaded.run.segment,
+                        offset: u64::from(offset),
+                    };
+                    let at = (u64::from(offset) - loaded.run.start) as usize;
+                    let result = decode_at(&loaded.file, position, self.next_seq, &self.buf[at..]);
+                    if result.is_ok() {
+                        self.next_seq += 1;
+                    } else {
+                        self.failed = true;
+                    }
+                    return Some(result);
+                }
+                self.run = None;
+            }
+            match self.load() {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(err) => {
+                    self.failed = true;
+                    return Some(Err(err));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! Recovery on open: scan every segment, classify damage under the chosen
+//! [`RecoveryMode`], repair what the mode allows, and report what was found.
+//!
+//! Damage is any place where a valid entry should start and does not. It is a
+//! **torn tail** when it lies in the last segment and no valid entry follows it:
+//! the mark of a write cut short by a crash. Anything else (damage followed by valid
+//! entries, or in an older segment) is **corruption**: acknowledged entries may have
+//! been lost there.
+
+use crate::codec;
+use crate::error::{CorruptionKind, Error, Result};
+use crate::fs::Dir;
+use crate::index::{Index, SegmentIndex};
+use crate::meta::{self, Meta, META_TMP_FILE};
+use crate::truncate;
+use crate::{Position, RecoveryMode, SegmentId};
+
+/// A damaged region of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damage {
+    /// Where the damaged region starts.
+    pub position: Position,
+    /// What is wrong with the bytes there.
+    pub kind: CorruptionKind,
+    /// Bytes from the damage to the next valid entry, or to the end of the segment.
+    pub len: u64,
+}
+
+/// What recovery found when the log was opened, and what it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// Segments in the log after recovery.
+    pub segments: u64,
+    /// Entries in the log after recovery.
+    pub entries: u64,
+    /// Bytes of the log's segments after recovery.
+    pub bytes: u64,
+    /// Sequence number of the first entry (of the next one, if the log is empty).
+    pub first_seq: u64,
+    /// Sequence number of the last entry (`first_seq - 1` if the log is empty).
+    pub last_seq: u64,
+    /// Every damaged region found, in log order.
+    pub damage: Vec<Damage>,
+    /// The torn tail that was cut off, if any.
+    pub torn_tail: Option<Damage>,
+    /// Damaged regions skipped under [`RecoveryMode::SkipCorrupted`].
+    pub skipped: u64,
+    /// Bytes removed: torn tail, point-in-time cut and the segments it dropped.
+    pub truncated_bytes: u64,
+    /// Segments deleted: after a point-in-time cut, or left over from an
+    /// interrupted `truncate_front` or `truncate_back`.
+    pub removed_segments: Vec<SegmentId>,
+    /// A `truncate_back(seq)` that a crash had interrupted and recovery finished.
+    pub finished_truncate_back: Option<u64>,
+    /// Whether the directory held no log and a new one was started.
+    pub created: bool,
+}
+
+/// The result of recovery: the log's index, its side file, and the report.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    pub index: Index,
+    pub meta: Meta,
+    pub report: RecoveryReport,
+}
+
+/// Whether recovery may change files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Repair what the mode allows: cut torn tails, finish interrupted truncations.
+    ReadWrite,
+    /// Change nothing; report what a read-write recovery would do.
+    ReadOnly,
+}
+
+/// One segment as scanned: every valid entry and every damaged region.
+#[derive(Debug)]
+struct Scan {
+    id: SegmentId,
+    len: u64,
+    offsets: Vec<u32>,
+    damage: Vec<ScanDamage>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ScanDamage {
+    offset: u64,
+    kind: CorruptionKind,
+    /// Where the next valid entry starts; `None` if none follows in this segment.
+    resume: Option<u64>,
+}
+
+/// Scans one segment's bytes. Pure: any bytes give a result, nothing panics.
+fn scan_segment(id: SegmentId, bytes: &[u8]) -> Scan {
+    let mut scan = Scan {
+        id,
+        len: bytes.len() as u64,
+        offsets: Vec::new(),
+        damage: Vec::new(),
+    };
+    let mut at = 0usize;
+    while at < bytes.len() {
+        match codec::decode(&bytes[at..]) {
+            Ok(entry) => {
+                scan.offsets.push(at as u32);
+                at += entry.len;
+            }
+            Err(kind) => {
+                let resume = resync(bytes, at);
+                scan.damage.push(ScanDamage {
+                    offset: at as u64,
+                    kind,
+                    resume: resume.map(|r| r as u64),
+                });
+                match resume {
+                    Some(next) => at = next,
+                    None => break,
+                }
+            }
+        }
+    }
+    scan
+}
+
+/// Finds where the next valid entry after damage at `at` starts. The damaged
+/// entry's own length is tried first (a flipped payload byte leaves it intact), then
+/// every later offset.
+fn resync(bytes: &[u8], at: usize) -> Option<usize> {
+    let rest = &bytes[at..];
+    if rest.len() >= 8 {
+        let total = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        if (codec::MIN_TOTAL_LEN..=codec::MAX_TOTAL_LEN).contains(&total) {
+            let next = codec::CRC_LEN + total as usize;
+            if next < rest.len() && codec::decode(&rest[next..]).is_ok() {
+                return Some(at + next);
+            }
+        }
+    }
+    codec::valid_entry_after(rest).map(|offset| at + offset)
+}
+
+/// The ids of the segment files in a directory, sorted, and whether a leftover
+/// temporary side file is there.
+fn list_segments(dir: &Dir) -> Result<(Vec<SegmentId>, bool)> {
+    let names = dir.list()?;
+    let mut ids: Vec<SegmentId> = names
+        .iter()
+        .filter_map(|name| SegmentId::parse_file_name(name))
+        .collect();
+    ids.sort_unstable();
+    Ok((ids, names.iter().any(|name| name == META_TMP_FILE)))
+}
+
+/// Reads a whole segment into `buf`.
+fn read_segment(dir: &Dir, id: SegmentId, buf: &mut Vec<u8>) -> Result<()> {
+    let file = dir.open(&id.file_name(), crate::fs::OpenMode::Read)?;
+    let len = file.len()?;
+    let len = usize::try_from(len).map_err(|_| Error::EntryTooLarge {
+        len,
+        max: crate::options::MAX_MAX_SEGMENT_SIZE,
+    })?;
+    buf.clear();
+    buf.resize(len, 0);
+    let read = file.read_up_to(buf, 0)?;
+    buf.truncate(read);
+    Ok(())
+}
+
+/// A change recovery makes to the segments, decided before any is made.
+#[derive(Debug, Default)]
+struct Plan {
+    /// Segments older than the side file's first segment (an interrupted
+    /// `truncate_front`), removed oldest first.
+    stale: Vec<SegmentId>,
+    /// Segments after a point-in-time cut, removed newest first.
+    dropped: Vec<SegmentId>,
+    /// A segment to cut to a length.
+    cut: Option<(SegmentId, u64)>,
+    remove_tmp: bool,
+}
+
+/// Recovers the log in `dir` under `mode`.
+pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<Recovered> {
+    let (ids, has_tmp) = list_segments(dir)?;
+    let stored_meta = meta::load(dir)?;
+    let meta = stored_meta.unwrap_or_default();
+    let mut plan = Plan {
+        remove_tmp: has_tmp,
+        ..Plan::default()
+    };
+    let (stale, live): (Vec<SegmentId>, Vec<SegmentId>) =
+        ids.iter().partition(|&&id| id < meta.first_segment);
+    plan.stale = stale;
+
+    let mut report = RecoveryReport {
+        segments: 0,
+        entries: 0,
+        bytes: 0,
+        first_seq: meta.first_seq,
+        last_seq: meta.first_seq - 1,
+        damage: Vec::new(),
+        torn_tail: None,
+        skipped: 0,
+        truncated_bytes: 0,
+        removed_segments: Vec::new(),
+        finished_truncate_back: None,
+        created: false,
+    };
+
+    if live.is_empty() {
+        if stored_meta.is_some() || !ids.is_empty() {
+            return Err(Error::MissingSegment {
+                dir: dir.path().to_path_buf(),
+                id: meta.first_segment,
+            });
+        }
+        report.created = true;
+        let mut index = Index::default();
+        index.segments.push_back(SegmentIndex::new(SegmentId(1), 1));
+        if access == Access::ReadWrite {
+            drop(dir.open(&SegmentId(1).file_name(), crate::fs::OpenMode::CreateNew)?);
+            dir.sync()?;
+        }
+        report.segments = 1;
+        return Ok(Recovered {
+            index,
+            meta,
+            report,
+        });
+    }
+    check_contiguous(dir, meta.first_segment, &live)?;
+
+    let mut scans = Vec::with_capacity(live.len());
+    let mut buf = Vec::new();
+    for &id in &live {
+        read_segment(dir, id, &mut buf)?;
+        scans.push(scan_segment(id, &buf));
+    }
+    let index = apply_mode(dir, mode, &meta, scans, &mut plan, &mut report)?;
+    let mut recovered = Recovered {
+        index,
+        meta,
+        report,
+    };
+    if access == Access::ReadWrite {
+        execute(dir, &plan)?;
+    }
+    recovered.report.removed_segments = plan
+        .stale
+        .iter()
+        .chain(plan.dropped.iter())
+        .copied()
+        .collect();
+
+    if let Some(seq) = recovered.meta.pending_truncate_back {
+        let finished =
+            truncate::finish_back(dir, &mut recovered.index, &mut recovered.meta, seq, access)?;
+        recovered.report.removed_segments.extend(finished);
+        recovered.report.finished_truncate_back = Some(seq);
+    }
+    summarise(&recovered.index, &mut recovered.report);
+    Ok(recovered)
+}
+
+fn check_contiguous(dir: &Dir, first: SegmentId, live: &[SegmentId]) -> Result<()> {
+    let mut expected = first;
+    for &id in live {
+        if id != expected {
+            return Err(Error::MissingSegment {
+                dir: dir.path().to_path_buf(),
+                id: expected,
+            });
+        }
+        expected = id.next();
+    }
+    Ok(())
+}
+
+/// Decides, per the recovery mode, what to keep of each scanned segment.
+fn apply_mode(
+    dir: &Dir,
+    mode: RecoveryMode,
+    meta: &Meta,
+    scans: Vec<Scan>,
+    plan: &mut Plan,
+    report: &mut RecoveryReport,
+) -> Result<Index> {
+    let last = scans.len() - 1;
+    let mut index = Index::default();
+    let mut next_seq = meta.first_seq;
+    let mut stop_after: Option<usize> = None;
+    for (i, scan) in scans.iter().enumerate() {
+        if stop_after.is_some() {
+            plan.dropped.push(scan.id);
+            report.truncated_bytes += scan.len;
+            continue;
+        }
+        let mut keep_until = scan.len;
+        for damage in &scan.damage {
+            let found = Damage {
+                position: Position {
+                    segment: scan.id,
+                    offset: damage.offset,
+                },
+                kind: damage.kind,
+                len: damage.resume.unwrap_or(scan.len) - damage.offset,
+            };
+            report.damage.push(found);
+            let torn_tail = i == last && damage.resume.is_none();
+            let corrupt = || Error::Corrupt {
+                segment: scan.id,
+                path: dir.join(&scan.id.file_name()),
+                offset: damage.offset,
+                kind: damage.kind,
+            };
+            match mode {
+                RecoveryMode::AbsoluteConsistency => return Err(corrupt()),
+                RecoveryMode::TolerateCorruptedTail if !torn_tail => return Err(corrupt()),
+                RecoveryMode::TolerateCorruptedTail => {
+                    keep_until = damage.offset;
+                    report.torn_tail = Some(found);
+                }
+                RecoveryMode::SkipCorrupted if torn_tail => {
+                    keep_until = damage.offset;
+                    report.torn_tail = Some(found);
+                }
+                RecoveryMode::SkipCorrupted => report.skipped += 1,
+                RecoveryMode::PointInTime => {
+                    keep_until = damage.offset;
+                    if torn_tail {
+                        report.torn_tail = Some(found);
+                    }
+                    stop_after = Some(i);
+                    break;
+                }
+            }
+        }
+        if keep_until < scan.len {
+            plan.cut = Some((scan.id, keep_until));
+            report.truncated_bytes += scan.len - keep_until;
+        }
+        let offsets: Vec<u32> = scan
+            .offsets
+            .iter()
+            .copied()
+            .filter(|&offset| u64::from(offset) < keep_until)
+            .collect();
+        let segment = SegmentIndex {
+            id: scan.id,
+            first_seq: next_seq,
+            end: keep_until,
+            offsets,
+        };
+        next_seq = segment.next_seq();
+        index.segments.push_back(segment);
+    }
+    Ok(index)
+}
+
+/// Carries out a plan. Each step is idempotent, and the order keeps every crash
+/// point recoverable: stale segments go oldest first (the side file already names
+/// the new first segment), dropped segments newest first (the damage that caused
+/// the drop stays until the cut, so a second recovery decides the same).
+fn execute(dir: &Dir, plan: &Plan) -> Result<()> {
+    for &id in &plan.stale {
+        truncate::remove_segment(dir, id)?;
+    }
+    for &id in plan.dropped.iter().rev() {
+        truncate::remove_segment(dir, id)?;
+    }
+    if !plan.stale.is_empty() || !plan.dropped.is_empty() {
+        dir.sync()?;
+    }
+    if let Some((id, len)) = plan.cut {
+        truncate::cut_segment(dir, id, len)?;
+    }
+    if plan.remove_tmp {
+        dir.remove(META_TMP_FILE)?;
+    }
+    Ok(())
+}
+
+fn summarise(index: &Index, report: &mut RecoveryReport) {
+    report.segments = index.segments.len() as u64;
+    report.entries = index.segments.iter().map(SegmentIndex::len).sum();
+    report.bytes = index.segments.iter().map(|s| s.end).sum();
+    report.first_seq = index.first_seq();
+    report.last_seq = index.next_seq() - 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Op;
+
+    fn entries(n: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            codec::encode(&mut out, Op::Put, format!("key{i}").as_bytes(), b"value");
+        }
+        out
+    }
+
+    #[test]
+    fn clean_segment_has_no_damage() {
+        let bytes = entries(5);
+        let scan = scan_segment(SegmentId(1), &bytes);
+        assert_eq!(scan.offsets.len(), 5);
+        assert!(scan.damage.is_empty());
+    }
+
+    #[test]
+    fn damage_with_valid_entries_after_resumes_at_the_next_entry() {
+        let mut bytes = entries(5);
+        let entry_len = 26; // 17 + 4 ("key0") + 5 ("value")
+        bytes[entry_len + 15] ^= 1; // inside entry 2's key
+        let scan = scan_segment(SegmentId(1), &bytes);
+        assert_eq!(scan.offsets.len(), 4);
+        assert_eq!(scan.damage.len(), 1);
+        assert_eq!(scan.damage[0].offset, entry_len as u64);
+        assert_eq!(scan.damage[0].resume, Some(2 * entry_len as u64));
+    }
+
+    #[test]
+    fn damaged_length_field_resynchronises_by_scanning() {
+        let mut bytes = entries(5);
+        bytes[26 + 5] = 0x7f; // entry 2's TOTAL_LEN: far too large
+        let scan = scan_segment(SegmentId(1), &bytes);
+        assert_eq!(scan.offsets.len(), 4);
+        assert_eq!(scan.damage[0].resume, Some(52));
+    }
+
+    #[test]
+    fn zeros_at_the_end_are_damage_with_nothing_after() {
+        let mut bytes = entries(3);
+        bytes.extend_from_slice(&[0u8; 100]);
+        let scan = scan_segment(SegmentId(1), &bytes);
+        assert_eq!(scan.offsets.len(), 3);
+        assert_eq!(scan.damage.len(), 1);
+        assert_eq!(scan.damage[0].resume, None);
+        assert_eq!(scan.damage[0].kind, CorruptionKind::BadLength(0));
+    }
+}

@@ -1,0 +1,121 @@
+//! The state one open log shares between its handle, appenders, readers and the
+//! background flusher.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+use crate::fs::{Dir, OpenMode, PathFile};
+use crate::index::Index;
+use crate::meta::Meta;
+use crate::recovery::RecoveryReport;
+use crate::writer::{Chunk, SegmentWriter};
+use crate::{Options, SegmentId};
+
+/// Everything behind an `Arc` that the threads of one open log share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub dir: Dir,
+    pub options: Options,
+    pub report: RecoveryReport,
+    pub state: Mutex<State>,
+    /// Signalled when a group commit finishes, fails, or the log closes.
+    pub progress: Condvar,
+    /// Signalled when entries become visible to readers, or the log closes.
+    pub appended: Condvar,
+    /// Signalled to stop the background flusher.
+    pub flusher_stop: Condvar,
+    /// Read-only handles of segments, shared by readers.
+    pub read_files: Mutex<HashMap<SegmentId, Arc<PathFile>>>,
+}
+
+/// The mutable part of an open log, under one mutex.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// Every entry appended, including those still queued.
+    pub index: Index,
+    pub meta: Meta,
+    /// Encoded entries not yet handed to the operating system, in order.
+    pub queue: Vec<Chunk>,
+    /// Emptied chunk buffers kept for reuse.
+    pub spare: Vec<Vec<u8>>,
+    /// The active segment's writer; `None` while a group commit is writing with it,
+    /// and after close.
+    pub writer: Option<SegmentWriter>,
+    /// Whether a thread is doing I/O with the writer right now.
+    pub io_busy: bool,
+    /// Last sequence number handed to the operating system: what readers see.
+    pub written_seq: u64,
+    /// Last sequence number known to be on disk.
+    pub synced_seq: u64,
+    /// Why the log stopped accepting writes, once a write or fsync failed.
+    pub poisoned: Option<String>,
+    pub closed: bool,
+    /// Readers blocked waiting for new entries.
+    pub tail_waiters: usize,
+}
+
+impl State {
+    /// The error every write gets once the log is closed or poisoned.
+    pub(crate) fn refuse_writes(&self) -> Result<()> {
+        if let Some(cause) = &self.poisoned {
+            return Err(Error::Poisoned {
+                cause: cause.clone(),
+            });
+        }
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Sequence number one past the last entry readers may see.
+    pub(crate) fn visible_end(&self) -> u64 {
+        self.written_seq + 1
+    }
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves no half-done invariant that
+        // matters more than the data on disk, which recovery checks anyway.
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    pub(crate) fn wait<'a>(
+        &self,
+        condvar: &Condvar,
+        guard: MutexGuard<'a, State>,
+    ) -> MutexGuard<'a, State> {
+        condvar
+            .wait(guard)
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// A read-only handle of a segment, opened once and shared.
+    pub(crate) fn read_file(&self, id: SegmentId) -> Result<Arc<PathFile>> {
+        let mut files = self
+            .read_files
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(file) = files.get(&id) {
+            return Ok(Arc::clone(file));
+        }
+        let file = Arc::new(self.dir.open(&id.file_name(), OpenMode::Read)?);
+        files.insert(id, Arc::clone(&file));
+        Ok(file)
+    }
+
+    /// Forgets the read handles of removed segments (readers holding one keep it).
+    pub(crate) fn forget_files(&self, removed: &[SegmentId]) {
+        let mut files = self
+            .read_files
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        for id in removed {
+            files.remove(id);
+        }
+    }
+}

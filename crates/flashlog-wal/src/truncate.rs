@@ -1,0 +1,120 @@
+//! Removing entries at either end of the log, crash-safely.
+//!
+//! `truncate_front` first records the new first segment in the side file, then
+//! removes older segments oldest first; a crash in between leaves stale segments that
+//! recovery removes. `truncate_back` first records its intent in the side file, then
+//! removes later segments newest first and cuts the segment holding `seq`; recovery
+//! finishes an interrupted one. Either way a crash reopens to the state before or
+//! after, nothing else.
+
+use std::io::ErrorKind;
+
+use crate::error::{Error, Result};
+use crate::fs::{Dir, OpenMode};
+use crate::index::Index;
+use crate::meta::{self, Meta};
+use crate::recovery::Access;
+use crate::SegmentId;
+
+/// Removes a segment file; one already gone is fine (the step is being redone).
+pub(crate) fn remove_segment(dir: &Dir, id: SegmentId) -> Result<()> {
+    match dir.remove(&id.file_name()) {
+        Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Cuts a segment file to `len` bytes, durably.
+pub(crate) fn cut_segment(dir: &Dir, id: SegmentId, len: u64) -> Result<()> {
+    let file = dir.open(&id.file_name(), OpenMode::ReadWrite)?;
+    file.set_len(len)?;
+    file.sync_data()
+}
+
+fn out_of_range(index: &Index, seq: u64) -> Error {
+    Error::SeqOutOfRange {
+        seq,
+        first: index.first_seq(),
+        last: index.next_seq() - 1,
+    }
+}
+
+/// Removes `seq` and every later entry. Returns the segments removed.
+pub(crate) fn back(
+    dir: &Dir,
+    index: &mut Index,
+    meta: &mut Meta,
+    seq: u64,
+) -> Result<Vec<SegmentId>> {
+    if seq >= index.next_seq() {
+        return Ok(Vec::new());
+    }
+    if seq < index.first_seq() {
+        return Err(out_of_range(index, seq));
+    }
+    meta.pending_truncate_back = Some(seq);
+    meta::store(dir, meta)?;
+    finish_back(dir, index, meta, seq, Access::ReadWrite)
+}
+
+/// Carries out a recorded `truncate_back(seq)` and clears the record. Idempotent:
+/// whatever part of it already happened is skipped.
+pub(crate) fn finish_back(
+    dir: &Dir,
+    index: &mut Index,
+    meta: &mut Meta,
+    seq: u64,
+    access: Access,
+) -> Result<Vec<SegmentId>> {
+    let mut removed = Vec::new();
+    if let Some(keep) = index.segment_of(seq) {
+        removed = index.segments.iter().skip(keep + 1).map(|s| s.id).collect();
+        let segment = &index.segments[keep];
+        let cut = u64::from(segment.offsets[(seq - segment.first_seq) as usize]);
+        if access == Access::ReadWrite {
+            for &id in removed.iter().rev() {
+                remove_segment(dir, id)?;
+            }
+            if !removed.is_empty() {
+                dir.sync()?;
+            }
+            cut_segment(dir, segment.id, cut)?;
+        }
+        index.segments.truncate(keep + 1);
+        let segment = index.active_mut();
+        segment.offsets.truncate((seq - segment.first_seq) as usize);
+        segment.end = cut;
+    }
+    meta.pending_truncate_back = None;
+    if access == Access::ReadWrite {
+        meta::store(dir, meta)?;
+    }
+    Ok(removed)
+}
+
+/// Removes the oldest segments whose entries all come before `seq`; the active
+/// segment always stays. Returns the segments removed.
+pub(crate) fn front(
+    dir: &Dir,
+    index: &mut Index,
+    meta: &mut Meta,
+    seq: u64,
+) -> Result<Vec<SegmentId>> {
+    let mut count = 0;
+    while count + 1 < index.segments.len() && index.segments[count].next_seq() <= seq {
+        count += 1;
+    }
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let new_first = &index.segments[count];
+    meta.first_segment = new_first.id;
+    meta.first_seq = new_first.first_seq;
+    meta::store(dir, meta)?;
+    let removed: Vec<SegmentId> = index.segments.drain(..count).map(|s| s.id).collect();
+    for &id in &removed {
+        remove_segment(dir, id)?;
+    }
+    dir.sync()?;
+    Ok(removed)
+}

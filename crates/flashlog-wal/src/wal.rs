@@ -1,0 +1,489 @@
+//! [`Wal`], the public handle of an open log.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::batch::Batch;
+use crate::error::{Error, Result};
+use crate::fs::Dir;
+use crate::reader::{decode_at, Iter};
+use crate::recovery::{self, Access, RecoveryReport};
+use crate::state::{Shared, State};
+use crate::truncate;
+use crate::writer::{describe, Goal, Pending, SegmentWriter};
+use crate::{Entry, Op, Options, Position, SyncPolicy};
+
+/// The lock file that keeps a second `Wal` from opening the same directory.
+pub const LOCK_FILE: &str = "flashlog.lock";
+
+/// An open write-ahead log.
+///
+/// `Wal` is `Send + Sync` and every method takes `&self`: share one between threads
+/// with an `Arc`. Concurrent appenders share fsyncs (group commit).
+///
+/// ```
+/// use flashlog_wal::{Op, Options, Wal};
+///
+/// let dir = tempfile::tempdir()?;
+/// let wal = Wal::open(dir.path(), Options::default())?;
+/// assert_eq!(wal.append(Op::Put, b"key", b"value")?, 1);
+/// assert_eq!(wal.append(Op::Delete, b"key", b"")?, 2);
+/// wal.close()?;
+///
+/// let wal = Wal::open(dir.path(), Options::default())?;
+/// let ops: Vec<Op> = wal.iter_from(1)?.map(|e| e.map(|e| e.op())).collect::<Result<_, _>>()?;
+/// assert_eq!(ops, [Op::Put, Op::Delete]);
+/// assert_eq!(wal.append(Op::Put, b"next", b"")?, 3);
+/// # Ok::<(), flashlog_wal::Error>(())
+/// ```
+pub struct Wal {
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    _lock: Box<dyn fmt::Debug + Send + Sync>,
+}
+
+impl fmt::Debug for Wal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wal")
+            .field("dir", &self.shared.dir.path())
+            .field("first_seq", &self.first_seq())
+            .field("last_seq", &self.last_seq())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Wal {
+    /// Opens the log in `dir`, creating the directory and a first segment if there
+    /// is no log yet, and recovering it per the options' [`RecoveryMode`]
+    /// otherwise. What recovery found is in [`Wal::recovery_report`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidOptions`] for unusable options; [`Error::Locked`] if another
+    /// `Wal` has the directory open; [`Error::Corrupt`] for damage the recovery mode
+    /// does not accept; [`Error::MissingSegment`] for a gap in the segment ids;
+    /// [`Error::Io`] when the directory cannot be created or read.
+    ///
+    /// [`RecoveryMode`]: crate::RecoveryMode
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Wal> {
+        options.validate()?;
+        let dir = Dir::new(Arc::clone(&options.fs), dir.as_ref().to_path_buf());
+        dir.create()?;
+        let lock = dir.lock(LOCK_FILE)?;
+        let recovered = recovery::recover(&dir, options.recovery_mode, Access::ReadWrite)?;
+        let writer = SegmentWriter::open(&dir, recovered.index.active().id)?;
+        let last = recovered.index.next_seq() - 1;
+        let interval = match options.sync_policy {
+            SyncPolicy::Interval(interval) => Some(interval),
+            SyncPolicy::Always | SyncPolicy::Manual => None,
+        };
+        let shared = Arc::new(Shared {
+            dir,
+            options,
+            report: recovered.report,
+            state: Mutex::new(State {
+                index: recovered.index,
+                meta: recovered.meta,
+                queue: Vec::new(),
+                spare: Vec::new(),
+                writer: Some(writer),
+                io_busy: false,
+                written_seq: last,
+                synced_seq: last,
+                poisoned: None,
+                closed: false,
+                tail_waiters: 0,
+            }),
+            progress: Condvar::new(),
+            appended: Condvar::new(),
+            flusher_stop: Condvar::new(),
+            read_files: Mutex::new(HashMap::new()),
+        });
+        let flusher = interval.map(|interval| {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("flashlog-flusher".into())
+                .spawn(move || flush_every(&shared, interval))
+        });
+        let flusher = match flusher.transpose() {
+            Ok(flusher) => flusher,
+            Err(err) => {
+                return Err(Error::io(
+                    "start flusher thread for",
+                    shared.dir.path(),
+                    err,
+                ))
+            }
+        };
+        Ok(Wal {
+            shared,
+            flusher: Mutex::new(flusher),
+            _lock: lock,
+        })
+    }
+
+    /// Appends one entry and returns its sequence number: 1 for the first entry ever
+    /// appended to the log, then +1 each.
+    ///
+    /// Under [`SyncPolicy::Always`] it returns once the entry is on disk; it then
+    /// survives any crash. Under the other policies it returns once the entry is
+    /// written to the operating system: it survives a crash of the process, and a
+    /// power loss only once synced.
+    ///
+    /// # Errors
+    /// [`Error::EntryTooLarge`] if the entry exceeds 16 MiB or the segment size;
+    /// [`Error::Closed`] after [`Wal::close`]; the I/O error of a failed write or
+    /// fsync, and [`Error::Poisoned`] for every append after it.
+    pub fn append(&self, op: Op, key: &[u8], value: &[u8]) -> Result<u64> {
+        let max = self.shared.options.max_segment_size;
+        let entry = Pending::new(op, key, value, max)?;
+        let mut state = self.shared.lock();
+        state.refuse_writes()?;
+        let seq = state.enqueue(&entry, max);
+        drop(self.shared.commit(state, seq, self.append_goal())?);
+        Ok(seq)
+    }
+
+    /// Appends every entry of `batch` with one write and one sync, and returns their
+    /// sequence numbers (an empty range for an empty batch).
+    ///
+    /// Durability is as for [`Wal::append`], for the whole batch at once. The format
+    /// has no batch frame: after a crash *during* the call, a prefix of the batch
+    /// may survive. Once the call returned `Ok`, all of it survives.
+    ///
+    /// # Errors
+    /// As [`Wal::append`]; if any entry is too large, nothing is appended.
+    pub fn append_batch(&self, batch: &Batch) -> Result<RangeInclusive<u64>> {
+        let max = self.shared.options.max_segment_size;
+        let entries = batch.pending(max)?;
+        let mut state = self.shared.lock();
+        state.refuse_writes()?;
+        let first = state.index.next_seq();
+        for entry in &entries {
+            state.enqueue(entry, max);
+        }
+        let last = state.index.next_seq() - 1;
+        if !entries.is_empty() {
+            drop(self.shared.commit(state, last, self.append_goal())?);
+        }
+        Ok(first..=last)
+    }
+
+    fn append_goal(&self) -> Goal {
+        match self.shared.options.sync_policy {
+            SyncPolicy::Always => Goal::Synced,
+            SyncPolicy::Interval(_) | SyncPolicy::Manual => Goal::Written,
+        }
+    }
+
+    /// Makes every entry appended so far durable (one fdatasync, shared with any
+    /// group commit under way). Needed only under [`SyncPolicy::Manual`] and
+    /// [`SyncPolicy::Interval`].
+    ///
+    /// # Errors
+    /// The I/O error of a failed write or fsync (the log is then poisoned);
+    /// [`Error::Poisoned`] or [`Error::Closed`].
+    pub fn sync(&self) -> Result<()> {
+        let state = self.shared.lock();
+        state.refuse_writes()?;
+        let through = state.index.next_seq() - 1;
+        drop(self.shared.commit(state, through, Goal::Synced)?);
+        Ok(())
+    }
+
+    /// Closes the log: refuses new appends, makes everything appended durable, and
+    /// releases the files. Appenders blocked at that moment return (their entries
+    /// are synced). Closing twice is fine; dropping the `Wal` closes it too, but
+    /// ignores errors.
+    ///
+    /// # Errors
+    /// The error of the final write or fsync, or [`Error::Poisoned`] if an earlier
+    /// one failed: then not everything appended is known to be durable.
+    pub fn close(&self) -> Result<()> {
+        let shared = &self.shared;
+        let mut state = shared.lock();
+        if state.closed {
+            return Ok(());
+        }
+        state.closed = true;
+        shared.flusher_stop.notify_all();
+        let through = state.index.next_seq() - 1;
+        let result = shared.commit(state, through, Goal::Synced);
+        let mut state = match result {
+            Ok(state) => state,
+            Err(_) => shared.lock(),
+        };
+        while state.io_busy {
+            state = shared.wait(&shared.progress, state);
+        }
+        state.writer = None;
+        let outcome = match &state.poisoned {
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        };
+        shared.progress.notify_all();
+        shared.appended.notify_all();
+        drop(state);
+        let flusher = self
+            .flusher
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take();
+        if let Some(flusher) = flusher {
+            let _ = flusher.join();
+        }
+        outcome
+    }
+
+    /// Reads the entry with sequence number `seq`, with one positioned read (an
+    /// in-memory index finds it).
+    ///
+    /// # Errors
+    /// [`Error::SeqOutOfRange`] if the log does not hold `seq` (or it is not yet
+    /// visible); [`Error::Corrupt`] if its bytes on disk no longer check out;
+    /// [`Error::Io`].
+    pub fn read(&self, seq: u64) -> Result<Entry> {
+        let state = self.shared.lock();
+        let located = match state.index.locate(seq) {
+            Some(located) if seq < state.visible_end() => located,
+            _ => return Err(out_of_range(&state, seq)),
+        };
+        drop(state);
+        let file = self.shared.read_file(located.position.segment)?;
+        let mut buf = vec![0u8; located.span as usize];
+        file.read_exact_at(&mut buf, located.position.offset)?;
+        decode_at(&file, located.position, seq, &buf)
+    }
+
+    /// Where the entry with sequence number `seq` is on disk.
+    ///
+    /// # Errors
+    /// [`Error::SeqOutOfRange`] if the log does not hold `seq`.
+    pub fn position(&self, seq: u64) -> Result<Position> {
+        let state = self.shared.lock();
+        match state.index.locate(seq) {
+            Some(located) if seq < state.visible_end() => Ok(located.position),
+            _ => Err(out_of_range(&state, seq)),
+        }
+    }
+
+    /// An iterator over the entries from `seq` on, in order. It can run while other
+    /// threads append, and [`Iter::follow`] makes it wait for new entries.
+    ///
+    /// # Errors
+    /// [`Error::SeqOutOfRange`] if `seq` is before the first entry (removed by
+    /// [`Wal::truncate_front`]). A `seq` after the last entry is fine: the iterator
+    /// yields entries from there once they are appended.
+    pub fn iter_from(&self, seq: u64) -> Result<Iter> {
+        let state = self.shared.lock();
+        if seq < state.index.first_seq() {
+            return Err(out_of_range(&state, seq));
+        }
+        drop(state);
+        Ok(Iter::new(Arc::clone(&self.shared), seq))
+    }
+
+    /// Blocks until the entry `seq` is visible to readers, the log closes, or
+    /// `timeout` passes; returns whether it is visible.
+    pub fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
+        let shared = &self.shared;
+        let deadline = Instant::now() + timeout;
+        let mut state = shared.lock();
+        while seq >= state.visible_end() && !state.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state.tail_waiters += 1;
+            state = shared
+                .appended
+                .wait_timeout(state, left)
+                .unwrap_or_else(|poison| poison.into_inner())
+                .0;
+            state.tail_waiters -= 1;
+        }
+        seq < state.visible_end()
+    }
+
+    /// The sequence number of the first entry in the log (of the next one to be
+    /// appended, if the log is empty).
+    pub fn first_seq(&self) -> u64 {
+        self.shared.lock().index.first_seq()
+    }
+
+    /// The sequence number of the last visible entry: under
+    /// [`SyncPolicy::Always`], the last durable one. `first_seq() - 1` if the log is
+    /// empty.
+    pub fn last_seq(&self) -> u64 {
+        self.shared.lock().visible_end() - 1
+    }
+
+    /// Removes the oldest segments whose entries all come before `seq` (a
+    /// checkpoint: entries before `seq` are no longer needed). Entries from `seq` on
+    /// always stay, and so may some before it that share a segment with them; the
+    /// active segment is never removed. Returns the new [`Wal::first_seq`].
+    ///
+    /// Crash-safe: a crash during the call reopens to the log before or after it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] (the log is then poisoned), [`Error::Poisoned`], [`Error::Closed`].
+    pub fn truncate_front(&self, seq: u64) -> Result<u64> {
+        let mut state = self.quiesce()?;
+        let State { index, meta, .. } = &mut *state;
+        let result = truncate::front(&self.shared.dir, index, meta, seq);
+        let first = state.index.first_seq();
+        self.finish_truncation(state, result)?;
+        Ok(first)
+    }
+
+    /// Removes the entry `seq` and every later one; the next append gets `seq`.
+    /// What a Raft follower does when a leader overwrites its tail. A `seq` after the
+    /// last entry changes nothing.
+    ///
+    /// Crash-safe: the intent is recorded in the side file first, so a crash during
+    /// the call reopens to the log before or after it.
+    ///
+    /// # Errors
+    /// [`Error::SeqOutOfRange`] if `seq` is before the first entry; [`Error::Io`]
+    /// (the log is then poisoned), [`Error::Poisoned`], [`Error::Closed`].
+    pub fn truncate_back(&self, seq: u64) -> Result<()> {
+        let mut state = self.quiesce()?;
+        if seq < state.index.first_seq() {
+            return Err(out_of_range(&state, seq));
+        }
+        let State { index, meta, .. } = &mut *state;
+        let result = truncate::back(&self.shared.dir, index, meta, seq).and_then(|removed| {
+            let writer = SegmentWriter::open(&self.shared.dir, index.active().id)?;
+            Ok((removed, writer))
+        });
+        let result = result.map(|(removed, writer)| {
+            let last = state.index.next_seq() - 1;
+            state.writer = Some(writer);
+            state.written_seq = state.written_seq.min(last);
+            state.synced_seq = state.synced_seq.min(last);
+            removed
+        });
+        self.finish_truncation(state, result)
+    }
+
+    /// Waits until no I/O is under way and every queued entry is written, and
+    /// returns the lock: the files then match the index.
+    fn quiesce(&self) -> Result<MutexGuard<'_, State>> {
+        let shared = &self.shared;
+        let mut state = shared.lock();
+        loop {
+            state.refuse_writes()?;
+            if state.io_busy {
+                state = shared.wait(&shared.progress, state);
+            } else if !state.queue.is_empty() {
+                let through = state.index.next_seq() - 1;
+                state = shared.commit(state, through, Goal::Written)?;
+            } else {
+                return Ok(state);
+            }
+        }
+    }
+
+    fn finish_truncation(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        result: Result<Vec<crate::SegmentId>>,
+    ) -> Result<()> {
+        match result {
+            Ok(removed) => {
+                drop(state);
+                self.shared.forget_files(&removed);
+                Ok(())
+            }
+            Err(err) => {
+                state.poisoned = Some(describe(&err));
+                self.shared.progress.notify_all();
+                Err(err)
+            }
+        }
+    }
+
+    /// What recovery found and changed when the log was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.shared.report
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        self.shared.dir.path()
+    }
+
+    /// The options the log was opened with.
+    pub fn options(&self) -> &Options {
+        &self.shared.options
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// Reports what [`Wal::open`] would find in `dir` under `options`' recovery mode,
+/// without changing any file and without taking the directory's lock: for
+/// verifying a log, including one another process has open.
+///
+/// ```
+/// use flashlog_wal::{inspect, Op, Options, Wal};
+///
+/// let dir = tempfile::tempdir()?;
+/// Wal::open(dir.path(), Options::default())?.append(Op::Put, b"k", b"v")?;
+/// let report = inspect(dir.path(), &Options::default())?;
+/// assert_eq!((report.entries, report.damage.len()), (1, 0));
+/// # Ok::<(), flashlog_wal::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`Wal::open`], except that a missing directory is an [`Error::Io`].
+pub fn inspect(dir: impl AsRef<Path>, options: &Options) -> Result<RecoveryReport> {
+    options.validate()?;
+    let dir = Dir::new(Arc::clone(&options.fs), dir.as_ref().to_path_buf());
+    dir.list()?;
+    Ok(recovery::recover(&dir, options.recovery_mode, Access::ReadOnly)?.report)
+}
+
+fn out_of_range(state: &State, seq: u64) -> Error {
+    Error::SeqOutOfRange {
+        seq,
+        first: state.index.first_seq(),
+        last: state.visible_end() - 1,
+    }
+}
+
+/// The background flusher of [`SyncPolicy::Interval`]: syncs whatever was written
+/// since the last sync, every `interval`, until the log closes or is poisoned.
+fn flush_every(shared: &Shared, interval: Duration) {
+    let mut state = shared.lock();
+    loop {
+        if state.closed || state.poisoned.is_some() {
+            return;
+        }
+        state = shared
+            .flusher_stop
+            .wait_timeout(state, interval)
+            .unwrap_or_else(|poison| poison.into_inner())
+            .0;
+        if state.closed || state.poisoned.is_some() {
+            return;
+        }
+        let through = state.index.next_seq() - 1;
+        if state.synced_seq < through {
+            match shared.commit(state, through, Goal::Synced) {
+                Ok(guard) => state = guard,
+                Err(_) => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Appending: the queue of encoded entries and the group commit that writes it.
+//!
+//! An appender encodes its entry, takes the lock, gives it the next sequence number
+//! and a place in the active segment (rotating first if it would not fit), and adds
+//! its bytes to the queue. Then it waits for its entry to be written (and, under
+//! [`SyncPolicy::Always`], synced). The first waiter that finds no I/O under way
+//! becomes the leader: it takes the whole queue, releases the lock, writes
+//! everything with one write per segment and one fdatasync, then publishes the new
+//! watermark and wakes the others. Entries that arrive meanwhile queue up for the
+//! next leader, so one fsync covers every appender that came during the previous one.
+
+use std::mem;
+use std::sync::MutexGuard;
+
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::fs::{Dir, OpenMode, PathFile};
+use crate::index::SegmentIndex;
+use crate::state::{Shared, State};
+use crate::{Op, SegmentId, SyncPolicy};
+
+/// Chunk buffers kept for reuse, and the largest kept: enough to avoid an
+/// allocation per group commit without holding on to the memory of a burst.
+const MAX_SPARE_BUFFERS: usize = 4;
+const MAX_SPARE_CAPACITY: usize = 1 << 20;
+
+/// Encoded entries bound for one segment, starting at a known offset.
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    pub segment: SegmentId,
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// The open active segment.
+#[derive(Debug)]
+pub(crate) struct SegmentWriter {
+    id: SegmentId,
+    file: PathFile,
+    /// Whether bytes were written since the last fdatasync.
+    unsynced: bool,
+}
+
+impl SegmentWriter {
+    pub(crate) fn open(dir: &Dir, id: SegmentId) -> Result<SegmentWriter> {
+        Ok(SegmentWriter {
+            id,
+            file: dir.open(&id.file_name(), OpenMode::ReadWrite)?,
+            unsynced: false,
+        })
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        if self.unsynced {
+            self.file.sync_data()?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Writes queued chunks in order, starting new segments where they begin. The
+    /// segment being left is synced before any entry of the next one is written, and
+    /// a new segment's directory entry is synced before it holds anything.
+    fn write(&mut self, dir: &Dir, chunks: &[Chunk]) -> Result<()> {
+        for chunk in chunks {
+            if chunk.segment != self.id {
+                self.sync()?;
+                let file = dir.open(&chunk.segment.file_name(), OpenMode::CreateNew)?;
+                dir.sync()?;
+                *self = SegmentWriter {
+                    id: chunk.segment,
+                    file,
+                    unsynced: false,
+                };
+            }
+            self.file.write_all_at(&chunk.bytes, chunk.offset)?;
+            self.unsynced = true;
+        }
+        Ok(())
+    }
+}
+
+/// One entry ready to be queued: its parts and its checksum.
+pub(crate) struct Pending<'a> {
+    pub op: Op,
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub crc: u32,
+    pub len: u64,
+}
+
+impl<'a> Pending<'a> {
+    /// Checks an entry against the format's limit and the segment size, and computes
+    /// its checksum (outside the lock).
+    pub(crate) fn new(
+        op: Op,
+        key: &'a [u8],
+        value: &'a [u8],
+        max_segment_size: u64,
+    ) -> Result<Self> {
+        let len = codec::check_len(key.len(), value.len())?;
+        if len > max_segment_size {
+            return Err(Error::EntryTooLarge {
+                len,
+                max: max_segment_size,
+            });
+        }
+        Ok(Pending {
+            op,
+            key,
+            value,
+            crc: codec::checksum(op, key, value),
+            len,
+        })
+    }
+}
+
+impl State {
+    /// Gives an entry its sequence number and place, and queues its bytes.
+    pub(crate) fn enqueue(&mut self, entry: &Pending<'_>, max_segment_size: u64) -> u64 {
+        let active = self.index.active();
+        if active.end + entry.len > max_segment_size {
+            let next = SegmentIndex::new(active.id.next(), active.next_seq());
+            self.index.active_mut().offsets.shrink_to_fit();
+            self.index.segments.push_back(next);
+        }
+        let segment = self.index.active_mut();
+        let seq = segment.next_seq();
+        let offset = segment.end;
+        // Offsets fit in u32: max_segment_size is below 4 GiB (Options::validate).
+        segment.offsets.push(offset as u32);
+        segment.end += entry.len;
+        let id = segment.id;
+        let chunk = match self.queue.last_mut() {
+            Some(chunk) if chunk.segment == id => chunk,
+            _ => {
+                let bytes = self.spare.pop().unwrap_or_default();
+                self.queue.push(Chunk {
+                    segment: id,
+                    offset,
+                    bytes,
+                });
+                self.queue.last_mut().expect("just pushed")
+            }
+        };
+        codec::encode_with_checksum(
+            &mut chunk.bytes,
+            entry.crc,
+            entry.op,
+            entry.key,
+            entry.value,
+        );
+        seq
+    }
+}
+
+/// How far a caller needs its entries to have got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Goal {
+    /// Handed to the operating system.
+    Written,
+    /// On disk.
+    Synced,
+}
+
+impl Shared {
+    /// Waits until every entry up to `seq` reached `goal`, leading group commits
+    /// whenever no other thread is, and returns the lock.
+    pub(crate) fn commit<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        seq: u64,
+        goal: Goal,
+    ) -> Result<MutexGuard<'a, State>> {
+        let always = self.options.sync_policy == SyncPolicy::Always;
+        loop {
+            let reached = match goal {
+                Goal::Written => state.written_seq >= seq,
+                Goal::Synced => state.synced_seq >= seq,
+            };
+            if reached {
+                return Ok(state);
+            }
+            if let Some(cause) = &state.poisoned {
+                return Err(Error::Poisoned {
+                    cause: cause.clone(),
+                });
+            }
+            if state.io_busy {
+                state = self.wait(&self.progress, state);
+                continue;
+            }
+            let Some(mut writer) = state.writer.take() else {
+                return Err(Error::Closed);
+            };
+            state.io_busy = true;
+            let chunks = mem::take(&mut state.queue);
+            let through = state.index.next_seq() - 1;
+            let sync = always || goal == Goal::Synced;
+            drop(state);
+
+            let result = writer.write(&self.dir, &chunks).and_then(|()| {
+                if sync {
+                    writer.sync()
+                } else {
+                    Ok(())
+                }
+            });
+
+            state = self.lock();
+            state.io_busy = false;
+            state.writer = Some(writer);
+            for chunk in chunks {
+                if state.spare.len() < MAX_SPARE_BUFFERS
+                    && chunk.bytes.capacity() <= MAX_SPARE_CAPACITY
+                {
+                    let mut bytes = chunk.bytes;
+                    bytes.clear();
+                    state.spare.push(bytes);
+                }
+            }
+            if let Err(err) = result {
+                state.poisoned = Some(describe(&err));
+                self.progress.notify_all();
+                return Err(err);
+            }
+            state.written_seq = through;
+            if sync {
+                state.synced_seq = through;
+            }
+            self.progress.notify_all();
+            if state.tail_waiters > 0 {
+                self.appended.notify_all();
+            }
+        }
+    }
+}
+
+/// An error and its sources as one line, for [`Error::Poisoned`].
+pub(crate) fn describe(err: &Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,12 @@
+//! Integration tests of flashlog-wal: one binary, one module per concern.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod go_compat;
+mod group_commit;
+mod reading;
+mod recovery;
+mod rotation;
+mod round_trip;
+mod truncate;

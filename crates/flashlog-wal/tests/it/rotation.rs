@@ -1,0 +1,129 @@
+//! Segment rotation, naming and discovery, as in the Go implementation.
+
+use std::fs;
+
+use flashlog_wal::{codec, Error, Op, Options, SegmentId, Wal};
+
+use crate::common::{open, read_all, segment_files};
+
+/// The Go segment manager's rotation cases (50 writes of a 5-byte payload with
+/// limits 10, 8 and 5 give 25, 50 and 50 segments), scaled to our smallest entry:
+/// Put "a" "b" is 19 bytes, so the limits become 38, 30 and 19.
+#[test]
+fn go_rotation_cases() {
+    for (limit, segments) in [(38, 25), (30, 50), (19, 50)] {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = open(dir.path(), Options::default().max_segment_size(limit));
+        for i in 1..=50 {
+            assert_eq!(wal.append(Op::Put, b"a", b"b").unwrap(), i);
+        }
+        let files = segment_files(dir.path());
+        assert_eq!(files.len(), segments, "limit {limit}");
+        assert!(files.iter().all(|(_, bytes)| bytes.len() as u64 <= limit));
+        assert_eq!(files[0].0, "segment-0001.log");
+        assert_eq!(files.last().unwrap().0, format!("segment-{segments:04}.log"));
+    }
+}
+
+#[test]
+fn an_entry_that_fits_exactly_does_not_rotate() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = open(dir.path(), Options::default().max_segment_size(57));
+    for _ in 0..3 {
+        wal.append(Op::Put, b"a", b"b").unwrap(); // 3 x 19 = 57: size + n == max
+    }
+    assert_eq!(segment_files(dir.path()).len(), 1);
+    wal.append(Op::Put, b"a", b"b").unwrap();
+    assert_eq!(segment_files(dir.path()).len(), 2);
+}
+
+#[test]
+fn reopen_continues_sequence_numbers_and_segment_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options::default().max_segment_size(100);
+    {
+        let wal = open(dir.path(), options.clone());
+        for i in 1..=10 {
+            assert_eq!(wal.append(Op::Put, format!("k{i}").as_bytes(), b"v").unwrap(), i);
+        }
+    }
+    let before = segment_files(dir.path()).len();
+    {
+        let wal = open(dir.path(), options.clone());
+        assert_eq!(wal.last_seq(), 10);
+        for i in 11..=30 {
+            assert_eq!(wal.append(Op::Put, format!("k{i}").as_bytes(), b"v").unwrap(), i);
+        }
+    }
+    let files = segment_files(dir.path());
+    assert!(files.len() > before);
+    for (i, (name, _)) in files.iter().enumerate() {
+        assert_eq!(name, &SegmentId(i as u64 + 1).file_name());
+    }
+    let wal = open(dir.path(), options);
+    let keys: Vec<Vec<u8>> = read_all(&wal).into_iter().map(|r| r.1).collect();
+    let want: Vec<Vec<u8>> = (1..=30).map(|i| format!("k{i}").into_bytes()).collect();
+    assert_eq!(keys, want);
+}
+
+#[test]
+fn other_files_are_ignored_and_ids_sort_numerically() {
+    let dir = tempfile::tempdir().unwrap();
+    // A Go-style log of 10001 one-entry segments, so that ids cross from four digits
+    // to five: sorted as strings, segment-10000.log would come before segment-9999.log.
+    for id in 1..=10_001u64 {
+        let mut bytes = Vec::new();
+        codec::encode(&mut bytes, Op::Put, id.to_string().as_bytes(), b"");
+        fs::write(dir.path().join(SegmentId(id).file_name()), bytes).unwrap();
+    }
+    for name in ["segment-0001.log.bak", "segment-.log", "segment-x1.log", "notes.txt", "SEGMENT-0002.log"] {
+        fs::write(dir.path().join(name), b"not a segment").unwrap();
+    }
+    let wal = open(dir.path(), Options::default().max_segment_size(40));
+    assert_eq!(wal.last_seq(), 10_001);
+    for seq in [1, 9_999, 10_000, 10_001] {
+        assert_eq!(wal.read(seq).unwrap().key(), seq.to_string().as_bytes());
+    }
+    assert!(dir.path().join("segment-10000.log").exists());
+    wal.append(Op::Put, b"next", b"").unwrap();
+    assert!(dir.path().join("segment-10002.log").exists());
+}
+
+#[test]
+fn a_gap_in_segment_ids_names_the_missing_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let wal = open(dir.path(), Options::default().max_segment_size(40));
+        for _ in 0..10 {
+            wal.append(Op::Put, b"a", b"b").unwrap();
+        }
+    }
+    assert_eq!(segment_files(dir.path()).len(), 5);
+    fs::remove_file(dir.path().join("segment-0003.log")).unwrap();
+    let err = Wal::open(dir.path(), Options::default()).unwrap_err();
+    assert!(matches!(err, Error::MissingSegment { id: SegmentId(3), .. }), "{err}");
+    assert!(err.to_string().contains("segment 3 is missing"), "{err}");
+
+    // Without a side file, a log must start at segment 1.
+    for id in [1, 2] {
+        let _ = fs::remove_file(dir.path().join(SegmentId(id).file_name()));
+    }
+    let err = Wal::open(dir.path(), Options::default()).unwrap_err();
+    assert!(matches!(err, Error::MissingSegment { id: SegmentId(1), .. }), "{err}");
+}
+
+#[test]
+fn an_empty_newest_segment_is_the_active_one() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let wal = open(dir.path(), Options::default().max_segment_size(40));
+        wal.append(Op::Put, b"a", b"b").unwrap();
+    }
+    // A crash right after rotation created the next segment leaves it empty.
+    fs::write(dir.path().join("segment-0002.log"), b"").unwrap();
+    let wal = open(dir.path(), Options::default().max_segment_size(40));
+    assert_eq!(wal.recovery_report().segments, 2);
+    assert_eq!(wal.append(Op::Put, b"c", b"d").unwrap(), 2);
+    assert_eq!(fs::read(dir.path().join("segment-0002.log")).unwrap().len(), 19);
+    assert_eq!(read_all(&wal).len(), 2);
+}
