@@ -87,6 +87,9 @@ pub enum Error {
         /// The earlier failure, as text.
         cause: String,
     },
+    /// The log was opened read-only.
+    #[error("the log is open read-only")]
+    ReadOnly,
     /// The log was closed.
     #[error("the log is closed")]
     Closed,

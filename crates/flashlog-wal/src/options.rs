@@ -67,6 +67,7 @@ pub struct Options {
     pub(crate) sync_policy: SyncPolicy,
     pub(crate) recovery_mode: RecoveryMode,
     pub(crate) fs: Arc<dyn Fs>,
+    pub(crate) read_only: bool,
 }
 
 /// The default segment size limit, as in the Go implementation: 16 MiB.
@@ -82,6 +83,7 @@ impl Default for Options {
             sync_policy: SyncPolicy::default(),
             recovery_mode: RecoveryMode::default(),
             fs: Arc::new(StdFs),
+            read_only: false,
         }
     }
 }
@@ -118,6 +120,21 @@ impl Options {
     pub fn fs(mut self, fs: Arc<dyn Fs>) -> Options {
         self.fs = fs;
         self
+    }
+
+    /// Opens the log read-only: `open` changes no file (a torn tail is left in place
+    /// and only hidden), takes no lock, creates nothing, and every write returns
+    /// [`Error::ReadOnly`]. For dumping or verifying a log, even one that another
+    /// process has open. Default: read-write.
+    #[must_use]
+    pub fn read_only(mut self) -> Options {
+        self.read_only = true;
+        self
+    }
+
+    /// Whether the log is opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The rotation threshold in bytes.
@@ -164,6 +181,7 @@ impl fmt::Debug for Options {
             .field("sync_policy", &self.sync_policy)
             .field("recovery_mode", &self.recovery_mode)
             .field("fs", &self.fs)
+            .field("read_only", &self.read_only)
             .finish()
     }
 }

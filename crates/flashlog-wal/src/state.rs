@@ -51,6 +51,7 @@ pub(crate) struct State {
     /// Why the log stopped accepting writes, once a write or fsync failed.
     pub poisoned: Option<String>,
     pub closed: bool,
+    pub read_only: bool,
     /// Readers blocked waiting for new entries.
     pub tail_waiters: usize,
 }
@@ -65,6 +66,9 @@ impl State {
         }
         if self.closed {
             return Err(Error::Closed);
+        }
+        if self.read_only {
+            return Err(Error::ReadOnly);
         }
         Ok(())
     }

@@ -44,7 +44,8 @@ pub const LOCK_FILE: &str = "flashlog.lock";
 pub struct Wal {
     shared: Arc<Shared>,
     flusher: Mutex<Option<JoinHandle<()>>>,
-    _lock: Box<dyn fmt::Debug + Send + Sync>,
+    /// Held while the log is open read-write.
+    _lock: Option<Box<dyn fmt::Debug + Send + Sync>>,
 }
 
 impl fmt::Debug for Wal {
@@ -72,10 +73,18 @@ impl Wal {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Wal> {
         options.validate()?;
         let dir = Dir::new(Arc::clone(&options.fs), dir.as_ref().to_path_buf());
-        dir.create()?;
-        let lock = dir.lock(LOCK_FILE)?;
-        let recovered = recovery::recover(&dir, options.recovery_mode, Access::ReadWrite)?;
-        let writer = SegmentWriter::open(&dir, recovered.index.active().id)?;
+        let (lock, recovered, writer) = if options.read_only {
+            dir.list()?;
+            let recovered = recovery::recover(&dir, options.recovery_mode, Access::ReadOnly)?;
+            (None, recovered, None)
+        } else {
+            dir.create()?;
+            let lock = dir.lock(LOCK_FILE)?;
+            let recovered = recovery::recover(&dir, options.recovery_mode, Access::ReadWrite)?;
+            let writer = SegmentWriter::open(&dir, recovered.index.active().id)?;
+            (Some(lock), recovered, Some(writer))
+        };
+        let read_only = options.read_only;
         let last = recovered.index.next_seq() - 1;
         let interval = match options.sync_policy {
             SyncPolicy::Interval(interval) => Some(interval),
@@ -90,12 +99,13 @@ impl Wal {
                 meta: recovered.meta,
                 queue: Vec::new(),
                 spare: Vec::new(),
-                writer: Some(writer),
+                writer,
                 io_busy: false,
                 written_seq: last,
                 synced_seq: last,
                 poisoned: None,
                 closed: false,
+                read_only,
                 tail_waiters: 0,
             }),
             progress: Condvar::new(),
@@ -409,6 +419,22 @@ impl Wal {
         }
     }
 
+    /// The log's segments, oldest first, with the entries appended to them so far.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        let state = self.shared.lock();
+        state
+            .index
+            .segments
+            .iter()
+            .map(|segment| SegmentInfo {
+                id: segment.id,
+                first_seq: segment.first_seq,
+                entries: segment.len(),
+                bytes: segment.end,
+            })
+            .collect()
+    }
+
     /// What recovery found and changed when the log was opened.
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.shared.report
@@ -431,27 +457,18 @@ impl Drop for Wal {
     }
 }
 
-/// Reports what [`Wal::open`] would find in `dir` under `options`' recovery mode,
-/// without changing any file and without taking the directory's lock: for
-/// verifying a log, including one another process has open.
-///
-/// ```
-/// use flashlog_wal::{inspect, Op, Options, Wal};
-///
-/// let dir = tempfile::tempdir()?;
-/// Wal::open(dir.path(), Options::default())?.append(Op::Put, b"k", b"v")?;
-/// let report = inspect(dir.path(), &Options::default())?;
-/// assert_eq!((report.entries, report.damage.len()), (1, 0));
-/// # Ok::<(), flashlog_wal::Error>(())
-/// ```
-///
-/// # Errors
-/// As [`Wal::open`], except that a missing directory is an [`Error::Io`].
-pub fn inspect(dir: impl AsRef<Path>, options: &Options) -> Result<RecoveryReport> {
-    options.validate()?;
-    let dir = Dir::new(Arc::clone(&options.fs), dir.as_ref().to_path_buf());
-    dir.list()?;
-    Ok(recovery::recover(&dir, options.recovery_mode, Access::ReadOnly)?.report)
+/// One segment of an open log, from [`Wal::segments`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SegmentInfo {
+    /// The segment's id.
+    pub id: crate::SegmentId,
+    /// Sequence number of its first entry (of the next one, if it is empty).
+    pub first_seq: u64,
+    /// How many entries it holds.
+    pub entries: u64,
+    /// Bytes of those entries.
+    pub bytes: u64,
 }
 
 fn out_of_range(state: &State, seq: u64) -> Error {
