@@ -1,1 +1,295 @@
-//! placeholder
+//! Concurrent appends: group commit shares fsyncs, loses and duplicates nothing,
+//! `close` unblocks appenders, and a failed fsync poisons the log.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Wal};
+
+use crate::common::{faulty_options, open, read_all, FaultyFs};
+
+fn payload(thread: usize, i: usize) -> Vec<u8> {
+    format!("thread {thread} entry {i}").into_bytes()
+}
+
+#[test]
+fn sixty_four_threads_lose_and_duplicate_nothing_and_share_fsyncs() {
+    const THREADS: usize = 64;
+    const PER_THREAD: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Arc::new(FaultyFs::default());
+    let wal =
+        Arc::new(Wal::open(dir.path(), faulty_options(&fs).max_segment_size(16 << 10)).unwrap());
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let wal = Arc::clone(&wal);
+            thread::spawn(move || {
+                (0..PER_THREAD)
+                    .map(|i| {
+                        (
+                            wal.append(Op::Put, &payload(t, i), &[t as u8; 100])
+                                .unwrap(),
+                            t,
+                            i,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut acknowledged: Vec<(u64, usize, usize)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    acknowledged.sort();
+    let total = THREADS * PER_THREAD;
+    let seqs: Vec<u64> = acknowledged.iter().map(|a| a.0).collect();
+    assert_eq!(
+        seqs,
+        (1..=total as u64).collect::<Vec<_>>(),
+        "sequence numbers are 1..=n, each once"
+    );
+    // Each thread's own appends got increasing numbers.
+    for t in 0..THREADS {
+        let mine: Vec<usize> = acknowledged
+            .iter()
+            .filter(|a| a.1 == t)
+            .map(|a| a.2)
+            .collect();
+        assert_eq!(mine, (0..PER_THREAD).collect::<Vec<_>>());
+    }
+    let fsyncs = fs.syncs.load(Ordering::SeqCst);
+    assert!(
+        fsyncs < total as u64,
+        "{fsyncs} fsyncs for {total} durable appends: group commit shares none"
+    );
+    drop(wal);
+
+    let wal = open(dir.path(), Options::default().max_segment_size(16 << 10));
+    let records = read_all(&wal);
+    assert_eq!(records.len(), total);
+    for (seq, t, i) in acknowledged {
+        let entry = wal.read(seq).unwrap();
+        assert_eq!(entry.key(), &payload(t, i)[..]);
+        assert_eq!(entry.value(), &[t as u8; 100][..]);
+    }
+    let distinct: HashSet<Vec<u8>> = records.into_iter().map(|r| r.1).collect();
+    assert_eq!(distinct.len(), total);
+}
+
+#[test]
+fn concurrent_batches_stay_contiguous() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Arc::new(open(dir.path(), Options::default().max_segment_size(4096)));
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let wal = Arc::clone(&wal);
+            thread::spawn(move || {
+                let mut ranges = Vec::new();
+                for round in 0..10 {
+                    let mut batch = Batch::new();
+                    for i in 0..25 {
+                        batch.put(format!("{t}/{round}/{i}").as_bytes(), b"batched");
+                    }
+                    ranges.push((wal.append_batch(&batch).unwrap(), t, round));
+                }
+                ranges
+            })
+        })
+        .collect();
+    let ranges: Vec<_> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    for (range, t, round) in &ranges {
+        assert_eq!(range.clone().count(), 25);
+        for (i, seq) in range.clone().enumerate() {
+            assert_eq!(
+                wal.read(seq).unwrap().key(),
+                format!("{t}/{round}/{i}").as_bytes()
+            );
+        }
+    }
+    assert_eq!(wal.last_seq(), 8 * 10 * 25);
+    assert_eq!(wal.append_batch(&Batch::new()).unwrap().count(), 0);
+}
+
+#[test]
+fn close_unblocks_every_appender() {
+    for policy in [SyncPolicy::Always, SyncPolicy::Manual] {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Arc::new(open(dir.path(), Options::default().sync_policy(policy)));
+        let (done, finished) = mpsc::channel();
+        for t in 0..16 {
+            let wal = Arc::clone(&wal);
+            let done = done.clone();
+            thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                let outcome = loop {
+                    match wal.append(Op::Put, format!("{t}").as_bytes(), b"v") {
+                        Ok(seq) => acknowledged.push(seq),
+                        Err(err) => break err,
+                    }
+                };
+                done.send((acknowledged, outcome)).unwrap();
+            });
+        }
+        thread::sleep(Duration::from_millis(50));
+        wal.close().unwrap();
+        let mut acknowledged = Vec::new();
+        for _ in 0..16 {
+            let (seqs, outcome) = finished
+                .recv_timeout(Duration::from_secs(10))
+                .expect("an appender hung after close");
+            assert!(matches!(outcome, Error::Closed), "{policy:?}: {outcome}");
+            acknowledged.extend(seqs);
+        }
+        assert!(!acknowledged.is_empty());
+        assert!(matches!(
+            wal.append(Op::Put, b"k", b"v"),
+            Err(Error::Closed)
+        ));
+        assert!(matches!(wal.sync(), Err(Error::Closed)));
+        drop(wal);
+        // Everything acknowledged before close is in the log.
+        let wal = open(dir.path(), Options::default());
+        let max = *acknowledged.iter().max().unwrap();
+        assert!(wal.last_seq() >= max, "{policy:?}");
+        assert_eq!(
+            acknowledged.len() as u64,
+            wal.last_seq(),
+            "{policy:?}: only acknowledged entries"
+        );
+    }
+}
+
+#[test]
+fn a_failed_fsync_poisons_the_log_and_nothing_later_is_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let wal = open(dir.path(), Options::default());
+        wal.append(Op::Put, b"before", b"1").unwrap();
+    }
+    // Fail the first fsync after open, once only: a later fsync would succeed, and
+    // must not be taken as proof that the failed write reached the disk.
+    let fs = FaultyFs::failing_at(1, true, false);
+    let wal = Wal::open(dir.path(), faulty_options(&fs)).unwrap();
+    let err = wal.append(Op::Put, b"lost", b"2").unwrap_err();
+    assert!(matches!(err, Error::Io { op: "fsync", .. }), "{err}");
+    for _ in 0..3 {
+        assert!(matches!(
+            wal.append(Op::Put, b"later", b"3"),
+            Err(Error::Poisoned { .. })
+        ));
+    }
+    assert!(matches!(wal.sync(), Err(Error::Poisoned { .. })));
+    assert!(matches!(wal.truncate_back(1), Err(Error::Poisoned { .. })));
+    assert!(matches!(wal.close(), Err(Error::Poisoned { .. })));
+    // Reading what was durable still works.
+    assert_eq!(wal.read(1).unwrap().key(), b"before");
+    drop(wal);
+    let wal = open(dir.path(), Options::default());
+    // The entry whose fsync failed may or may not be on disk; nothing after it is.
+    assert!(wal.last_seq() <= 2);
+    assert_eq!(wal.read(1).unwrap().key(), b"before");
+}
+
+#[test]
+fn a_failed_fsync_fails_every_appender_of_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::failing_at(3, true, false);
+    let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
+    let handles: Vec<_> = (0..16)
+        .map(|t| {
+            let wal = Arc::clone(&wal);
+            thread::spawn(move || {
+                (0..20)
+                    .map(|i| wal.append(Op::Put, format!("{t}/{i}").as_bytes(), b""))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let ok: Vec<u64> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
+    let io_errors = results
+        .iter()
+        .filter(|r| matches!(r, Err(Error::Io { .. })))
+        .count();
+    assert_eq!(
+        io_errors, 1,
+        "exactly the leader of the failed group sees the I/O error"
+    );
+    assert!(results.iter().all(|r| matches!(
+        r,
+        Ok(_) | Err(Error::Io { .. }) | Err(Error::Poisoned { .. })
+    )));
+    // Every success came from the two fsyncs that succeeded, before the failure.
+    let max_ok = ok.iter().copied().max().unwrap_or(0);
+    assert_eq!(
+        ok.len() as u64,
+        max_ok,
+        "acknowledged entries are exactly 1..={max_ok}"
+    );
+}
+
+#[test]
+fn manual_and_interval_policies_write_at_once_and_sync_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Arc::new(FaultyFs::default());
+    {
+        let wal = Wal::open(
+            dir.path(),
+            faulty_options(&fs).sync_policy(SyncPolicy::Manual),
+        )
+        .unwrap();
+        let syncs = fs.syncs.load(Ordering::SeqCst);
+        for i in 0..100 {
+            wal.append(Op::Put, format!("{i}").as_bytes(), b"").unwrap();
+        }
+        assert_eq!(
+            fs.syncs.load(Ordering::SeqCst),
+            syncs,
+            "manual appends do not fsync"
+        );
+        assert_eq!(
+            wal.read(100).unwrap().key(),
+            b"99",
+            "written entries are readable"
+        );
+        wal.sync().unwrap();
+        assert_eq!(fs.syncs.load(Ordering::SeqCst), syncs + 1);
+        wal.sync().unwrap();
+        assert_eq!(
+            fs.syncs.load(Ordering::SeqCst),
+            syncs + 1,
+            "nothing new to sync"
+        );
+    }
+    let fs = Arc::new(FaultyFs::default());
+    let wal = Wal::open(
+        dir.path(),
+        faulty_options(&fs).sync_policy(SyncPolicy::Interval(Duration::from_millis(10))),
+    )
+    .unwrap();
+    let syncs = fs.syncs.load(Ordering::SeqCst);
+    wal.append(Op::Put, b"interval", b"").unwrap();
+    let mut waited = Duration::ZERO;
+    while fs.syncs.load(Ordering::SeqCst) == syncs && waited < Duration::from_secs(10) {
+        thread::sleep(Duration::from_millis(5));
+        waited += Duration::from_millis(5);
+    }
+    assert!(
+        fs.syncs.load(Ordering::SeqCst) > syncs,
+        "the background flusher synced"
+    );
+    wal.close().unwrap();
+}

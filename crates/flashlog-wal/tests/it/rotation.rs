@@ -21,7 +21,10 @@ fn go_rotation_cases() {
         assert_eq!(files.len(), segments, "limit {limit}");
         assert!(files.iter().all(|(_, bytes)| bytes.len() as u64 <= limit));
         assert_eq!(files[0].0, "segment-0001.log");
-        assert_eq!(files.last().unwrap().0, format!("segment-{segments:04}.log"));
+        assert_eq!(
+            files.last().unwrap().0,
+            format!("segment-{segments:04}.log")
+        );
     }
 }
 
@@ -44,7 +47,11 @@ fn reopen_continues_sequence_numbers_and_segment_ids() {
     {
         let wal = open(dir.path(), options.clone());
         for i in 1..=10 {
-            assert_eq!(wal.append(Op::Put, format!("k{i}").as_bytes(), b"v").unwrap(), i);
+            assert_eq!(
+                wal.append(Op::Put, format!("k{i}").as_bytes(), b"v")
+                    .unwrap(),
+                i
+            );
         }
     }
     let before = segment_files(dir.path()).len();
@@ -52,7 +59,11 @@ fn reopen_continues_sequence_numbers_and_segment_ids() {
         let wal = open(dir.path(), options.clone());
         assert_eq!(wal.last_seq(), 10);
         for i in 11..=30 {
-            assert_eq!(wal.append(Op::Put, format!("k{i}").as_bytes(), b"v").unwrap(), i);
+            assert_eq!(
+                wal.append(Op::Put, format!("k{i}").as_bytes(), b"v")
+                    .unwrap(),
+                i
+            );
         }
     }
     let files = segment_files(dir.path());
@@ -76,7 +87,13 @@ fn other_files_are_ignored_and_ids_sort_numerically() {
         codec::encode(&mut bytes, Op::Put, id.to_string().as_bytes(), b"");
         fs::write(dir.path().join(SegmentId(id).file_name()), bytes).unwrap();
     }
-    for name in ["segment-0001.log.bak", "segment-.log", "segment-x1.log", "notes.txt", "SEGMENT-0002.log"] {
+    for name in [
+        "segment-0001.log.bak",
+        "segment-.log",
+        "segment-x1.log",
+        "notes.txt",
+        "SEGMENT-0002.log",
+    ] {
         fs::write(dir.path().join(name), b"not a segment").unwrap();
     }
     let wal = open(dir.path(), Options::default().max_segment_size(40));
@@ -101,7 +118,16 @@ fn a_gap_in_segment_ids_names_the_missing_segment() {
     assert_eq!(segment_files(dir.path()).len(), 5);
     fs::remove_file(dir.path().join("segment-0003.log")).unwrap();
     let err = Wal::open(dir.path(), Options::default()).unwrap_err();
-    assert!(matches!(err, Error::MissingSegment { id: SegmentId(3), .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::MissingSegment {
+                id: SegmentId(3),
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("segment 3 is missing"), "{err}");
 
     // Without a side file, a log must start at segment 1.
@@ -109,7 +135,16 @@ fn a_gap_in_segment_ids_names_the_missing_segment() {
         let _ = fs::remove_file(dir.path().join(SegmentId(id).file_name()));
     }
     let err = Wal::open(dir.path(), Options::default()).unwrap_err();
-    assert!(matches!(err, Error::MissingSegment { id: SegmentId(1), .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::MissingSegment {
+                id: SegmentId(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -124,6 +159,9 @@ fn an_empty_newest_segment_is_the_active_one() {
     let wal = open(dir.path(), Options::default().max_segment_size(40));
     assert_eq!(wal.recovery_report().segments, 2);
     assert_eq!(wal.append(Op::Put, b"c", b"d").unwrap(), 2);
-    assert_eq!(fs::read(dir.path().join("segment-0002.log")).unwrap().len(), 19);
+    assert_eq!(
+        fs::read(dir.path().join("segment-0002.log")).unwrap().len(),
+        19
+    );
     assert_eq!(read_all(&wal).len(), 2);
 }
