@@ -13,7 +13,7 @@ use crate::Op;
 /// let mut batch = Batch::new();
 /// batch.put(b"a", b"1").put(b"b", b"2").delete(b"a");
 /// assert_eq!(wal.append_batch(&batch)?, 1..=3);
-/// # Ok::<(), flashlog_wal::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {

@@ -160,9 +160,11 @@ fn read_segment(dir: &Dir, id: SegmentId, buf: &mut Vec<u8>) -> Result<()> {
         len,
         max: crate::options::MAX_MAX_SEGMENT_SIZE,
     })?;
-    buf.clear();
-    buf.resize(len, 0);
-    let read = file.read_up_to(buf, 0)?;
+    // Grow without re-zeroing bytes the buffer already has: the read overwrites them.
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    let read = file.read_up_to(&mut buf[..len], 0)?;
     buf.truncate(read);
     Ok(())
 }
@@ -231,12 +233,7 @@ pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<R
     }
     check_contiguous(dir, meta.first_segment, &live)?;
 
-    let mut scans = Vec::with_capacity(live.len());
-    let mut buf = Vec::new();
-    for &id in &live {
-        read_segment(dir, id, &mut buf)?;
-        scans.push(scan_segment(id, &buf));
-    }
+    let scans = scan_segments(dir, &live)?;
     let index = apply_mode(dir, mode, &meta, scans, &mut plan, &mut report)?;
     let mut recovered = Recovered {
         index,
@@ -261,6 +258,54 @@ pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<R
     }
     summarise(&recovered.index, &mut recovered.report);
     Ok(recovered)
+}
+
+/// Reads and scans every segment, spreading the segments over the machine's cores
+/// (scanning is CPU-bound once the files are in the page cache).
+fn scan_segments(dir: &Dir, ids: &[SegmentId]) -> Result<Vec<Scan>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(ids.len());
+    if workers <= 1 {
+        let mut buf = Vec::new();
+        return ids
+            .iter()
+            .map(|&id| {
+                read_segment(dir, id, &mut buf)?;
+                Ok(scan_segment(id, &buf))
+            })
+            .collect();
+    }
+    let per_worker: Vec<Result<Vec<(usize, Scan)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|worker| {
+                scope.spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut scans = Vec::new();
+                    for at in (worker..ids.len()).step_by(workers) {
+                        read_segment(dir, ids[at], &mut buf)?;
+                        scans.push((at, scan_segment(ids[at], &buf)));
+                    }
+                    Ok(scans)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut scans: Vec<(usize, Scan)> = Vec::with_capacity(ids.len());
+    for result in per_worker {
+        scans.extend(result?);
+    }
+    scans.sort_unstable_by_key(|(at, _)| *at);
+    Ok(scans.into_iter().map(|(_, scan)| scan).collect())
 }
 
 fn check_contiguous(dir: &Dir, first: SegmentId, live: &[SegmentId]) -> Result<()> {

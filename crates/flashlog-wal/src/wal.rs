@@ -39,13 +39,13 @@ pub const LOCK_FILE: &str = "flashlog.lock";
 /// let ops: Vec<Op> = wal.iter_from(1)?.map(|e| e.map(|e| e.op())).collect::<Result<_, _>>()?;
 /// assert_eq!(ops, [Op::Put, Op::Delete]);
 /// assert_eq!(wal.append(Op::Put, b"next", b"")?, 3);
-/// # Ok::<(), flashlog_wal::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Wal {
     shared: Arc<Shared>,
     flusher: Mutex<Option<JoinHandle<()>>>,
-    /// Held while the log is open read-write.
-    _lock: Option<Box<dyn fmt::Debug + Send + Sync>>,
+    /// The directory lock, held from a read-write open until close.
+    lock: Mutex<Option<Box<dyn fmt::Debug + Send + Sync>>>,
 }
 
 impl fmt::Debug for Wal {
@@ -132,7 +132,7 @@ impl Wal {
         Ok(Wal {
             shared,
             flusher: Mutex::new(flusher),
-            _lock: lock,
+            lock: Mutex::new(lock),
         })
     }
 
@@ -206,7 +206,7 @@ impl Wal {
     }
 
     /// Closes the log: refuses new appends, makes everything appended durable, and
-    /// releases the files. Appenders blocked at that moment return (their entries
+    /// releases the files and the directory lock. Appenders blocked at that moment return (their entries
     /// are synced). Closing twice is fine; dropping the `Wal` closes it too, but
     /// ignores errors.
     ///
@@ -248,6 +248,13 @@ impl Wal {
         if let Some(flusher) = flusher {
             let _ = flusher.join();
         }
+        // The files are released: another `Wal` may open the directory now.
+        drop(
+            self.lock
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .take(),
+        );
         outcome
     }
 
