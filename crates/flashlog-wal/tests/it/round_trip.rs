@@ -106,7 +106,11 @@ fn a_second_open_of_the_same_directory_is_refused() {
         Wal::open(dir.path(), Options::default()),
         Err(Error::Locked { .. })
     ));
+    wal.close().unwrap();
+    // Closing releases the directory, even while the handle still exists.
+    let again = open(dir.path(), Options::default());
     drop(wal);
+    drop(again);
     open(dir.path(), Options::default());
 }
 
