@@ -246,10 +246,30 @@ impl Dir {
         self.path.join(name)
     }
 
+    /// Creates the directory if it is missing, and makes its creation durable by
+    /// fsyncing the parent of every directory level it created.
     pub(crate) fn create(&self) -> Result<()> {
+        let missing: Vec<&Path> = self
+            .path
+            .ancestors()
+            .take_while(|dir| !dir.as_os_str().is_empty() && self.fs.list_dir(dir).is_err())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
         self.fs
             .create_dir_all(&self.path)
-            .map_err(|err| Error::io("create directory", &self.path, err))
+            .map_err(|err| Error::io("create directory", &self.path, err))?;
+        for dir in missing {
+            let parent = match dir.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            self.fs
+                .sync_dir(parent)
+                .map_err(|err| Error::io("fsync directory", parent, err))?;
+        }
+        Ok(())
     }
 
     pub(crate) fn list(&self) -> Result<Vec<String>> {

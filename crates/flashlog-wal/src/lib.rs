@@ -24,6 +24,11 @@ pub use reader::Iter;
 pub use recovery::{Damage, RecoveryReport};
 pub use wal::{SegmentInfo, Wal, LOCK_FILE};
 
+/// The workspace README's examples, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct WorkspaceReadme;
+
 #[cfg(test)]
 mod static_checks {
     fn assert_send_sync<T: Send + Sync>() {}

@@ -257,3 +257,38 @@ fn an_unreadable_directory_entry_named_like_a_segment_is_an_error() {
     fs::create_dir(dir.path().join("segment-0002.log")).unwrap();
     assert!(Wal::open(dir.path(), options(RecoveryMode::default())).is_err());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any bytes in any segments give `Ok` or an error under every mode: never a
+    /// panic, and an `Ok` log can be read through and appended to.
+    #[test]
+    fn arbitrary_segment_bytes_never_panic(
+        segments in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..300), 1..4),
+        valid_prefix in 0usize..4,
+    ) {
+        let mut files = Vec::new();
+        for (i, garbage) in segments.iter().enumerate() {
+            let mut bytes = Vec::new();
+            for j in 0..valid_prefix {
+                flashlog_wal::codec::encode(&mut bytes, Op::Put, &[i as u8, j as u8], b"ok");
+            }
+            bytes.extend_from_slice(garbage);
+            files.push((SegmentId(i as u64 + 1).file_name(), bytes));
+        }
+        for mode in [
+            RecoveryMode::TolerateCorruptedTail,
+            RecoveryMode::AbsoluteConsistency,
+            RecoveryMode::PointInTime,
+            RecoveryMode::SkipCorrupted,
+        ] {
+            let dir = write_segments(&files);
+            if let Ok(wal) = Wal::open(dir.path(), options(mode)) {
+                let count = wal.iter_from(wal.first_seq()).unwrap().filter(Result::is_ok).count() as u64;
+                proptest::prop_assert_eq!(count, wal.recovery_report().entries);
+                proptest::prop_assert_eq!(wal.append(Op::Put, b"k", b"v").unwrap(), count + 1);
+            }
+        }
+    }
+}

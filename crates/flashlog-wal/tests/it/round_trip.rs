@@ -125,3 +125,20 @@ fn a_file_where_the_directory_should_be_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn creating_the_log_directory_fsyncs_every_parent_it_created() {
+    let root = tempfile::tempdir().unwrap();
+    let fs = std::sync::Arc::new(crate::common::FaultyFs::default());
+    let wal = Wal::open(root.path().join("a/b"), crate::common::faulty_options(&fs)).unwrap();
+    // The parents of `a` and of `b`, then the log directory once segment 1 exists.
+    assert_eq!(fs.syncs.load(std::sync::atomic::Ordering::SeqCst), 3);
+    drop(wal);
+    let fs = std::sync::Arc::new(crate::common::FaultyFs::default());
+    let _wal = Wal::open(root.path().join("a/b"), crate::common::faulty_options(&fs)).unwrap();
+    assert_eq!(
+        fs.syncs.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "reopening syncs nothing"
+    );
+}
