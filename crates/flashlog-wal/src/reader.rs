@@ -42,7 +42,9 @@ pub(crate) fn decode_at(
 ///
 /// Entries removed by `truncate_front` while the iterator is behind them make it
 /// return [`Error::SeqOutOfRange`]; entries removed by `truncate_back` it has
-/// already read ahead may still be yielded.
+/// already read ahead may still be yielded. A following iterator whose log is
+/// poisoned returns [`Error::Poisoned`] instead of waiting for entries that cannot
+/// come.
 ///
 /// [`Wal::iter_from`]: crate::Wal::iter_from
 #[derive(Debug)]
@@ -128,6 +130,12 @@ impl Iter {
             };
             if state.closed {
                 return Ok(false);
+            }
+            if let Some(cause) = &state.poisoned {
+                // The log will not grow any more: say why instead of waiting forever.
+                return Err(Error::Poisoned {
+                    cause: cause.clone(),
+                });
             }
             state.tail_waiters += 1;
             state = match (timeout, deadline) {

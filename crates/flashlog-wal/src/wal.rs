@@ -421,6 +421,7 @@ impl Wal {
             Err(err) => {
                 state.poisoned = Some(describe(&err));
                 self.shared.progress.notify_all();
+                self.shared.appended.notify_all();
                 Err(err)
             }
         }

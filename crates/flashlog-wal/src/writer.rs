@@ -222,6 +222,7 @@ impl Shared {
             if let Err(err) = result {
                 state.poisoned = Some(describe(&err));
                 self.progress.notify_all();
+                self.appended.notify_all();
                 return Err(err);
             }
             state.written_seq = through;

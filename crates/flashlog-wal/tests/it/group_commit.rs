@@ -293,3 +293,26 @@ fn manual_and_interval_policies_write_at_once_and_sync_later() {
     );
     wal.close().unwrap();
 }
+
+#[test]
+fn a_follower_of_a_poisoned_log_gets_the_error_instead_of_waiting_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    // fsync 1 is the directory's, for the new segment; 2 the first append's.
+    let fs = FaultyFs::failing_at(3, true, false);
+    let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
+    wal.append(Op::Put, b"synced", b"").unwrap();
+    let mut tail = wal.iter_from(1).unwrap().follow();
+    let follower = thread::spawn(move || {
+        let first = tail.next().map(|e| e.map(|e| e.seq()));
+        let second = tail.next();
+        (first, second)
+    });
+    thread::sleep(Duration::from_millis(30));
+    assert!(wal.append(Op::Put, b"fails", b"").is_err());
+    let (first, second) = follower.join().unwrap();
+    assert_eq!(first.unwrap().unwrap(), 1);
+    assert!(
+        matches!(second, Some(Err(Error::Poisoned { .. }))),
+        "{second:?}"
+    );
+}
