@@ -19,7 +19,9 @@ pub use batch::Batch;
 pub use entry::{Entry, Op, Position, SegmentId};
 pub use error::{CorruptionKind, Error, Result};
 pub use meta::{META_FILE, META_TMP_FILE};
-pub use options::{Options, RecoveryMode, SyncPolicy, DEFAULT_MAX_SEGMENT_SIZE};
+pub use options::{
+    Options, RecoveryMode, SyncPolicy, DEFAULT_MAX_SEGMENT_SIZE, DEFAULT_PREALLOCATE,
+};
 pub use reader::Iter;
 pub use recovery::{Damage, RecoveryReport};
 pub use wal::{SegmentInfo, Wal, LOCK_FILE};

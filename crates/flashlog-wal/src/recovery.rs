@@ -48,6 +48,9 @@ pub struct RecoveryReport {
     pub skipped: u64,
     /// Bytes removed: torn tail, point-in-time cut and the segments it dropped.
     pub truncated_bytes: u64,
+    /// Zero bytes after the last entry of the last segment: space preallocated
+    /// before a crash, kept for the next appends (not damage).
+    pub preallocated_bytes: u64,
     /// Segments deleted: after a point-in-time cut, or left over from an
     /// interrupted `truncate_front` or `truncate_back`.
     pub removed_segments: Vec<SegmentId>,
@@ -81,6 +84,9 @@ struct Scan {
     len: u64,
     offsets: Vec<u32>,
     damage: Vec<ScanDamage>,
+    /// Where a run of zeros reaching the end of the file starts: preallocated space
+    /// (in the last segment) rather than damage.
+    zero_tail: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +104,7 @@ fn scan_segment(id: SegmentId, bytes: &[u8]) -> Scan {
         len: bytes.len() as u64,
         offsets: Vec::new(),
         damage: Vec::new(),
+        zero_tail: None,
     };
     let mut at = 0usize;
     while at < bytes.len() {
@@ -105,6 +112,10 @@ fn scan_segment(id: SegmentId, bytes: &[u8]) -> Scan {
             Ok(entry) => {
                 scan.offsets.push(at as u32);
                 at += entry.len;
+            }
+            Err(_) if bytes[at..].iter().all(|&byte| byte == 0) => {
+                scan.zero_tail = Some(at as u64);
+                break;
             }
             Err(kind) => {
                 let resume = resync(bytes, at);
@@ -205,6 +216,7 @@ pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<R
         torn_tail: None,
         skipped: 0,
         truncated_bytes: 0,
+        preallocated_bytes: 0,
         removed_segments: Vec::new(),
         finished_truncate_back: None,
         created: false,
@@ -342,7 +354,23 @@ fn apply_mode(
             continue;
         }
         let mut keep_until = scan.len;
-        for damage in &scan.damage {
+        let mut damages = scan.damage.clone();
+        if let Some(zeros) = scan.zero_tail {
+            if i == last {
+                // Preallocated space: the entries end here; the writer reuses the zeros.
+                keep_until = zeros;
+                report.preallocated_bytes = scan.len - zeros;
+            } else {
+                // Older segments are trimmed before the next one starts: zeros there
+                // are damage.
+                damages.push(ScanDamage {
+                    offset: zeros,
+                    kind: CorruptionKind::BadLength(0),
+                    resume: None,
+                });
+            }
+        }
+        for damage in &damages {
             let found = Damage {
                 position: Position {
                     segment: scan.id,
@@ -381,9 +409,16 @@ fn apply_mode(
                 }
             }
         }
-        if keep_until < scan.len {
+        let data_end = scan.len
+            - if i == last {
+                report.preallocated_bytes
+            } else {
+                0
+            };
+        if keep_until < data_end {
             plan.cut = Some((scan.id, keep_until));
             report.truncated_bytes += scan.len - keep_until;
+            report.preallocated_bytes = 0;
         }
         let offsets: Vec<u32> = scan
             .offsets
@@ -477,13 +512,17 @@ mod tests {
     }
 
     #[test]
-    fn zeros_at_the_end_are_damage_with_nothing_after() {
+    fn zeros_to_the_end_are_a_zero_tail_not_damage() {
         let mut bytes = entries(3);
         bytes.extend_from_slice(&[0u8; 100]);
         let scan = scan_segment(SegmentId(1), &bytes);
         assert_eq!(scan.offsets.len(), 3);
-        assert_eq!(scan.damage.len(), 1);
-        assert_eq!(scan.damage[0].resume, None);
+        assert!(scan.damage.is_empty());
+        assert_eq!(scan.zero_tail, Some(78));
+        // Zeros followed by anything else are damage.
+        bytes.push(1);
+        let scan = scan_segment(SegmentId(1), &bytes);
+        assert_eq!((scan.zero_tail, scan.damage.len()), (None, 1));
         assert_eq!(scan.damage[0].kind, CorruptionKind::BadLength(0));
     }
 }

@@ -81,7 +81,8 @@ impl Wal {
             dir.create()?;
             let lock = dir.lock(LOCK_FILE)?;
             let recovered = recovery::recover(&dir, options.recovery_mode, Access::ReadWrite)?;
-            let writer = SegmentWriter::open(&dir, recovered.index.active().id)?;
+            let active = recovered.index.active();
+            let writer = SegmentWriter::open(&dir, active.id, active.end, options.preallocation())?;
             (Some(lock), recovered, Some(writer))
         };
         let read_only = options.read_only;
@@ -230,12 +231,19 @@ impl Wal {
         while state.io_busy {
             state = shared.wait(&shared.progress, state);
         }
-        state.writer = None;
-        let outcome = match &state.poisoned {
-            Some(cause) => Err(Error::Poisoned {
+        let finished = match (state.writer.take(), &state.poisoned) {
+            (Some(mut writer), None) => writer.finish(),
+            _ => Ok(()),
+        };
+        let outcome = match (finished, &state.poisoned) {
+            (Err(err), _) => {
+                state.poisoned = Some(describe(&err));
+                Err(err)
+            }
+            (Ok(()), Some(cause)) => Err(Error::Poisoned {
                 cause: cause.clone(),
             }),
-            None => Ok(()),
+            (Ok(()), None) => Ok(()),
         };
         shared.progress.notify_all();
         shared.appended.notify_all();
@@ -376,7 +384,10 @@ impl Wal {
         }
         let State { index, meta, .. } = &mut *state;
         let result = truncate::back(&self.shared.dir, index, meta, seq).and_then(|removed| {
-            let writer = SegmentWriter::open(&self.shared.dir, index.active().id)?;
+            let active = index.active();
+            let preallocation = self.shared.options.preallocation();
+            let writer =
+                SegmentWriter::open(&self.shared.dir, active.id, active.end, preallocation)?;
             Ok((removed, writer))
         });
         let result = result.map(|(removed, writer)| {

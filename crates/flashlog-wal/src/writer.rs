@@ -32,21 +32,55 @@ pub(crate) struct Chunk {
     pub bytes: Vec<u8>,
 }
 
+/// Groups at least this large extend the file by writing themselves: zero-filling
+/// ahead pays only for small groups, where the metadata an fdatasync must commit
+/// when the file grows costs more than writing the zeros.
+const PREALLOCATE_BELOW: usize = 64 << 10;
+
+/// A block of zeros to preallocate with.
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+
+/// How the active segment's file is extended ahead of its entries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Preallocation {
+    /// Zero-filled bytes to keep ahead of the last entry (0: none).
+    pub ahead: u64,
+    /// The file never grows beyond this by preallocation.
+    pub max_segment_size: u64,
+}
+
 /// The open active segment.
 #[derive(Debug)]
 pub(crate) struct SegmentWriter {
     id: SegmentId,
     file: PathFile,
+    /// End of the last entry: where the next one goes.
+    end: u64,
+    /// Length of the file: `end` plus zero-filled preallocated bytes.
+    allocated: u64,
     /// Whether bytes were written since the last fdatasync.
     unsynced: bool,
+    preallocation: Preallocation,
 }
 
 impl SegmentWriter {
-    pub(crate) fn open(dir: &Dir, id: SegmentId) -> Result<SegmentWriter> {
+    /// Opens segment `id`, whose entries end at `end`; any bytes after `end` are
+    /// preallocated zeros (recovery checked that).
+    pub(crate) fn open(
+        dir: &Dir,
+        id: SegmentId,
+        end: u64,
+        preallocation: Preallocation,
+    ) -> Result<SegmentWriter> {
+        let file = dir.open(&id.file_name(), OpenMode::ReadWrite)?;
+        let allocated = file.len()?.max(end);
         Ok(SegmentWriter {
             id,
-            file: dir.open(&id.file_name(), OpenMode::ReadWrite)?,
+            file,
+            end,
+            allocated,
             unsynced: false,
+            preallocation,
         })
     }
 
@@ -58,22 +92,62 @@ impl SegmentWriter {
         Ok(())
     }
 
+    /// Cuts preallocated zeros off and syncs: the file then holds exactly its
+    /// entries, byte for byte what the Go implementation would have written.
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        if self.allocated > self.end {
+            self.file.set_len(self.end)?;
+            self.allocated = self.end;
+            self.unsynced = true;
+        }
+        self.sync()
+    }
+
+    /// Makes sure the file is long enough for a write ending at `needed`, zero-filling
+    /// ahead for small writes so that later fdatasyncs commit no size change.
+    fn reserve(&mut self, needed: u64, write_len: usize) -> Result<()> {
+        let Preallocation {
+            ahead,
+            max_segment_size,
+        } = self.preallocation;
+        if needed <= self.allocated || ahead == 0 || write_len >= PREALLOCATE_BELOW {
+            return Ok(());
+        }
+        let target = (needed + ahead).min(max_segment_size.max(needed));
+        let mut at = self.allocated.max(needed);
+        while at < target {
+            let len = (target - at).min(ZEROS.len() as u64) as usize;
+            self.file.write_all_at(&ZEROS[..len], at)?;
+            at += len as u64;
+        }
+        self.allocated = target;
+        Ok(())
+    }
+
     /// Writes queued chunks in order, starting new segments where they begin. The
-    /// segment being left is synced before any entry of the next one is written, and
-    /// a new segment's directory entry is synced before it holds anything.
+    /// segment being left is trimmed and synced before any entry of the next one is
+    /// written, and a new segment's directory entry is synced before it holds
+    /// anything.
     fn write(&mut self, dir: &Dir, chunks: &[Chunk]) -> Result<()> {
         for chunk in chunks {
             if chunk.segment != self.id {
-                self.sync()?;
+                self.finish()?;
                 let file = dir.open(&chunk.segment.file_name(), OpenMode::CreateNew)?;
                 dir.sync()?;
                 *self = SegmentWriter {
                     id: chunk.segment,
                     file,
+                    end: 0,
+                    allocated: 0,
                     unsynced: false,
+                    preallocation: self.preallocation,
                 };
             }
+            let end = chunk.offset + chunk.bytes.len() as u64;
+            self.reserve(end, chunk.bytes.len())?;
             self.file.write_all_at(&chunk.bytes, chunk.offset)?;
+            self.end = end;
+            self.allocated = self.allocated.max(end);
             self.unsynced = true;
         }
         Ok(())

@@ -138,7 +138,7 @@ fn every_bit_flip_of_a_small_log_is_detected() {
 }
 
 #[test]
-fn zero_filled_tails_of_any_length_are_cut() {
+fn zero_filled_tails_are_preallocated_space_and_trimmed_at_close() {
     let source = tempfile::tempdir().unwrap();
     let records = small_log(source.path(), 10);
     let files = segment_files(source.path());
@@ -150,10 +150,39 @@ fn zero_filled_tails_of_any_length_are_cut() {
             .1
             .extend(std::iter::repeat_n(0u8, zeros));
         let dir = write_segments(&padded);
-        let wal = open(dir.path(), options(RecoveryMode::default()));
+        let wal = open(dir.path(), options(RecoveryMode::AbsoluteConsistency));
         assert_eq!(read_all(&wal), records, "{zeros} zeros");
-        assert_eq!(wal.recovery_report().truncated_bytes, zeros as u64);
+        let report = wal.recovery_report();
+        assert_eq!(
+            (report.preallocated_bytes, report.truncated_bytes),
+            (zeros as u64, 0)
+        );
+        assert!(report.damage.is_empty() && report.torn_tail.is_none());
+        wal.close().unwrap();
+        assert_eq!(
+            segment_files(dir.path()),
+            files,
+            "{zeros} zeros: close trims them"
+        );
     }
+}
+
+#[test]
+fn zeros_after_a_partial_entry_are_a_torn_tail() {
+    let source = tempfile::tempdir().unwrap();
+    let records = small_log(source.path(), 10);
+    let mut files = segment_files(source.path());
+    let last = files.last_mut().unwrap();
+    let mut extra = Vec::new();
+    flashlog_wal::codec::encode(&mut extra, Op::Put, b"torn", &[9u8; 40]);
+    extra.truncate(12); // the header made it to disk, the rest is still zeros
+    last.1.extend_from_slice(&extra);
+    last.1.extend(std::iter::repeat_n(0u8, 500));
+    let dir = write_segments(&files);
+    let wal = open(dir.path(), options(RecoveryMode::default()));
+    assert_eq!(read_all(&wal), records);
+    assert_eq!(wal.recovery_report().truncated_bytes, 512);
+    assert!(wal.recovery_report().torn_tail.is_some());
 }
 
 #[test]

@@ -159,9 +159,73 @@ fn an_empty_newest_segment_is_the_active_one() {
     let wal = open(dir.path(), Options::default().max_segment_size(40));
     assert_eq!(wal.recovery_report().segments, 2);
     assert_eq!(wal.append(Op::Put, b"c", b"d").unwrap(), 2);
-    assert_eq!(
-        fs::read(dir.path().join("segment-0002.log")).unwrap().len(),
-        19
-    );
     assert_eq!(read_all(&wal).len(), 2);
+    wal.close().unwrap();
+    let len = fs::read(dir.path().join("segment-0002.log")).unwrap().len();
+    assert_eq!(len, 19);
+}
+
+#[test]
+fn preallocated_space_is_trimmed_at_rotation_and_close_and_reused_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options::default().max_segment_size(4096).preallocate(1024);
+    let wal = open(dir.path(), options.clone());
+    wal.append(Op::Put, b"a", b"b").unwrap();
+    let active = dir.path().join("segment-0001.log");
+    assert_eq!(
+        fs::metadata(&active).unwrap().len(),
+        19 + 1024,
+        "zero-filled ahead"
+    );
+    while wal.segments().len() < 2 {
+        wal.append(Op::Put, b"a", &[1u8; 100]).unwrap();
+    }
+    let first = segment_files(dir.path())[0].1.clone();
+    assert_eq!(
+        first.len() as u64,
+        wal.segments()[0].bytes,
+        "trimmed when left"
+    );
+    // A crash now leaves the active segment's zeros (a copy of the files taken while
+    // the log is open is what a crash would leave): they are reused, not damage.
+    let crashed = tempfile::tempdir().unwrap();
+    for (name, bytes) in segment_files(dir.path()) {
+        fs::write(crashed.path().join(name), bytes).unwrap();
+    }
+    drop(wal);
+    let dir = crashed;
+    let wal = open(
+        dir.path(),
+        options
+            .clone()
+            .recovery_mode(flashlog_wal::RecoveryMode::AbsoluteConsistency),
+    );
+    assert!(wal.recovery_report().preallocated_bytes > 0);
+    let before = wal.last_seq();
+    wal.append(Op::Put, b"after", b"crash").unwrap();
+    wal.close().unwrap();
+    let files = segment_files(dir.path());
+    let total: u64 = files.iter().map(|f| f.1.len() as u64).sum();
+    let wal = open(dir.path(), options.preallocate(0));
+    assert_eq!(wal.last_seq(), before + 1);
+    assert_eq!(
+        total,
+        wal.segments().iter().map(|s| s.bytes).sum::<u64>(),
+        "closed files hold only entries"
+    );
+}
+
+#[test]
+fn large_groups_are_written_without_zero_filling() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = open(dir.path(), Options::default().preallocate(1 << 20));
+    wal.append(Op::Put, b"big", &[5u8; 100 << 10]).unwrap();
+    let len = fs::metadata(dir.path().join("segment-0001.log"))
+        .unwrap()
+        .len();
+    assert_eq!(
+        len,
+        (100 << 10) + 17 + 3,
+        "a 100 KiB group extends the file by itself"
+    );
 }
