@@ -19,7 +19,12 @@ pub(crate) struct Shared {
     pub options: Options,
     pub report: RecoveryReport,
     pub state: Mutex<State>,
-    /// Signalled when a group commit finishes, fails, or the log closes.
+    /// Signalled when group commit `n` finishes, as `batch_done[n % 2]`: its own
+    /// appenders wait there, so a finished group wakes only them (and one appender of
+    /// the next group, to lead it) instead of every waiting thread.
+    pub batch_done: [Condvar; 2],
+    /// Signalled after every group commit, for the rare waiters that are not
+    /// appenders (close, truncation), and when the log closes or fails.
     pub progress: Condvar,
     /// Signalled when entries become visible to readers, or the log closes.
     pub appended: Condvar,
@@ -44,6 +49,14 @@ pub(crate) struct State {
     pub writer: Option<SegmentWriter>,
     /// Whether a thread is doing I/O with the writer right now.
     pub io_busy: bool,
+    /// Number of the group commit in flight (or of the last one).
+    pub batch: u64,
+    /// Last sequence number the group commit in flight covers.
+    pub batch_through: u64,
+    /// Appenders blocked on each of `Shared::batch_done`.
+    pub batch_waiters: [usize; 2],
+    /// Threads blocked on `Shared::progress`.
+    pub progress_waiters: usize,
     /// Last sequence number handed to the operating system: what readers see.
     pub written_seq: u64,
     /// Last sequence number known to be on disk.
@@ -96,6 +109,26 @@ impl Shared {
         condvar
             .wait(guard)
             .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Waits until the group commit in flight (or some state change) is over.
+    pub(crate) fn wait_progress<'a>(
+        &self,
+        mut state: MutexGuard<'a, State>,
+    ) -> MutexGuard<'a, State> {
+        state.progress_waiters += 1;
+        let mut state = self.wait(&self.progress, state);
+        state.progress_waiters -= 1;
+        state
+    }
+
+    /// Wakes every waiting thread: after a failure, or when the log closes.
+    pub(crate) fn wake_everyone(&self) {
+        for condvar in &self.batch_done {
+            condvar.notify_all();
+        }
+        self.progress.notify_all();
+        self.appended.notify_all();
     }
 
     /// A read-only handle of a segment, opened once and shared.

@@ -102,6 +102,10 @@ impl Wal {
                 spare: Vec::new(),
                 writer,
                 io_busy: false,
+                batch: 0,
+                batch_through: last,
+                batch_waiters: [0, 0],
+                progress_waiters: 0,
                 written_seq: last,
                 synced_seq: last,
                 poisoned: None,
@@ -109,6 +113,7 @@ impl Wal {
                 read_only,
                 tail_waiters: 0,
             }),
+            batch_done: [Condvar::new(), Condvar::new()],
             progress: Condvar::new(),
             appended: Condvar::new(),
             flusher_stop: Condvar::new(),
@@ -229,7 +234,7 @@ impl Wal {
             Err(_) => shared.lock(),
         };
         while state.io_busy {
-            state = shared.wait(&shared.progress, state);
+            state = shared.wait_progress(state);
         }
         let finished = match (state.writer.take(), &state.poisoned) {
             (Some(mut writer), None) => writer.finish(),
@@ -245,8 +250,7 @@ impl Wal {
             }),
             (Ok(()), None) => Ok(()),
         };
-        shared.progress.notify_all();
-        shared.appended.notify_all();
+        shared.wake_everyone();
         drop(state);
         let flusher = self
             .flusher
@@ -408,7 +412,7 @@ impl Wal {
         loop {
             state.refuse_writes()?;
             if state.io_busy {
-                state = shared.wait(&shared.progress, state);
+                state = shared.wait_progress(state);
             } else if !state.queue.is_empty() {
                 let through = state.index.next_seq() - 1;
                 state = shared.commit(state, through, Goal::Written)?;
@@ -431,8 +435,7 @@ impl Wal {
             }
             Err(err) => {
                 state.poisoned = Some(describe(&err));
-                self.shared.progress.notify_all();
-                self.shared.appended.notify_all();
+                self.shared.wake_everyone();
                 Err(err)
             }
         }

@@ -261,7 +261,17 @@ impl Shared {
                 });
             }
             if state.io_busy {
-                state = self.wait(&self.progress, state);
+                // Wait with the group that will cover `seq`: the one in flight, or
+                // the next one.
+                let batch = if seq <= state.batch_through {
+                    state.batch
+                } else {
+                    state.batch + 1
+                };
+                let parity = (batch % 2) as usize;
+                state.batch_waiters[parity] += 1;
+                state = self.wait(&self.batch_done[parity], state);
+                state.batch_waiters[parity] -= 1;
                 continue;
             }
             let Some(mut writer) = state.writer.take() else {
@@ -270,6 +280,8 @@ impl Shared {
             state.io_busy = true;
             let chunks = mem::take(&mut state.queue);
             let through = state.index.next_seq() - 1;
+            state.batch += 1;
+            state.batch_through = through;
             let sync = always || goal == Goal::Synced;
             drop(state);
 
@@ -295,15 +307,24 @@ impl Shared {
             }
             if let Err(err) = result {
                 state.poisoned = Some(describe(&err));
-                self.progress.notify_all();
-                self.appended.notify_all();
+                self.wake_everyone();
                 return Err(err);
             }
             state.written_seq = through;
             if sync {
                 state.synced_seq = through;
             }
-            self.progress.notify_all();
+            // Wake this group's appenders, and one of the next group's to lead it.
+            let this = (state.batch % 2) as usize;
+            if state.batch_waiters[this] > 0 {
+                self.batch_done[this].notify_all();
+            }
+            if state.batch_waiters[1 - this] > 0 {
+                self.batch_done[1 - this].notify_one();
+            }
+            if state.progress_waiters > 0 {
+                self.progress.notify_all();
+            }
             if state.tail_waiters > 0 {
                 self.appended.notify_all();
             }
