@@ -1,0 +1,246 @@
+//! `flashlog repair`: cuts a torn or corrupt tail (or, when told, cuts into the
+//! middle of the log), after copying the affected segment files to a backup folder.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use flashlog_wal::{Damage, Options, RecoveryMode, SegmentId, Wal, LOCK_FILE};
+
+use super::open_wal_inspect;
+use super::verify::{describe, is_torn_tail};
+
+/// How far repair may cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Cut only a torn tail: damage at the end of the last segment (the default)
+    TolerateCorruptedTail,
+    /// Keep everything before the first damage; drop the rest of the log
+    PointInTime,
+    /// Remove only the damaged bytes, keeping every valid entry
+    SkipCorrupted,
+}
+
+/// Arguments of `flashlog repair`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only say what would be cut; change nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// How far repair may cut; needed when the damage is not a torn tail
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+}
+
+/// Repairs the log in `dir`.
+pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
+    let wal = open_wal_inspect(dir)?;
+    let report = wal.recovery_report().clone();
+    drop(wal);
+    if report.damage.is_empty() {
+        println!("nothing to repair: {} entries, no damage", report.entries);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let middle: Vec<&Damage> = report
+        .damage
+        .iter()
+        .filter(|d| !is_torn_tail(&report, d))
+        .collect();
+    let mode = match (args.mode, middle.first()) {
+        (Some(mode), _) => mode,
+        (None, None) => Mode::TolerateCorruptedTail,
+        (None, Some(first)) => bail!(
+            "the log is damaged in the middle ({}); repair cuts into the middle of the log only when told how: \
+             --mode point-in-time keeps the entries before the damage, --mode skip-corrupted removes only the damaged bytes",
+            describe(&report, first)
+        ),
+    };
+    if mode == Mode::TolerateCorruptedTail && !middle.is_empty() {
+        bail!(
+            "the damage is not a torn tail ({}): use --mode point-in-time or --mode skip-corrupted",
+            describe(&report, middle[0])
+        );
+    }
+    let plan = Plan::new(dir, mode, &report.damage)?;
+    let verb = if args.dry_run { "would" } else { "will" };
+    for line in &plan.lines {
+        println!("{verb} {line}");
+    }
+    println!(
+        "{verb} keep {} of {} valid entries",
+        plan.entries_kept, report.entries
+    );
+    if args.dry_run {
+        println!("dry run: nothing changed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let backup = backup(dir, &plan.affected)?;
+    println!("copied the affected segments to {}", backup.display());
+    match mode {
+        Mode::TolerateCorruptedTail | Mode::PointInTime => {
+            let recovery = if mode == Mode::PointInTime {
+                RecoveryMode::PointInTime
+            } else {
+                RecoveryMode::TolerateCorruptedTail
+            };
+            let wal =
+                Wal::open(dir, Options::default().recovery_mode(recovery)).with_context(|| {
+                    format!("cannot open the log in {} to repair it", dir.display())
+                })?;
+            wal.close().context("cannot close the log")?;
+        }
+        Mode::SkipCorrupted => remove_damaged_bytes(dir, &report.damage)?,
+    }
+    let wal = Wal::open(dir, Options::default().read_only()).with_context(|| {
+        format!(
+            "the log in {} still does not open after repair",
+            dir.display()
+        )
+    })?;
+    println!(
+        "repaired: {} entries in {} segments",
+        wal.recovery_report().entries,
+        wal.recovery_report().segments
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a repair in one mode does, as a read-only open in that mode reports it.
+struct Plan {
+    lines: Vec<String>,
+    affected: Vec<SegmentId>,
+    entries_kept: u64,
+}
+
+impl Plan {
+    fn new(dir: &Path, mode: Mode, damage: &[Damage]) -> anyhow::Result<Plan> {
+        let cut = |d: &Damage| {
+            format!(
+                "cut {} bytes at segment {} offset {} ({})",
+                d.len, d.position.segment, d.position.offset, d.kind
+            )
+        };
+        let (recovery, lines, affected): (RecoveryMode, Vec<String>, Vec<SegmentId>) = match mode {
+            Mode::TolerateCorruptedTail | Mode::SkipCorrupted => {
+                let recovery = if mode == Mode::SkipCorrupted {
+                    RecoveryMode::SkipCorrupted
+                } else {
+                    RecoveryMode::TolerateCorruptedTail
+                };
+                let mut affected: Vec<SegmentId> =
+                    damage.iter().map(|d| d.position.segment).collect();
+                affected.dedup();
+                (recovery, damage.iter().map(cut).collect(), affected)
+            }
+            Mode::PointInTime => {
+                let first = damage[0];
+                let wal = Wal::open(
+                    dir,
+                    Options::default()
+                        .read_only()
+                        .recovery_mode(RecoveryMode::PointInTime),
+                )?;
+                let last = wal
+                    .recovery_report()
+                    .removed_segments
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(first.position.segment);
+                let affected: Vec<SegmentId> =
+                    (first.position.segment.0..=last.0).map(SegmentId).collect();
+                let mut lines = vec![format!(
+                    "cut segment {} at offset {} ({}), {} bytes in all",
+                    first.position.segment,
+                    first.position.offset,
+                    first.kind,
+                    wal.recovery_report().truncated_bytes
+                )];
+                for id in &wal.recovery_report().removed_segments {
+                    lines.push(format!("remove {}", id.file_name()));
+                }
+                (RecoveryMode::PointInTime, lines, affected)
+            }
+        };
+        let kept = Wal::open(dir, Options::default().read_only().recovery_mode(recovery))?
+            .recovery_report()
+            .entries;
+        Ok(Plan {
+            lines,
+            affected,
+            entries_kept: kept,
+        })
+    }
+}
+
+/// Copies the segments to a new `flashlog-repair-<unix time>` folder in `dir`.
+fn backup(dir: &Path, segments: &[SegmentId]) -> anyhow::Result<PathBuf> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut folder = dir.join(format!("flashlog-repair-{now}"));
+    let mut n = 1;
+    while folder.exists() {
+        folder = dir.join(format!("flashlog-repair-{now}-{n}"));
+        n += 1;
+    }
+    fs::create_dir(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    for id in segments {
+        let from = dir.join(id.file_name());
+        let to = folder.join(id.file_name());
+        fs::copy(&from, &to)
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+        fs::File::open(&to)
+            .and_then(|file| file.sync_all())
+            .with_context(|| format!("cannot fsync {}", to.display()))?;
+    }
+    Ok(folder)
+}
+
+/// Rewrites every damaged segment without its damaged regions (tmp file, fsync,
+/// rename, fsync of the directory), holding the log's lock so no `Wal` opens it
+/// meanwhile. Entries keep their sequence numbers: damaged regions are not counted.
+fn remove_damaged_bytes(dir: &Path, damage: &[Damage]) -> anyhow::Result<()> {
+    let lock_path = dir.join(LOCK_FILE);
+    let lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+    lock.try_lock().with_context(|| {
+        format!(
+            "cannot lock {} (is the log open elsewhere?)",
+            lock_path.display()
+        )
+    })?;
+    let mut segments: Vec<SegmentId> = damage.iter().map(|d| d.position.segment).collect();
+    segments.dedup();
+    for id in segments {
+        let path = dir.join(id.file_name());
+        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut kept = Vec::with_capacity(bytes.len());
+        let mut at = 0usize;
+        for d in damage.iter().filter(|d| d.position.segment == id) {
+            let start = (d.position.offset as usize).min(bytes.len());
+            kept.extend_from_slice(&bytes[at.min(start)..start]);
+            at = (start + d.len as usize).min(bytes.len());
+        }
+        kept.extend_from_slice(&bytes[at..]);
+        let tmp = dir.join(format!("{}.repair-tmp", id.file_name()));
+        fs::write(&tmp, &kept).with_context(|| format!("cannot write {}", tmp.display()))?;
+        fs::File::open(&tmp)
+            .and_then(|file| file.sync_all())
+            .with_context(|| format!("cannot fsync {}", tmp.display()))?;
+        fs::rename(&tmp, &path).with_context(|| format!("cannot rename {}", tmp.display()))?;
+    }
+    fs::File::open(dir)
+        .and_then(|file| file.sync_all())
+        .with_context(|| format!("cannot fsync directory {}", dir.display()))?;
+    drop(lock);
+    Ok(())
+}

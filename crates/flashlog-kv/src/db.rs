@@ -1,0 +1,339 @@
+//! [`Db`], the public handle of an open store: writes, point reads and the index
+//! rebuilt from the log on open.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use flashlog_wal::codec::{encoded_len, MAX_ENTRY_LEN};
+use flashlog_wal::{Op, RecoveryReport, SegmentInfo, Wal};
+
+use crate::index::{Index, Slot};
+use crate::locks::{lock, read, write};
+use crate::{AutoCompact, DbOptions, Error, Result, Stats};
+
+/// Writers of keys that hash to the same stripe are ordered by its mutex, so the
+/// index always ends at the key's last entry in log order.
+const STRIPES: usize = 64;
+
+/// A durable key-value store whose durability is one flashlog log.
+///
+/// Keys live in an in-memory ordered index, each with the sequence number of its
+/// latest put; values stay on disk and `get` reads one with one positioned read.
+/// `Db` is `Send + Sync` and its methods take `&self`: share it with an `Arc`.
+/// Concurrent writers share fsyncs through the log's group commit.
+///
+/// ```
+/// use flashlog_kv::{Db, DbOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let db = Db::open(dir.path(), DbOptions::default())?;
+/// db.put(b"user:1", b"alice")?;
+/// db.put(b"user:2", b"bob")?;
+/// assert!(db.delete(b"user:1")?);
+/// assert_eq!(db.get(b"user:2")?.as_deref(), Some(&b"bob"[..]));
+/// assert_eq!(db.get(b"user:1")?, None);
+/// db.close()?;
+/// drop(db); // releases the directory's lock
+///
+/// let db = Db::open(dir.path(), DbOptions::default())?; // replays the log
+/// assert_eq!(db.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Db {
+    pub(crate) wal: Wal,
+    pub(crate) index: RwLock<Index>,
+    /// Writers hold it shared from their append until the index shows it;
+    /// compaction holds it exclusively while it appends copies and while it
+    /// recounts the log's bytes.
+    pub(crate) gate: RwLock<()>,
+    stripes: Box<[Mutex<()>]>,
+    /// Held by the one compaction that runs at a time.
+    pub(crate) compacting: Mutex<()>,
+    /// Bytes appended since the last compaction (or the log's size at open).
+    pub(crate) appended: AtomicU64,
+    options: DbOptions,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("dir", &self.wal.dir())
+            .field("keys", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Rebuilds the index from every entry of the log. A hash map follows the log
+/// (one probe per entry), then the live keys are sorted and the ordered index is
+/// built from them in one pass: far fewer cache misses than inserting each key
+/// into the tree, and the tree's nodes come out full.
+fn replay(wal: &Wal) -> Result<Index> {
+    let entries = usize::try_from(wal.recovery_report().entries).unwrap_or(0);
+    let mut latest: HashMap<Box<[u8]>, Slot> = HashMap::with_capacity(entries);
+    for entry in wal.iter_from(wal.first_seq())? {
+        let entry = entry?;
+        match entry.op() {
+            Op::Put => {
+                let slot = Slot::new(entry.seq(), entry.value().len());
+                match latest.get_mut(entry.key()) {
+                    Some(old) => *old = slot,
+                    None => {
+                        latest.insert(entry.key().into(), slot);
+                    }
+                }
+            }
+            Op::Delete => {
+                latest.remove(entry.key());
+            }
+        }
+    }
+    // Sorting on the keys' first 8 bytes, held inline, touches a key's heap bytes
+    // only on ties.
+    let mut live: Vec<(u64, Box<[u8]>, Slot)> = latest
+        .into_iter()
+        .map(|(key, slot)| (prefix(&key), key, slot))
+        .collect();
+    live.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    let live: Vec<(Box<[u8]>, Slot)> = live.into_iter().map(|(_, key, slot)| (key, slot)).collect();
+    // Skipped damage and the like count as dead: the log's size is its segments'.
+    let log_bytes = wal.segments().iter().map(|s| s.bytes).sum();
+    Ok(Index::from_sorted(live, log_bytes))
+}
+
+/// The first 8 bytes of `key`, zero-padded, as a big-endian number: ordered as
+/// the keys are.
+fn prefix(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(bytes)
+}
+
+impl Db {
+    /// Opens the store in `dir` (creating it if there is none), recovering the log
+    /// per its options and rebuilding the key index by replaying every entry.
+    ///
+    /// Any flashlog or Go-written log opens as a store: puts set keys, deletes
+    /// remove them, the last entry of a key wins.
+    ///
+    /// # Errors
+    /// [`Error::NotALog`] if `dir` is a file, or a directory with other files and
+    /// no segment; [`Error::InvalidOptions`]; the log's errors as [`Error::Wal`]
+    /// (`Locked`, `Corrupt`, `Io`, ...).
+    pub fn open(dir: impl AsRef<Path>, options: DbOptions) -> Result<Db> {
+        let dir = dir.as_ref();
+        options.validate()?;
+        crate::dir::check_is_log(dir)?;
+        let wal = Wal::open(dir, options.wal.clone())?;
+        let index = replay(&wal)?;
+        let appended = AtomicU64::new(index.log_bytes());
+        Ok(Db {
+            wal,
+            index: RwLock::new(index),
+            gate: RwLock::new(()),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            compacting: Mutex::new(()),
+            appended,
+            options,
+        })
+    }
+
+    /// Sets `key` to `value`. Durable when it returns under the log's
+    /// [`SyncPolicy::Always`](flashlog_wal::SyncPolicy::Always) (the default); under
+    /// the other policies, once the log syncs.
+    ///
+    /// # Errors
+    /// [`Error::EmptyKey`], [`Error::TooLarge`], or the log's error (the store
+    /// is unchanged then).
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        let len = self.check_write(key, value)?;
+        {
+            let _stripe = lock(self.stripe(key));
+            let _gate = read(&self.gate);
+            let seq = self.wal.append(Op::Put, key, value)?;
+            write(&self.index).put(key, Slot::new(seq, value.len()));
+        }
+        self.after_write(len);
+        Ok(())
+    }
+
+    /// Removes `key`; returns whether it was there. Writes a delete entry only if it
+    /// was. Durable as [`Db::put`].
+    ///
+    /// # Errors
+    /// [`Error::EmptyKey`], [`Error::TooLarge`], or the log's error.
+    pub fn delete(&self, key: &[u8]) -> Result<bool> {
+        let len = self.check_write(key, b"")?;
+        {
+            let _stripe = lock(self.stripe(key));
+            if read(&self.index).get(key).is_none() {
+                return Ok(false);
+            }
+            let _gate = read(&self.gate);
+            self.wal.append(Op::Delete, key, b"")?;
+            write(&self.index).delete(key, len);
+        }
+        self.after_write(len);
+        Ok(true)
+    }
+
+    /// The value of `key`, read from disk with one positioned read; `None` if the
+    /// key is not in the store.
+    ///
+    /// # Errors
+    /// The log's error if the entry cannot be read ([`Error::Wal`] with
+    /// `Corrupt` or `Io`); [`Error::IndexMismatch`] if the log was changed by
+    /// someone else.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some(slot) = read(&self.index).get(key) else {
+            return Ok(None);
+        };
+        self.read_value(key, slot)
+    }
+
+    /// Reads the value at `slot`; follows the key to a compaction's copy if the
+    /// original was removed meanwhile.
+    pub(crate) fn read_value(&self, key: &[u8], mut slot: Slot) -> Result<Option<Vec<u8>>> {
+        loop {
+            match self.wal.read(slot.seq()) {
+                Ok(entry) => {
+                    if entry.op() != Op::Put || entry.key() != key {
+                        return Err(Error::IndexMismatch { seq: slot.seq() });
+                    }
+                    return Ok(Some(entry.value().to_vec()));
+                }
+                Err(flashlog_wal::Error::SeqOutOfRange { .. }) => {
+                    // A compaction copied the value and removed the original.
+                    match read(&self.index).get(key) {
+                        None => return Ok(None),
+                        Some(now) if now.seq() != slot.seq() => slot = now,
+                        Some(_) => return Err(Error::IndexMismatch { seq: slot.seq() }),
+                    }
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
+    /// Whether `key` is in the store (no disk access).
+    pub fn contains(&self, key: &[u8]) -> bool {
+        read(&self.index).get(key).is_some()
+    }
+
+    /// The number of keys in the store.
+    pub fn len(&self) -> usize {
+        read(&self.index).len()
+    }
+
+    /// Whether the store holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sizes of the store and its log.
+    pub fn stats(&self) -> Stats {
+        let (keys, live_bytes, log_bytes) = {
+            let _gate = read(&self.gate);
+            let index = read(&self.index);
+            (index.len() as u64, index.live_bytes(), index.log_bytes())
+        };
+        let segments = self.wal.segments();
+        let first_seq = self.wal.first_seq();
+        let last_seq = self.wal.last_seq();
+        Stats {
+            keys,
+            live_bytes,
+            dead_bytes: log_bytes.saturating_sub(live_bytes),
+            log_bytes,
+            segments: segments.len() as u64,
+            entries: (last_seq + 1).saturating_sub(first_seq),
+            first_seq,
+            last_seq,
+        }
+    }
+
+    /// The log's segments, oldest first.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        self.wal.segments()
+    }
+
+    /// What the log's recovery found when the store was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        self.wal.recovery_report()
+    }
+
+    /// Makes every write so far durable (needed only under the log's `Manual` and
+    /// `Interval` sync policies).
+    ///
+    /// # Errors
+    /// The log's error.
+    pub fn sync(&self) -> Result<()> {
+        Ok(self.wal.sync()?)
+    }
+
+    /// Closes the store: makes every write durable and releases the log. Dropping
+    /// the `Db` does the same but ignores errors.
+    ///
+    /// # Errors
+    /// The log's error of the final sync.
+    pub fn close(&self) -> Result<()> {
+        Ok(self.wal.close()?)
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        self.wal.dir()
+    }
+
+    fn stripe(&self, key: &[u8]) -> &Mutex<()> {
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        &self.stripes[(hasher.finish() % STRIPES as u64) as usize]
+    }
+
+    /// Checks a write's key and size; returns the entry's length on disk.
+    fn check_write(&self, key: &[u8], value: &[u8]) -> Result<u64> {
+        if key.is_empty() {
+            return Err(Error::EmptyKey);
+        }
+        let len = encoded_len(key.len(), value.len());
+        let max = MAX_ENTRY_LEN.min(self.options.wal.max_segment_size_bytes());
+        if len > max {
+            return Err(Error::TooLarge {
+                key_len: key.len(),
+                value_len: value.len(),
+                len,
+                max,
+            });
+        }
+        Ok(len)
+    }
+
+    /// Runs an automatic compaction if the policy asks for one.
+    fn after_write(&self, len: u64) {
+        let AutoCompact::DeadShare(share) = self.options.auto_compact else {
+            return;
+        };
+        let since = self.appended.fetch_add(len, Ordering::Relaxed) + len;
+        if since < self.options.wal.max_segment_size_bytes() {
+            return;
+        }
+        let (dead, total) = {
+            let index = read(&self.index);
+            (index.dead_bytes(), index.log_bytes())
+        };
+        if (dead as f64) <= share * total as f64 {
+            return;
+        }
+        let Ok(running) = self.compacting.try_lock() else {
+            return;
+        };
+        // The write itself is durable; a failed compaction leaves the contents as
+        // they were (or the log poisoned, which the next write reports).
+        let _ = self.compact_locked(&running, &mut |_| {});
+    }
+}

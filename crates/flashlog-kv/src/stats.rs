@@ -1,0 +1,24 @@
+//! [`Stats`]: sizes of a store and its log.
+
+/// Sizes of a store and its log, from [`Db::stats`](crate::Db::stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Keys in the store.
+    pub keys: u64,
+    /// Bytes on disk of the latest put of every key.
+    pub live_bytes: u64,
+    /// Bytes of the log that hold no live value: overwritten puts, deletes and
+    /// damaged bytes that recovery skipped. Compaction reclaims them.
+    pub dead_bytes: u64,
+    /// Bytes of all segments.
+    pub log_bytes: u64,
+    /// Segments in the log.
+    pub segments: u64,
+    /// Entries in the log.
+    pub entries: u64,
+    /// Sequence number of the first entry (of the next one if the log is empty).
+    pub first_seq: u64,
+    /// Sequence number of the last entry (`first_seq - 1` if the log is empty).
+    pub last_seq: u64,
+}

@@ -1,0 +1,8 @@
+#![allow(clippy::unwrap_used, missing_docs)]
+//! Integration tests of flashlog-kv.
+
+mod common;
+mod compaction;
+mod crash;
+mod model;
+mod store;
