@@ -146,6 +146,13 @@ impl Entry {
         &self.data[self.key_len..]
     }
 
+    /// The entry's value, without copying it.
+    pub fn into_value(self) -> Vec<u8> {
+        let mut data = self.data;
+        data.drain(..self.key_len);
+        data
+    }
+
     /// Where the entry's bytes are on disk.
     pub fn position(&self) -> Position {
         self.position

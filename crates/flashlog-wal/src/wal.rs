@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::fs::Dir;
+use crate::index::SegmentIndex;
 use crate::reader::{decode_at, Iter};
 use crate::recovery::{self, Access, RecoveryReport};
 use crate::state::{Shared, State};
@@ -404,6 +405,34 @@ impl Wal {
         self.finish_truncation(state, result)
     }
 
+    /// Seals the active segment and starts a new one, so that every entry appended
+    /// so far lies in a sealed segment (what `truncate_front` can remove, e.g. after
+    /// a compaction copied the live data). Does nothing if the active segment is
+    /// empty. Returns the id of the active segment afterwards.
+    ///
+    /// # Errors
+    /// [`Error::Io`] (the log is then poisoned), [`Error::Poisoned`],
+    /// [`Error::Closed`], [`Error::ReadOnly`].
+    pub fn rotate(&self) -> Result<crate::SegmentId> {
+        let mut state = self.quiesce()?;
+        let active = state.index.active();
+        if active.len() == 0 {
+            return Ok(active.id);
+        }
+        let next = SegmentIndex::new(active.id.next(), active.next_seq());
+        let id = next.id;
+        let mut writer = state.writer.take().ok_or(Error::Closed)?;
+        let result = writer.start_segment(&self.shared.dir, id);
+        state.writer = Some(writer);
+        match result {
+            Ok(()) => {
+                state.index.segments.push_back(next);
+                Ok(id)
+            }
+            Err(err) => Err(self.poison(state, err)),
+        }
+    }
+
     /// Waits until no I/O is under way and every queued entry is written, and
     /// returns the lock: the files then match the index.
     fn quiesce(&self) -> Result<MutexGuard<'_, State>> {
@@ -424,7 +453,7 @@ impl Wal {
 
     fn finish_truncation(
         &self,
-        mut state: MutexGuard<'_, State>,
+        state: MutexGuard<'_, State>,
         result: Result<Vec<crate::SegmentId>>,
     ) -> Result<()> {
         match result {
@@ -433,12 +462,16 @@ impl Wal {
                 self.shared.forget_files(&removed);
                 Ok(())
             }
-            Err(err) => {
-                state.poisoned = Some(describe(&err));
-                self.shared.wake_everyone();
-                Err(err)
-            }
+            Err(err) => Err(self.poison(state, err)),
         }
+    }
+
+    /// Stops the log accepting writes after `err`, wakes every waiter, and returns
+    /// the error.
+    fn poison(&self, mut state: MutexGuard<'_, State>, err: Error) -> Error {
+        state.poisoned = Some(describe(&err));
+        self.shared.wake_everyone();
+        err
     }
 
     /// The log's segments, oldest first, with the entries appended to them so far.

@@ -124,6 +124,24 @@ impl SegmentWriter {
         Ok(())
     }
 
+    /// Leaves the current segment for a new, empty one: trims and syncs the old,
+    /// creates the new and syncs the directory, so that the new file survives a
+    /// crash before any entry in it is acknowledged.
+    pub(crate) fn start_segment(&mut self, dir: &Dir, id: SegmentId) -> Result<()> {
+        self.finish()?;
+        let file = dir.open(&id.file_name(), OpenMode::CreateNew)?;
+        dir.sync()?;
+        *self = SegmentWriter {
+            id,
+            file,
+            end: 0,
+            allocated: 0,
+            unsynced: false,
+            preallocation: self.preallocation,
+        };
+        Ok(())
+    }
+
     /// Writes queued chunks in order, starting new segments where they begin. The
     /// segment being left is trimmed and synced before any entry of the next one is
     /// written, and a new segment's directory entry is synced before it holds
@@ -131,17 +149,7 @@ impl SegmentWriter {
     fn write(&mut self, dir: &Dir, chunks: &[Chunk]) -> Result<()> {
         for chunk in chunks {
             if chunk.segment != self.id {
-                self.finish()?;
-                let file = dir.open(&chunk.segment.file_name(), OpenMode::CreateNew)?;
-                dir.sync()?;
-                *self = SegmentWriter {
-                    id: chunk.segment,
-                    file,
-                    end: 0,
-                    allocated: 0,
-                    unsynced: false,
-                    preallocation: self.preallocation,
-                };
+                self.start_segment(dir, chunk.segment)?;
             }
             let end = chunk.offset + chunk.bytes.len() as u64;
             self.reserve(end, chunk.bytes.len())?;

@@ -229,3 +229,40 @@ fn large_groups_are_written_without_zero_filling() {
         "a 100 KiB group extends the file by itself"
     );
 }
+
+#[test]
+fn rotate_seals_the_active_segment_so_truncate_front_can_remove_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = open(dir.path(), Options::default());
+    assert_eq!(
+        wal.rotate().unwrap(),
+        SegmentId(1),
+        "an empty active segment stays"
+    );
+    for i in 0..5u8 {
+        wal.append(Op::Put, &[i], b"v").unwrap();
+    }
+    assert_eq!(wal.rotate().unwrap(), SegmentId(2));
+    assert_eq!(
+        wal.rotate().unwrap(),
+        SegmentId(2),
+        "nothing appended since"
+    );
+    assert_eq!(wal.truncate_front(6).unwrap(), 6);
+    assert_eq!((wal.first_seq(), wal.last_seq()), (6, 5));
+    assert_eq!(wal.append(Op::Put, b"next", b"").unwrap(), 6);
+    wal.close().unwrap();
+    drop(wal);
+    let files = segment_files(dir.path());
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].0, "segment-0002.log");
+    let wal = open(dir.path(), Options::default());
+    assert_eq!((wal.first_seq(), wal.last_seq()), (6, 6));
+    assert_eq!(wal.read(6).unwrap().into_value(), b"");
+    assert!(matches!(
+        Wal::open(dir.path(), Options::default().read_only())
+            .unwrap()
+            .rotate(),
+        Err(Error::ReadOnly)
+    ));
+}

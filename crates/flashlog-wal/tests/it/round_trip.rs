@@ -26,6 +26,7 @@ fn empty_binary_and_large_entries_round_trip_through_reopen() {
         }
         assert_eq!(read_all(&wal), records);
         assert_eq!(wal.read(3).unwrap().key(), &binary[..]);
+        assert_eq!(wal.read(4).unwrap().into_value(), records[3].2);
     }
     let wal = open(dir.path(), Options::default());
     assert_eq!(read_all(&wal), records);
