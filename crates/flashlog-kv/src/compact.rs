@@ -10,7 +10,7 @@
 
 use std::sync::MutexGuard;
 
-use flashlog_wal::{Batch, Entry, Op};
+use flashlog_wal::{Batch, Entry};
 
 use crate::index::Slot;
 use crate::locks::{lock, read, write};
@@ -108,12 +108,15 @@ impl Db {
         progress: &mut dyn FnMut(&CompactionProgress),
     ) -> Result<CompactionReport> {
         self.appended.store(0, std::sync::atomic::Ordering::Relaxed);
+        let bytes_before = self.wal.segments().iter().map(|s| s.bytes).sum();
+        // Seal the active segment so that its dead entries can go too.
+        self.wal.rotate()?;
         let segments = self.wal.segments();
         let mut report = CompactionReport {
-            bytes_before: segments.iter().map(|s| s.bytes).sum(),
+            bytes_before,
+            bytes_after: bytes_before,
             ..CompactionReport::default()
         };
-        report.bytes_after = report.bytes_before;
         let Some((active, sealed)) = segments.split_last() else {
             return Ok(report);
         };
@@ -127,23 +130,30 @@ impl Db {
             bytes_total: sealed.iter().map(|s| s.bytes).sum(),
             entries_copied: 0,
         };
+        // The live entries are found by walking the log and this sorted list side
+        // by side: no index lookup per (mostly dead) entry. A key overwritten after
+        // the list was taken is caught by the re-check in `append_copies`.
+        let live = read(&self.index).live_before(cut);
+        let mut next_live = live.iter().copied().peekable();
         let mut pending: Vec<Entry> = Vec::new();
         let mut pending_bytes = 0;
         for entry in self.wal.iter_from(self.wal.first_seq())? {
-            let entry = entry?;
-            if entry.seq() >= cut {
+            let Some(&wanted) = next_live.peek() else {
                 break;
-            }
+            };
+            let entry = entry?;
             state.bytes_read += entry.encoded_len();
-            if entry.op() == Op::Put && self.is_latest(&entry) {
-                pending_bytes += entry.encoded_len();
-                pending.push(entry);
-                if pending_bytes >= BATCH_BYTES {
-                    self.append_copies(&mut pending, &mut report)?;
-                    pending_bytes = 0;
-                    state.entries_copied = report.entries_copied;
-                    progress(&state);
-                }
+            if entry.seq() < wanted {
+                continue;
+            }
+            next_live.next();
+            pending_bytes += entry.encoded_len();
+            pending.push(entry);
+            if pending_bytes >= BATCH_BYTES {
+                self.append_copies(&mut pending, &mut report)?;
+                pending_bytes = 0;
+                state.entries_copied = report.entries_copied;
+                progress(&state);
             }
         }
         self.append_copies(&mut pending, &mut report)?;
@@ -158,7 +168,7 @@ impl Db {
         let _gate = write(&self.gate);
         let after = self.wal.segments();
         report.bytes_after = after.iter().map(|s| s.bytes).sum();
-        report.segments_removed = (segments.len() - after.len().min(segments.len())) as u64;
+        report.segments_removed = sealed.len() as u64;
         write(&self.index).set_log_bytes(report.bytes_after);
         Ok(report)
     }

@@ -74,23 +74,24 @@ impl std::fmt::Debug for Db {
 fn replay(wal: &Wal) -> Result<Index> {
     let entries = usize::try_from(wal.recovery_report().entries).unwrap_or(0);
     let mut latest: HashMap<Box<[u8]>, Slot> = HashMap::with_capacity(entries);
-    for entry in wal.iter_from(wal.first_seq())? {
-        let entry = entry?;
-        match entry.op() {
+    // Entries are borrowed from the reader's buffer: no allocation per entry.
+    wal.iter_from(wal.first_seq())?.try_for_each_ref(|entry| {
+        match entry.op {
             Op::Put => {
-                let slot = Slot::new(entry.seq(), entry.value().len());
-                match latest.get_mut(entry.key()) {
+                let slot = Slot::new(entry.seq, entry.value.len());
+                match latest.get_mut(entry.key) {
                     Some(old) => *old = slot,
                     None => {
-                        latest.insert(entry.key().into(), slot);
+                        latest.insert(entry.key.into(), slot);
                     }
                 }
             }
             Op::Delete => {
-                latest.remove(entry.key());
+                latest.remove(entry.key);
             }
         }
-    }
+        Ok::<(), Error>(())
+    })?;
     // Sorting on the keys' first 8 bytes, held inline, touches a key's heap bytes
     // only on ties.
     let mut live: Vec<(u64, Box<[u8]>, Slot)> = latest
@@ -204,7 +205,7 @@ impl Db {
                     if entry.op() != Op::Put || entry.key() != key {
                         return Err(Error::IndexMismatch { seq: slot.seq() });
                     }
-                    return Ok(Some(entry.value().to_vec()));
+                    return Ok(Some(entry.into_value()));
                 }
                 Err(flashlog_wal::Error::SeqOutOfRange { .. }) => {
                     // A compaction copied the value and removed the original.

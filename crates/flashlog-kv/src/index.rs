@@ -121,6 +121,19 @@ impl Index {
         }
     }
 
+    /// The sequence numbers of the latest puts that lie before `seq`, sorted: what
+    /// a compaction of the log before `seq` must copy.
+    pub(crate) fn live_before(&self, seq: u64) -> Vec<u64> {
+        let mut seqs: Vec<u64> = self
+            .map
+            .values()
+            .map(|slot| slot.seq())
+            .filter(|&live| live < seq)
+            .collect();
+        seqs.sort_unstable();
+        seqs
+    }
+
     /// Up to `limit` keys in `(lower, upper)`, in order.
     pub(crate) fn range(
         &self,

@@ -22,7 +22,7 @@ pub use meta::{META_FILE, META_TMP_FILE};
 pub use options::{
     Options, RecoveryMode, SyncPolicy, DEFAULT_MAX_SEGMENT_SIZE, DEFAULT_PREALLOCATE,
 };
-pub use reader::Iter;
+pub use reader::{EntryRef, Iter};
 pub use recovery::{Damage, RecoveryReport};
 pub use wal::{SegmentInfo, Wal, LOCK_FILE};
 

@@ -56,14 +56,25 @@ fn compaction_keeps_contents_and_reclaims_dead_bytes() {
 }
 
 #[test]
-fn compaction_of_a_single_segment_changes_nothing() {
+fn compaction_reclaims_dead_entries_of_the_active_segment_too() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), DbOptions::default()).unwrap();
     db.put(b"a", b"1").unwrap();
     db.put(b"a", b"2").unwrap();
+    db.put(b"b", b"3").unwrap();
+    assert!(db.delete(b"b").unwrap());
     let report = db.compact().unwrap();
-    assert_eq!((report.entries_copied, report.segments_removed), (0, 0));
+    // The one segment is sealed, "a"'s latest put copied, the segment removed.
+    assert_eq!((report.entries_copied, report.segments_removed), (1, 1));
+    assert_eq!(report.bytes_after, 19);
     assert_eq!(db.get(b"a").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(db.get(b"b").unwrap(), None);
+    let again = db.compact().unwrap();
+    assert_eq!(again.bytes_after, 19, "a compacted store stays compact");
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+    assert_eq!((db.len(), db.get(b"a").unwrap()), (1, Some(b"2".to_vec())));
 }
 
 #[test]

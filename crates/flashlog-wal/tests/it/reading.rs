@@ -173,3 +173,36 @@ fn a_read_only_open_changes_nothing_and_refuses_writes() {
     assert!(Wal::open(dir.path().join("missing"), Options::default().read_only()).is_err());
     assert!(!dir.path().join("missing").exists());
 }
+
+#[test]
+fn borrowed_visits_see_exactly_what_the_iterator_yields() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = open(dir.path(), Options::default().max_segment_size(300));
+    let records = sample_records(80);
+    append_all(&wal, &records);
+    for start in [1u64, 40, 80, 81] {
+        let mut seen = Vec::new();
+        let mut iter = wal.iter_from(start).unwrap();
+        iter.try_for_each_ref(|entry| {
+            assert_eq!(entry.seq, start + seen.len() as u64);
+            assert_eq!(wal.position(entry.seq).unwrap(), entry.position);
+            seen.push((entry.op, entry.key.to_vec(), entry.value.to_vec()));
+            Ok::<(), Error>(())
+        })
+        .unwrap();
+        assert_eq!(seen, records[start as usize - 1..].to_vec());
+        assert_eq!(iter.next_seq(), 81);
+    }
+    // An error from the visitor stops the visit and is returned.
+    let mut calls = 0;
+    let result = wal.iter_from(1).unwrap().try_for_each_ref(|_| {
+        calls += 1;
+        if calls == 3 {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    });
+    assert!(matches!(result, Err(Error::Closed)));
+    assert_eq!(calls, 3);
+}
