@@ -53,6 +53,19 @@ pub enum Error {
         /// The missing segment.
         id: SegmentId,
     },
+    /// Two segment files have the same id (e.g. `segment-0002.log` and
+    /// `segment-002.log`).
+    #[error("{first} and {second} in {} are both segment {id}", dir.display())]
+    DuplicateSegment {
+        /// The log directory.
+        dir: PathBuf,
+        /// The id both files claim.
+        id: SegmentId,
+        /// One file name.
+        first: String,
+        /// The other file name.
+        second: String,
+    },
     /// An entry is larger than the format or the segment size allows.
     #[error("entry of {len} bytes exceeds the limit of {max} bytes")]
     EntryTooLarge {

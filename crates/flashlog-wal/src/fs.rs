@@ -129,10 +129,22 @@ impl Fs for StdFs {
             .truncate(false)
             .open(path)?;
         match file.try_lock() {
-            Ok(()) => Ok(Box::new(file)),
+            Ok(()) => Ok(Box::new(FileLock(file))),
             Err(fs::TryLockError::WouldBlock) => Err(ErrorKind::WouldBlock.into()),
             Err(fs::TryLockError::Error(err)) => Err(err),
         }
+    }
+}
+
+/// A held `flock`. Dropping it unlocks explicitly: the lock belongs to the open
+/// file description, which a child process forked by another thread shares until it
+/// execs, so merely closing our descriptor could leave the directory locked.
+#[derive(Debug)]
+struct FileLock(File);
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
     }
 }
 

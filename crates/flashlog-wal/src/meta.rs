@@ -6,10 +6,16 @@
 //! `truncate_back`, so that recovery can finish it. A directory without the side file
 //! (as the Go implementation writes) starts at segment 1 with sequence number 1.
 //!
-//! Layout, 40 bytes, integers little-endian:
+//! It also records the newest segment, so that a missing newest segment is an
+//! error rather than a silently shorter log: it is rewritten when a segment is
+//! created (after the new file's directory entry is durable) and before newest
+//! segments are removed.
+//!
+//! Layout, 48 bytes, integers little-endian:
 //! ```text
 //! | "FLWLMETA" (8) | version u32 = 1 | first_segment u64 | first_seq u64 |
-//! | pending_truncate_back u64 (0 = none) | CRC-32/IEEE of the 36 bytes before (4) |
+//! | pending_truncate_back u64 (0 = none) | last_segment u64 (0 = unknown) |
+//! | CRC-32/IEEE of the 44 bytes before (4) |
 //! ```
 //! It is replaced atomically: written to `flashlog.meta.tmp`, fsynced, renamed over
 //! the old one, and the directory fsynced.
@@ -25,7 +31,8 @@ pub const META_TMP_FILE: &str = "flashlog.meta.tmp";
 
 const MAGIC: &[u8; 8] = b"FLWLMETA";
 const VERSION: u32 = 1;
-const LEN: usize = 40;
+const LEN: usize = 48;
+const CRC_AT: usize = LEN - 4;
 
 /// The contents of the side file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +44,9 @@ pub(crate) struct Meta {
     pub first_seq: u64,
     /// A `truncate_back(seq)` that was decided but may not have finished.
     pub pending_truncate_back: Option<u64>,
+    /// The newest segment the log has (had, for a pending `truncate_back`'s
+    /// intent: the newest it keeps); `None` when unknown (a Go-written log).
+    pub last_segment: Option<SegmentId>,
 }
 
 impl Default for Meta {
@@ -45,6 +55,7 @@ impl Default for Meta {
             first_segment: SegmentId(1),
             first_seq: 1,
             pending_truncate_back: None,
+            last_segment: None,
         }
     }
 }
@@ -57,8 +68,9 @@ impl Meta {
         out[12..20].copy_from_slice(&self.first_segment.0.to_le_bytes());
         out[20..28].copy_from_slice(&self.first_seq.to_le_bytes());
         out[28..36].copy_from_slice(&self.pending_truncate_back.unwrap_or(0).to_le_bytes());
-        let crc = crc32fast::hash(&out[..36]);
-        out[36..].copy_from_slice(&crc.to_le_bytes());
+        out[36..44].copy_from_slice(&self.last_segment.map_or(0, |id| id.0).to_le_bytes());
+        let crc = crc32fast::hash(&out[..CRC_AT]);
+        out[CRC_AT..].copy_from_slice(&crc.to_le_bytes());
         out
     }
 
@@ -72,8 +84,8 @@ impl Meta {
             u64::from_le_bytes(word)
         };
         let mut crc = [0u8; 4];
-        crc.copy_from_slice(&bytes[36..]);
-        if crc32fast::hash(&bytes[..36]) != u32::from_le_bytes(crc) {
+        crc.copy_from_slice(&bytes[CRC_AT..]);
+        if crc32fast::hash(&bytes[..CRC_AT]) != u32::from_le_bytes(crc) {
             return Err("checksum mismatch");
         }
         if &bytes[..8] != MAGIC {
@@ -88,6 +100,7 @@ impl Meta {
             first_segment: SegmentId(u64_at(12)),
             first_seq: u64_at(20),
             pending_truncate_back: Some(u64_at(28)).filter(|&seq| seq != 0),
+            last_segment: Some(u64_at(36)).filter(|&id| id != 0).map(SegmentId),
         };
         if meta.first_segment.0 == 0 || meta.first_seq == 0 {
             return Err("segment ids and sequence numbers start at 1");
@@ -138,6 +151,7 @@ mod tests {
             first_segment: SegmentId(7),
             first_seq: 1234,
             pending_truncate_back: Some(99),
+            last_segment: Some(SegmentId(9)),
         };
         let bytes = meta.encode();
         assert_eq!(Meta::decode(&bytes), Ok(meta));
@@ -146,6 +160,6 @@ mod tests {
             damaged[at] ^= 0x10;
             assert!(Meta::decode(&damaged).is_err(), "flip at {at} not detected");
         }
-        assert!(Meta::decode(&bytes[..39]).is_err());
+        assert!(Meta::decode(&bytes[..LEN - 1]).is_err());
     }
 }

@@ -7,6 +7,8 @@
 //! entries, or in an older segment) is **corruption**: acknowledged entries may have
 //! been lost there.
 
+use std::collections::HashMap;
+
 use crate::codec;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::Dir;
@@ -66,6 +68,9 @@ pub(crate) struct Recovered {
     pub index: Index,
     pub meta: Meta,
     pub report: RecoveryReport,
+    /// Segments whose files are not canonically named (read-only opens only:
+    /// read-write ones rename them).
+    pub misnamed: HashMap<SegmentId, String>,
 }
 
 /// Whether recovery may change files.
@@ -151,21 +156,76 @@ fn resync(bytes: &[u8], at: usize) -> Option<usize> {
     codec::valid_entry_after(rest).map(|offset| at + offset)
 }
 
-/// The ids of the segment files in a directory, sorted, and whether a leftover
-/// temporary side file is there.
-fn list_segments(dir: &Dir) -> Result<(Vec<SegmentId>, bool)> {
-    let names = dir.list()?;
-    let mut ids: Vec<SegmentId> = names
-        .iter()
-        .filter_map(|name| SegmentId::parse_file_name(name))
+/// The segment files of a directory.
+#[derive(Debug, Default)]
+struct Listing {
+    /// Segment ids, sorted.
+    ids: Vec<SegmentId>,
+    /// Segments whose file name is not the canonical `segment-%04d.log` (e.g.
+    /// `segment-7.log`, which the pattern accepts too), by id.
+    misnamed: HashMap<SegmentId, String>,
+    /// Whether a leftover temporary side file is there.
+    has_tmp: bool,
+}
+
+impl Listing {
+    /// The name of segment `id`'s file in the directory.
+    fn name(&self, id: SegmentId) -> String {
+        self.misnamed
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| id.file_name())
+    }
+}
+
+/// Lists a directory's segment files; two files with the same id are an error.
+fn list_segments(dir: &Dir) -> Result<Listing> {
+    let mut listing = Listing::default();
+    let mut names: HashMap<SegmentId, String> = HashMap::new();
+    for name in dir.list()? {
+        listing.has_tmp |= name == META_TMP_FILE;
+        let Some(id) = SegmentId::parse_file_name(&name) else {
+            continue;
+        };
+        if let Some(other) = names.insert(id, name.clone()) {
+            let (first, second) = if other < name {
+                (other, name)
+            } else {
+                (name, other)
+            };
+            return Err(Error::DuplicateSegment {
+                dir: dir.path().to_path_buf(),
+                id,
+                first,
+                second,
+            });
+        }
+    }
+    listing.ids = names.keys().copied().collect();
+    listing.ids.sort_unstable();
+    listing.misnamed = names
+        .into_iter()
+        .filter(|(id, name)| *name != id.file_name())
         .collect();
-    ids.sort_unstable();
-    Ok((ids, names.iter().any(|name| name == META_TMP_FILE)))
+    Ok(listing)
+}
+
+/// Gives misnamed segments their canonical names, which the rest of the library
+/// (and the Go implementation's writer) use. Renaming changes no content, so a
+/// crash part way leaves a log the next recovery finishes renaming.
+fn rename_misnamed(dir: &Dir, listing: &mut Listing) -> Result<()> {
+    if listing.misnamed.is_empty() {
+        return Ok(());
+    }
+    for (id, name) in listing.misnamed.drain() {
+        dir.rename(&name, &id.file_name())?;
+    }
+    dir.sync()
 }
 
 /// Reads a whole segment into `buf`.
-fn read_segment(dir: &Dir, id: SegmentId, buf: &mut Vec<u8>) -> Result<()> {
-    let file = dir.open(&id.file_name(), crate::fs::OpenMode::Read)?;
+fn read_segment(dir: &Dir, name: &str, buf: &mut Vec<u8>) -> Result<()> {
+    let file = dir.open(name, crate::fs::OpenMode::Read)?;
     let len = file.len()?;
     let len = usize::try_from(len).map_err(|_| Error::EntryTooLarge {
         len,
@@ -195,9 +255,14 @@ struct Plan {
 
 /// Recovers the log in `dir` under `mode`.
 pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<Recovered> {
-    let (ids, has_tmp) = list_segments(dir)?;
+    let mut listing = list_segments(dir)?;
+    if access == Access::ReadWrite {
+        rename_misnamed(dir, &mut listing)?;
+    }
+    let ids = listing.ids.clone();
+    let has_tmp = listing.has_tmp;
     let stored_meta = meta::load(dir)?;
-    let meta = stored_meta.unwrap_or_default();
+    let mut meta = stored_meta.unwrap_or_default();
     let mut plan = Plan {
         remove_tmp: has_tmp,
         ..Plan::default()
@@ -235,25 +300,38 @@ pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<R
         if access == Access::ReadWrite {
             drop(dir.open(&SegmentId(1).file_name(), crate::fs::OpenMode::CreateNew)?);
             dir.sync()?;
+            // From now on, losing segment 1 is an error, not a new empty log.
+            meta.last_segment = Some(SegmentId(1));
+            meta::store(dir, &meta)?;
         }
         report.segments = 1;
         return Ok(Recovered {
             index,
             meta,
             report,
+            misnamed: HashMap::new(),
         });
     }
     check_contiguous(dir, meta.first_segment, &live)?;
+    if let Some(last) = meta.last_segment {
+        if live.last().is_some_and(|&newest| newest < last) {
+            return Err(Error::MissingSegment {
+                dir: dir.path().to_path_buf(),
+                id: last,
+            });
+        }
+    }
 
-    let scans = scan_segments(dir, &live)?;
+    let scans = scan_segments(dir, &listing, &live)?;
     let index = apply_mode(dir, mode, &meta, scans, &mut plan, &mut report)?;
     let mut recovered = Recovered {
         index,
         meta,
         report,
+        misnamed: listing.misnamed,
     };
     if access == Access::ReadWrite {
-        execute(dir, &plan)?;
+        execute(dir, &plan, &mut recovered.meta, recovered.index.active().id)?;
     }
     recovered.report.removed_segments = plan
         .stale
@@ -268,13 +346,20 @@ pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<R
         recovered.report.removed_segments.extend(finished);
         recovered.report.finished_truncate_back = Some(seq);
     }
+    // Record the newest segment where the side file does not (a Go-written log,
+    // or one the Go implementation appended segments to).
+    let active = recovered.index.active().id;
+    if access == Access::ReadWrite && recovered.meta.last_segment != Some(active) {
+        recovered.meta.last_segment = Some(active);
+        meta::store(dir, &recovered.meta)?;
+    }
     summarise(&recovered.index, &mut recovered.report);
     Ok(recovered)
 }
 
 /// Reads and scans every segment, spreading the segments over the machine's cores
 /// (scanning is CPU-bound once the files are in the page cache).
-fn scan_segments(dir: &Dir, ids: &[SegmentId]) -> Result<Vec<Scan>> {
+fn scan_segments(dir: &Dir, listing: &Listing, ids: &[SegmentId]) -> Result<Vec<Scan>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4)
@@ -284,7 +369,7 @@ fn scan_segments(dir: &Dir, ids: &[SegmentId]) -> Result<Vec<Scan>> {
         return ids
             .iter()
             .map(|&id| {
-                read_segment(dir, id, &mut buf)?;
+                read_segment(dir, &listing.name(id), &mut buf)?;
                 Ok(scan_segment(id, &buf))
             })
             .collect();
@@ -296,7 +381,7 @@ fn scan_segments(dir: &Dir, ids: &[SegmentId]) -> Result<Vec<Scan>> {
                     let mut buf = Vec::new();
                     let mut scans = Vec::new();
                     for at in (worker..ids.len()).step_by(workers) {
-                        read_segment(dir, ids[at], &mut buf)?;
+                        read_segment(dir, &listing.name(ids[at]), &mut buf)?;
                         scans.push((at, scan_segment(ids[at], &buf)));
                     }
                     Ok(scans)
@@ -442,16 +527,19 @@ fn apply_mode(
 /// point recoverable: stale segments go oldest first (the side file already names
 /// the new first segment), dropped segments newest first (the damage that caused
 /// the drop stays until the cut, so a second recovery decides the same).
-fn execute(dir: &Dir, plan: &Plan) -> Result<()> {
+fn execute(dir: &Dir, plan: &Plan, meta: &mut Meta, newest_kept: SegmentId) -> Result<()> {
     for &id in &plan.stale {
         truncate::remove_segment(dir, id)?;
     }
-    for &id in plan.dropped.iter().rev() {
-        truncate::remove_segment(dir, id)?;
-    }
-    if !plan.stale.is_empty() || !plan.dropped.is_empty() {
+    if !plan.stale.is_empty() {
         dir.sync()?;
     }
+    if !plan.dropped.is_empty() {
+        // Before the newest segments go, the side file must stop naming them.
+        meta.last_segment = Some(newest_kept);
+        meta::store(dir, meta)?;
+    }
+    truncate::remove_newest_first(dir, &plan.dropped)?;
     if let Some((id, len)) = plan.cut {
         truncate::cut_segment(dir, id, len)?;
     }

@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub appended: Condvar,
     /// Signalled to stop the background flusher.
     pub flusher_stop: Condvar,
+    /// File names of segments not canonically named (read-only opens only).
+    pub misnamed: HashMap<SegmentId, String>,
     /// Read-only handles of segments, shared by readers.
     pub read_files: Mutex<HashMap<SegmentId, Arc<PathFile>>>,
 }
@@ -140,7 +142,12 @@ impl Shared {
         if let Some(file) = files.get(&id) {
             return Ok(Arc::clone(file));
         }
-        let file = Arc::new(self.dir.open(&id.file_name(), OpenMode::Read)?);
+        let name = self
+            .misnamed
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| id.file_name());
+        let file = Arc::new(self.dir.open(&name, OpenMode::Read)?);
         files.insert(id, Arc::clone(&file));
         Ok(file)
     }

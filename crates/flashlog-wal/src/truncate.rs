@@ -24,6 +24,19 @@ pub(crate) fn remove_segment(dir: &Dir, id: SegmentId) -> Result<()> {
     }
 }
 
+/// Removes the newest segments of a log, newest first, syncing the directory after
+/// each removal: without that, a crash could keep the removal of an older one and
+/// lose that of a newer one, leaving a gap that recovery must refuse.
+pub(crate) fn remove_newest_first(dir: &Dir, ids: &[SegmentId]) -> Result<()> {
+    let mut newest_first = ids.to_vec();
+    newest_first.sort_unstable_by(|a, b| b.cmp(a));
+    for id in newest_first {
+        remove_segment(dir, id)?;
+        dir.sync()?;
+    }
+    Ok(())
+}
+
 /// Cuts a segment file to `len` bytes, durably.
 pub(crate) fn cut_segment(dir: &Dir, id: SegmentId, len: u64) -> Result<()> {
     let file = dir.open(&id.file_name(), OpenMode::ReadWrite)?;
@@ -53,6 +66,8 @@ pub(crate) fn back(
         return Err(out_of_range(index, seq));
     }
     meta.pending_truncate_back = Some(seq);
+    // The intent names the newest segment that stays, before newer ones go.
+    meta.last_segment = index.segment_of(seq).map(|keep| index.segments[keep].id);
     meta::store(dir, meta)?;
     finish_back(dir, index, meta, seq, Access::ReadWrite)
 }
@@ -72,12 +87,7 @@ pub(crate) fn finish_back(
         let segment = &index.segments[keep];
         let cut = u64::from(segment.offsets[(seq - segment.first_seq) as usize]);
         if access == Access::ReadWrite {
-            for &id in removed.iter().rev() {
-                remove_segment(dir, id)?;
-            }
-            if !removed.is_empty() {
-                dir.sync()?;
-            }
+            remove_newest_first(dir, &removed)?;
             cut_segment(dir, segment.id, cut)?;
         }
         index.segments.truncate(keep + 1);
@@ -110,6 +120,7 @@ pub(crate) fn front(
     let new_first = &index.segments[count];
     meta.first_segment = new_first.id;
     meta.first_seq = new_first.first_seq;
+    meta.last_segment = Some(index.active().id);
     meta::store(dir, meta)?;
     let removed: Vec<SegmentId> = index.segments.drain(..count).map(|s| s.id).collect();
     for &id in &removed {

@@ -118,6 +118,7 @@ impl Wal {
             progress: Condvar::new(),
             appended: Condvar::new(),
             flusher_stop: Condvar::new(),
+            misnamed: recovered.misnamed,
             read_files: Mutex::new(HashMap::new()),
         });
         let flusher = interval.map(|interval| {
@@ -422,7 +423,7 @@ impl Wal {
         let next = SegmentIndex::new(active.id.next(), active.next_seq());
         let id = next.id;
         let mut writer = state.writer.take().ok_or(Error::Closed)?;
-        let result = writer.start_segment(&self.shared.dir, id);
+        let result = writer.start_segment(&self.shared.dir, id, &mut state.meta);
         state.writer = Some(writer);
         match result {
             Ok(()) => {

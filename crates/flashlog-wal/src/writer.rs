@@ -16,6 +16,7 @@ use crate::codec;
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
 use crate::index::SegmentIndex;
+use crate::meta::{self, Meta};
 use crate::state::{Shared, State};
 use crate::{Op, SegmentId, SyncPolicy};
 
@@ -127,10 +128,18 @@ impl SegmentWriter {
     /// Leaves the current segment for a new, empty one: trims and syncs the old,
     /// creates the new and syncs the directory, so that the new file survives a
     /// crash before any entry in it is acknowledged.
-    pub(crate) fn start_segment(&mut self, dir: &Dir, id: SegmentId) -> Result<()> {
+    /// The side file then names the new segment as the newest.
+    pub(crate) fn start_segment(
+        &mut self,
+        dir: &Dir,
+        id: SegmentId,
+        meta: &mut Meta,
+    ) -> Result<()> {
         self.finish()?;
         let file = dir.open(&id.file_name(), OpenMode::CreateNew)?;
         dir.sync()?;
+        meta.last_segment = Some(id);
+        meta::store(dir, meta)?;
         *self = SegmentWriter {
             id,
             file,
@@ -146,10 +155,10 @@ impl SegmentWriter {
     /// segment being left is trimmed and synced before any entry of the next one is
     /// written, and a new segment's directory entry is synced before it holds
     /// anything.
-    fn write(&mut self, dir: &Dir, chunks: &[Chunk]) -> Result<()> {
+    fn write(&mut self, dir: &Dir, chunks: &[Chunk], meta: &mut Meta) -> Result<()> {
         for chunk in chunks {
             if chunk.segment != self.id {
-                self.start_segment(dir, chunk.segment)?;
+                self.start_segment(dir, chunk.segment, meta)?;
             }
             let end = chunk.offset + chunk.bytes.len() as u64;
             self.reserve(end, chunk.bytes.len())?;
@@ -291,9 +300,12 @@ impl Shared {
             state.batch += 1;
             state.batch_through = through;
             let sync = always || goal == Goal::Synced;
-            drop(state);
 
-            let result = writer.write(&self.dir, &chunks).and_then(|()| {
+            // The side file changes only here (a rotation) while the lock is
+            // released: truncations wait for the I/O to end before they touch it.
+            let mut meta = state.meta;
+            drop(state);
+            let result = writer.write(&self.dir, &chunks, &mut meta).and_then(|()| {
                 if sync {
                     writer.sync()
                 } else {
@@ -304,6 +316,7 @@ impl Shared {
             state = self.lock();
             state.io_busy = false;
             state.writer = Some(writer);
+            state.meta = meta;
             for chunk in chunks {
                 if state.spare.len() < MAX_SPARE_BUFFERS
                     && chunk.bytes.capacity() <= MAX_SPARE_CAPACITY

@@ -200,6 +200,7 @@ fn a_failed_fsync_poisons_the_log_and_nothing_later_is_acknowledged() {
 #[test]
 fn a_failed_fsync_fails_every_appender_of_the_group() {
     let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), Options::default())); // created: reopening syncs nothing
     let fs = FaultyFs::failing_at(3, true, false);
     let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
     let handles: Vec<_> = (0..16)
@@ -297,8 +298,8 @@ fn manual_and_interval_policies_write_at_once_and_sync_later() {
 #[test]
 fn a_follower_of_a_poisoned_log_gets_the_error_instead_of_waiting_forever() {
     let dir = tempfile::tempdir().unwrap();
-    // fsync 1 is the directory's, for the new segment; 2 the first append's.
-    let fs = FaultyFs::failing_at(3, true, false);
+    drop(open(dir.path(), Options::default())); // created: reopening syncs nothing
+    let fs = FaultyFs::failing_at(2, true, false);
     let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
     wal.append(Op::Put, b"synced", b"").unwrap();
     let mut tail = wal.iter_from(1).unwrap().follow();

@@ -266,3 +266,88 @@ fn rotate_seals_the_active_segment_so_truncate_front_can_remove_it() {
         Err(Error::ReadOnly)
     ));
 }
+
+#[test]
+fn unpadded_segment_names_are_read_and_renamed_by_a_read_write_open() {
+    let dir = tempfile::tempdir().unwrap();
+    for (id, key) in [(1u64, b"one"), (2, b"two")] {
+        let mut bytes = Vec::new();
+        codec::encode(&mut bytes, Op::Put, key, b"");
+        fs::write(dir.path().join(format!("segment-{id}.log")), bytes).unwrap();
+    }
+    let reader = Wal::open(dir.path(), Options::default().read_only()).unwrap();
+    assert_eq!(reader.read(2).unwrap().key(), b"two");
+    assert!(
+        dir.path().join("segment-2.log").exists(),
+        "read-only renames nothing"
+    );
+    drop(reader);
+    let wal = open(dir.path(), Options::default());
+    assert_eq!(read_all(&wal).len(), 2);
+    let names: Vec<String> = segment_files(dir.path()).into_iter().map(|f| f.0).collect();
+    assert_eq!(names, ["segment-0001.log", "segment-0002.log"]);
+}
+
+#[test]
+fn two_files_with_one_segment_id_are_an_error_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), Options::default()));
+    fs::write(dir.path().join("segment-001.log"), b"").unwrap();
+    let err = Wal::open(dir.path(), Options::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::DuplicateSegment {
+                id: SegmentId(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("segment-0001.log") && text.contains("segment-001.log"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_newest_segment_is_an_error_not_a_shorter_log() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let wal = open(dir.path(), Options::default().max_segment_size(40));
+        for _ in 0..6 {
+            wal.append(Op::Put, b"a", b"b").unwrap();
+        }
+    }
+    assert_eq!(segment_files(dir.path()).len(), 3);
+    fs::remove_file(dir.path().join("segment-0003.log")).unwrap();
+    let err = Wal::open(dir.path(), Options::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MissingSegment {
+                id: SegmentId(3),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A log's only segment, too: not silently replaced by a new empty log.
+    let single = tempfile::tempdir().unwrap();
+    open(single.path(), Options::default())
+        .append(Op::Put, b"k", b"v")
+        .unwrap();
+    fs::remove_file(single.path().join("segment-0001.log")).unwrap();
+    let err = Wal::open(single.path(), Options::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MissingSegment {
+                id: SegmentId(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

@@ -132,8 +132,9 @@ fn creating_the_log_directory_fsyncs_every_parent_it_created() {
     let root = tempfile::tempdir().unwrap();
     let fs = std::sync::Arc::new(crate::common::FaultyFs::default());
     let wal = Wal::open(root.path().join("a/b"), crate::common::faulty_options(&fs)).unwrap();
-    // The parents of `a` and of `b`, then the log directory once segment 1 exists.
-    assert_eq!(fs.syncs.load(std::sync::atomic::Ordering::SeqCst), 3);
+    // The parents of `a` and of `b`, the log directory once segment 1 exists, then
+    // the side file naming segment 1 as the newest (its fsync and its rename's).
+    assert_eq!(fs.syncs.load(std::sync::atomic::Ordering::SeqCst), 5);
     drop(wal);
     let fs = std::sync::Arc::new(crate::common::FaultyFs::default());
     let _wal = Wal::open(root.path().join("a/b"), crate::common::faulty_options(&fs)).unwrap();

@@ -1,0 +1,15 @@
+//! The chaos suite of flashlog: one integration-test binary, one module per kind
+//! of test. See the crate's README for what each checks and how to run the long
+//! versions.
+
+#![allow(clippy::unwrap_used)]
+
+mod fuzz_corpus;
+mod group_commit_model;
+mod kill;
+mod kv_model;
+mod model;
+mod regressions;
+mod rotation;
+mod sizes;
+mod stress;

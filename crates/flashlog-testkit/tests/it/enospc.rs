@@ -1,0 +1,113 @@
+//! Real ENOSPC on a small tmpfs (needs root to mount): a clear error, nothing
+//! acknowledged that is not on disk, and appends work again once space is freed and
+//! the log is reopened.
+
+use std::fs;
+use std::path::Path;
+
+use flashlog_testkit::{check_recovered, LogModel, Recovered};
+use flashlog_wal::{Error, Op, Options, SyncPolicy, Wal};
+
+use crate::common::value;
+use crate::system::{not_root, skip, Mount};
+
+/// Fills a 256 KiB tmpfs with a log until a write fails; returns the model and
+/// the failing error.
+fn fill(mount: &Path, options: &Options, entry: usize) -> (LogModel, Error) {
+    let dir = mount.join("log");
+    let wal = Wal::open(&dir, options.clone()).unwrap();
+    let mut model = LogModel::new();
+    for n in 0..10_000u64 {
+        let key = format!("key{n}");
+        let seq = model.issue(Op::Put, key.as_bytes(), &value(n, entry));
+        match wal.append(Op::Put, key.as_bytes(), &value(n, entry)) {
+            Ok(got) => {
+                assert_eq!(got, seq);
+                model.ack_through(seq);
+            }
+            Err(err) => {
+                // Contract 4: the log is poisoned until reopened.
+                assert!(matches!(
+                    wal.append(Op::Put, b"late", b""),
+                    Err(Error::Poisoned { .. })
+                ));
+                return (model, err);
+            }
+        }
+    }
+    panic!("a 256 KiB file system never filled up");
+}
+
+fn check_enospc(err: &Error) {
+    match err {
+        Error::Io { source, path, .. } => {
+            assert_eq!(source.raw_os_error(), Some(28), "ENOSPC: {err}");
+            // A rotation writes the new segment and then the side file that names
+            // it as the newest: either may be the file that hits the full disk.
+            let text = err.to_string();
+            assert!(
+                path.starts_with("/")
+                    && (text.contains("segment-") || text.contains("flashlog.meta")),
+                "{err}"
+            );
+        }
+        other => panic!("expected an I/O error, got {other}"),
+    }
+}
+
+fn scenario(name: &str, options: Options, entry: usize) -> Option<(usize, String)> {
+    if let Some(reason) = not_root() {
+        skip(name, &reason);
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mount = match Mount::new(&["-t", "tmpfs", "-o", "size=256k", "tmpfs"], tmp.path()) {
+        Ok(mount) => mount,
+        Err(reason) => {
+            skip(name, &format!("cannot mount a tmpfs: {reason}"));
+            return None;
+        }
+    };
+    let filler = mount.path.join("filler");
+    fs::write(&filler, vec![1u8; 160 << 10]).unwrap();
+    let (model, err) = fill(&mount.path, &options, entry);
+    check_enospc(&err);
+    let dir = mount.path.join("log");
+    // Free the space, reopen: everything acknowledged is there, nothing else, and
+    // appends work again.
+    fs::remove_file(&filler).unwrap();
+    let wal = Wal::open(&dir, options).unwrap();
+    let recovered = Recovered::read(&wal).unwrap();
+    check_recovered(&recovered, &model).unwrap();
+    let next = wal.last_seq() + 1;
+    assert_eq!(wal.append(Op::Put, b"after", b"space").unwrap(), next);
+    wal.close().unwrap();
+    let segments = wal.segments().len();
+    drop(wal);
+    Some((segments, err.to_string()))
+}
+
+#[test]
+fn enospc_during_append_is_a_clear_error_and_recoverable() {
+    let options = Options::default()
+        .sync_policy(SyncPolicy::Always)
+        .max_segment_size(1 << 20)
+        .preallocate(0);
+    if let Some((segments, err)) = scenario("enospc during append", options, 1000) {
+        assert_eq!(segments, 1, "filled inside one segment");
+        println!("enospc during append: {err}");
+    }
+}
+
+#[test]
+fn enospc_during_rotation_is_a_clear_error_and_recoverable() {
+    // Segments of one 4 KiB page, preallocated at their first write: space runs
+    // out exactly when a rotation starts a new segment.
+    let options = Options::default()
+        .sync_policy(SyncPolicy::Always)
+        .max_segment_size(4096);
+    if let Some((segments, err)) = scenario("enospc during rotation", options, 1000) {
+        assert!(segments > 2, "{segments} segments");
+        println!("enospc during rotation: {err}");
+    }
+}
