@@ -188,7 +188,7 @@ fn power_cut_loses_no_acknowledged_entry() {
             &format!("cannot mount ext4 on {}: {reason}", device.device),
         );
     }
-    let runs = if long() { 20 } else { 5 };
+    let runs = if long() { 100 } else { 20 };
     let mut total_acked = 0;
     let mut total_recovered = 0;
     for iteration in 0..runs {
