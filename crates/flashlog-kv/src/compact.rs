@@ -10,9 +10,10 @@
 
 use std::sync::MutexGuard;
 
-use flashlog_wal::{Batch, Entry};
+use flashlog_wal::codec::encoded_len;
+use flashlog_wal::Batch;
 
-use crate::index::Slot;
+use crate::index::{Index, Slot};
 use crate::locks::{lock, read, write};
 use crate::{Db, Result};
 
@@ -135,28 +136,36 @@ impl Db {
         // the list was taken is caught by the re-check in `append_copies`.
         let live = read(&self.index).live_before(cut);
         let mut next_live = live.iter().copied().peekable();
-        let mut pending: Vec<Entry> = Vec::new();
-        let mut pending_bytes = 0;
-        for entry in self.wal.iter_from(self.wal.first_seq())? {
-            let Some(&wanted) = next_live.peek() else {
-                break;
-            };
-            let entry = entry?;
-            state.bytes_read += entry.encoded_len();
-            if entry.seq() < wanted {
-                continue;
-            }
-            next_live.next();
-            pending_bytes += entry.encoded_len();
-            pending.push(entry);
-            if pending_bytes >= BATCH_BYTES {
-                self.append_copies(&mut pending, &mut report)?;
-                pending_bytes = 0;
-                state.entries_copied = report.entries_copied;
-                progress(&state);
-            }
+        let mut copies = Copies::default();
+        // Entries are visited borrowed from the reader's buffer: only live ones are
+        // copied (into the next batch), dead ones cost a CRC check and nothing else.
+        let visited = self
+            .wal
+            .iter_from(self.wal.first_seq())?
+            .try_for_each_ref(|entry| {
+                let Some(&wanted) = next_live.peek() else {
+                    return Err(Visit::Done);
+                };
+                state.bytes_read += encoded_len(entry.key.len(), entry.value.len());
+                if entry.seq < wanted {
+                    return Ok(());
+                }
+                next_live.next();
+                copies.batch.put(entry.key, entry.value);
+                copies.origins.push(entry.seq);
+                copies.bytes += encoded_len(entry.key.len(), entry.value.len());
+                if copies.bytes >= BATCH_BYTES {
+                    self.append_copies(&mut copies, &mut report)?;
+                    state.entries_copied = report.entries_copied;
+                    progress(&state);
+                }
+                Ok(())
+            });
+        match visited {
+            Ok(()) | Err(Visit::Done) => {}
+            Err(Visit::Failed(err)) => return Err(err),
         }
-        self.append_copies(&mut pending, &mut report)?;
+        self.append_copies(&mut copies, &mut report)?;
         state.entries_copied = report.entries_copied;
         state.bytes_read = state.bytes_total;
         progress(&state);
@@ -173,37 +182,83 @@ impl Db {
         Ok(report)
     }
 
-    fn is_latest(&self, entry: &Entry) -> bool {
-        read(&self.index)
-            .get(entry.key())
-            .is_some_and(|slot| slot.seq() == entry.seq())
-    }
-
-    /// Appends copies of the entries that are still their key's latest put, and
-    /// points the index at them. Writers are held off meanwhile so none of them
-    /// can overwrite a key between the check and the copy.
-    fn append_copies(&self, pending: &mut Vec<Entry>, report: &mut CompactionReport) -> Result<()> {
-        if pending.is_empty() {
+    /// Appends the copies that are still their key's latest put, and points the
+    /// index at them. Writers are held off meanwhile so none of them can overwrite a
+    /// key between the check and the copy.
+    fn append_copies(&self, copies: &mut Copies, report: &mut CompactionReport) -> Result<()> {
+        if copies.batch.is_empty() {
             return Ok(());
         }
         let _gate = write(&self.gate);
-        pending.retain(|entry| self.is_latest(entry));
-        let mut batch = Batch::new();
-        for entry in pending.iter() {
-            batch.put(entry.key(), entry.value());
-        }
-        let seqs = self.wal.append_batch(&batch)?;
+        copies.drop_overwritten(&read(&self.index));
+        let seqs = self.wal.append_batch(&copies.batch)?;
         let mut index = write(&self.index);
-        for (entry, seq) in pending.iter().zip(seqs) {
-            index.repoint(
-                entry.key(),
-                entry.seq(),
-                Slot::new(seq, entry.value().len()),
-            );
+        for ((_, key, value), (&origin, seq)) in
+            copies.batch.iter().zip(copies.origins.iter().zip(seqs))
+        {
+            index.repoint(key, origin, Slot::new(seq, value.len()));
             report.entries_copied += 1;
-            report.bytes_copied += entry.encoded_len();
+            report.bytes_copied += encoded_len(key.len(), value.len());
         }
-        pending.clear();
+        copies.clear();
         Ok(())
+    }
+}
+
+/// A batch of copies being gathered, with the sequence number each copies.
+#[derive(Debug, Default)]
+struct Copies {
+    batch: Batch,
+    origins: Vec<u64>,
+    bytes: u64,
+}
+
+impl Copies {
+    /// Leaves out the entries whose key was written again since the live list was
+    /// taken: their copy would be stale.
+    fn drop_overwritten(&mut self, index: &Index) {
+        let latest =
+            |key: &[u8], origin: u64| index.get(key).is_some_and(|slot| slot.seq() == origin);
+        if self
+            .batch
+            .iter()
+            .zip(&self.origins)
+            .all(|((_, key, _), &origin)| latest(key, origin))
+        {
+            return;
+        }
+        let mut kept = Copies::default();
+        for ((_, key, value), &origin) in self.batch.iter().zip(&self.origins) {
+            if latest(key, origin) {
+                kept.batch.put(key, value);
+                kept.origins.push(origin);
+            }
+        }
+        *self = kept;
+    }
+
+    fn clear(&mut self) {
+        self.batch.clear();
+        self.origins.clear();
+        self.bytes = 0;
+    }
+}
+
+/// Why a visit of the log stopped early.
+enum Visit {
+    /// Every live entry was found.
+    Done,
+    Failed(crate::Error),
+}
+
+impl From<flashlog_wal::Error> for Visit {
+    fn from(err: flashlog_wal::Error) -> Visit {
+        Visit::Failed(err.into())
+    }
+}
+
+impl From<crate::Error> for Visit {
+    fn from(err: crate::Error) -> Visit {
+        Visit::Failed(err)
     }
 }
