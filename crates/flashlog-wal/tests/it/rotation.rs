@@ -106,15 +106,20 @@ fn other_files_are_ignored_and_ids_sort_numerically() {
     assert!(dir.path().join("segment-10002.log").exists());
 }
 
+/// A closed log of `entries` 19-byte entries, two per segment.
+fn two_entries_per_segment(entries: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = open(dir.path(), Options::default().max_segment_size(40));
+    for _ in 0..entries {
+        wal.append(Op::Put, b"a", b"b").unwrap();
+    }
+    wal.close().unwrap();
+    dir
+}
+
 #[test]
 fn a_gap_in_segment_ids_names_the_missing_segment() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let wal = open(dir.path(), Options::default().max_segment_size(40));
-        for _ in 0..10 {
-            wal.append(Op::Put, b"a", b"b").unwrap();
-        }
-    }
+    let dir = two_entries_per_segment(10);
     assert_eq!(segment_files(dir.path()).len(), 5);
     fs::remove_file(dir.path().join("segment-0003.log")).unwrap();
     let err = Wal::open(dir.path(), Options::default()).unwrap_err();
@@ -313,13 +318,7 @@ fn two_files_with_one_segment_id_are_an_error_naming_both() {
 
 #[test]
 fn a_missing_newest_segment_is_an_error_not_a_shorter_log() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let wal = open(dir.path(), Options::default().max_segment_size(40));
-        for _ in 0..6 {
-            wal.append(Op::Put, b"a", b"b").unwrap();
-        }
-    }
+    let dir = two_entries_per_segment(6);
     assert_eq!(segment_files(dir.path()).len(), 3);
     fs::remove_file(dir.path().join("segment-0003.log")).unwrap();
     let err = Wal::open(dir.path(), Options::default()).unwrap_err();
