@@ -66,6 +66,16 @@ pub enum Error {
         /// The other file name.
         second: String,
     },
+    /// A segment file is too large for this library to index (4 GiB or more).
+    #[error("{} is {len} bytes, more than the {max} bytes a segment may have", path.display())]
+    SegmentTooLarge {
+        /// The segment's file.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+        /// The largest length allowed.
+        max: u64,
+    },
     /// An entry is larger than the format or the segment size allows.
     #[error("entry of {len} bytes exceeds the limit of {max} bytes")]
     EntryTooLarge {

@@ -102,8 +102,8 @@ impl Meta {
             pending_truncate_back: Some(u64_at(28)).filter(|&seq| seq != 0),
             last_segment: Some(u64_at(36)).filter(|&id| id != 0).map(SegmentId),
         };
-        if meta.first_segment.0 == 0 || meta.first_seq == 0 {
-            return Err("segment ids and sequence numbers start at 1");
+        if meta.first_seq == 0 {
+            return Err("sequence numbers start at 1");
         }
         Ok(meta)
     }

@@ -35,7 +35,10 @@ pub enum SyncPolicy {
 pub enum RecoveryMode {
     /// Damage at the end of the last segment with nothing valid after it is a torn
     /// tail: it is cut off and reported. Damage followed by valid entries, or in an
-    /// older segment, is an [`Error::Corrupt`].
+    /// older segment, is an [`Error::Corrupt`]. (A power loss can leave that too,
+    /// when the disk kept a later sector of an unsynced group commit but not an
+    /// earlier one; [`RecoveryMode::PointInTime`] then keeps every acknowledged
+    /// entry. See docs/design.md.)
     #[default]
     TolerateCorruptedTail,
     /// Any damage, a torn tail included, is an [`Error::Corrupt`]; nothing is changed.

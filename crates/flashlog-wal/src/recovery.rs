@@ -227,10 +227,15 @@ fn rename_misnamed(dir: &Dir, listing: &mut Listing) -> Result<()> {
 fn read_segment(dir: &Dir, name: &str, buf: &mut Vec<u8>) -> Result<()> {
     let file = dir.open(name, crate::fs::OpenMode::Read)?;
     let len = file.len()?;
-    let len = usize::try_from(len).map_err(|_| Error::EntryTooLarge {
-        len,
-        max: crate::options::MAX_MAX_SEGMENT_SIZE,
-    })?;
+    // Offsets inside a segment are u32; the Go writer's segments are far smaller.
+    if len > crate::options::MAX_MAX_SEGMENT_SIZE {
+        return Err(Error::SegmentTooLarge {
+            path: file.path().to_path_buf(),
+            len,
+            max: crate::options::MAX_MAX_SEGMENT_SIZE,
+        });
+    }
+    let len = len as usize;
     // Grow without re-zeroing bytes the buffer already has: the read overwrites them.
     if buf.len() < len {
         buf.resize(len, 0);
@@ -263,6 +268,13 @@ pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<R
     let has_tmp = listing.has_tmp;
     let stored_meta = meta::load(dir)?;
     let mut meta = stored_meta.unwrap_or_default();
+    if stored_meta.is_none() {
+        // Without a side file no truncate_front ever ran, so no segment is stale: a
+        // log whose files start at segment-0000.log starts there.
+        if let Some(&lowest) = ids.first() {
+            meta.first_segment = meta.first_segment.min(lowest);
+        }
+    }
     let mut plan = Plan {
         remove_tmp: has_tmp,
         ..Plan::default()
@@ -528,6 +540,12 @@ fn apply_mode(
 /// the new first segment), dropped segments newest first (the damage that caused
 /// the drop stays until the cut, so a second recovery decides the same).
 fn execute(dir: &Dir, plan: &Plan, meta: &mut Meta, newest_kept: SegmentId) -> Result<()> {
+    if plan.remove_tmp {
+        match dir.remove(META_TMP_FILE) {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
     for &id in &plan.stale {
         truncate::remove_segment(dir, id)?;
     }
@@ -542,9 +560,6 @@ fn execute(dir: &Dir, plan: &Plan, meta: &mut Meta, newest_kept: SegmentId) -> R
     truncate::remove_newest_first(dir, &plan.dropped)?;
     if let Some((id, len)) = plan.cut {
         truncate::cut_segment(dir, id, len)?;
-    }
-    if plan.remove_tmp {
-        dir.remove(META_TMP_FILE)?;
     }
     Ok(())
 }

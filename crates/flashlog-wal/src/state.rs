@@ -66,6 +66,8 @@ pub(crate) struct State {
     /// Why the log stopped accepting writes, once a write or fsync failed.
     pub poisoned: Option<String>,
     pub closed: bool,
+    /// Whether `close` has released everything (a second `close` waits for it).
+    pub close_finished: bool,
     pub read_only: bool,
     /// Readers blocked waiting for new entries.
     pub tail_waiters: usize,

@@ -83,7 +83,11 @@ impl Wal {
             let lock = dir.lock(LOCK_FILE)?;
             let recovered = recovery::recover(&dir, options.recovery_mode, Access::ReadWrite)?;
             let active = recovered.index.active();
-            let writer = SegmentWriter::open(&dir, active.id, active.end, options.preallocation())?;
+            let mut writer =
+                SegmentWriter::open(&dir, active.id, active.end, options.preallocation())?;
+            // Recovered entries become visible (and count as durable) now: after a
+            // killed process they may be only in the page cache, so sync them first.
+            writer.sync()?;
             (Some(lock), recovered, Some(writer))
         };
         let read_only = options.read_only;
@@ -111,6 +115,7 @@ impl Wal {
                 synced_seq: last,
                 poisoned: None,
                 closed: false,
+                close_finished: false,
                 read_only,
                 tail_waiters: 0,
             }),
@@ -225,7 +230,16 @@ impl Wal {
         let shared = &self.shared;
         let mut state = shared.lock();
         if state.closed {
-            return Ok(());
+            // Another close is (or was) under way: its outcome is this one's.
+            while !state.close_finished {
+                state = shared.wait_progress(state);
+            }
+            return match &state.poisoned {
+                Some(cause) => Err(Error::Poisoned {
+                    cause: cause.clone(),
+                }),
+                None => Ok(()),
+            };
         }
         state.closed = true;
         shared.flusher_stop.notify_all();
@@ -269,6 +283,8 @@ impl Wal {
                 .unwrap_or_else(|poison| poison.into_inner())
                 .take(),
         );
+        shared.lock().close_finished = true;
+        shared.progress.notify_all();
         outcome
     }
 
@@ -388,6 +404,10 @@ impl Wal {
         if seq < state.index.first_seq() {
             return Err(out_of_range(&state, seq));
         }
+        if seq >= state.index.next_seq() {
+            // Nothing to remove: keep the writer, and with it what it has not synced.
+            return Ok(());
+        }
         let State { index, meta, .. } = &mut *state;
         let result = truncate::back(&self.shared.dir, index, meta, seq).and_then(|removed| {
             let active = index.active();
@@ -459,8 +479,9 @@ impl Wal {
     ) -> Result<()> {
         match result {
             Ok(removed) => {
-                drop(state);
+                // Before anyone can append into a new segment with a removed one's id.
                 self.shared.forget_files(&removed);
+                drop(state);
                 Ok(())
             }
             Err(err) => Err(self.poison(state, err)),

@@ -80,12 +80,15 @@ impl SegmentWriter {
             file,
             end,
             allocated,
-            unsynced: false,
+            // What is already in the file may still be only in the page cache (a
+            // process killed between its write and its fdatasync): the next sync
+            // must not be skipped.
+            unsynced: true,
             preallocation,
         })
     }
 
-    fn sync(&mut self) -> Result<()> {
+    pub(crate) fn sync(&mut self) -> Result<()> {
         if self.unsynced {
             self.file.sync_data()?;
             self.unsynced = false;
@@ -265,6 +268,9 @@ impl Shared {
     ) -> Result<MutexGuard<'a, State>> {
         let always = self.options.sync_policy == SyncPolicy::Always;
         loop {
+            // A truncate_back while this thread waited may have removed entries up
+            // to `seq`: what is gone cannot be waited for.
+            let seq = seq.min(state.index.next_seq() - 1);
             let reached = match goal {
                 Goal::Written => state.written_seq >= seq,
                 Goal::Synced => state.synced_seq >= seq,

@@ -173,9 +173,10 @@ fn a_failed_fsync_poisons_the_log_and_nothing_later_is_acknowledged() {
         let wal = open(dir.path(), Options::default());
         wal.append(Op::Put, b"before", b"1").unwrap();
     }
-    // Fail the first fsync after open, once only: a later fsync would succeed, and
-    // must not be taken as proof that the failed write reached the disk.
-    let fs = FaultyFs::failing_at(1, true, false);
+    // Fail the first fsync after open (open's own is the first), once only: a later
+    // fsync would succeed, and must not be taken as proof that the failed write
+    // reached the disk.
+    let fs = FaultyFs::failing_at(2, true, false);
     let wal = Wal::open(dir.path(), faulty_options(&fs)).unwrap();
     let err = wal.append(Op::Put, b"lost", b"2").unwrap_err();
     assert!(matches!(err, Error::Io { op: "fsync", .. }), "{err}");
@@ -200,8 +201,8 @@ fn a_failed_fsync_poisons_the_log_and_nothing_later_is_acknowledged() {
 #[test]
 fn a_failed_fsync_fails_every_appender_of_the_group() {
     let dir = tempfile::tempdir().unwrap();
-    drop(open(dir.path(), Options::default())); // created: reopening syncs nothing
-    let fs = FaultyFs::failing_at(3, true, false);
+    drop(open(dir.path(), Options::default())); // created: reopening syncs once
+    let fs = FaultyFs::failing_at(4, true, false);
     let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
     let handles: Vec<_> = (0..16)
         .map(|t| {
@@ -298,8 +299,8 @@ fn manual_and_interval_policies_write_at_once_and_sync_later() {
 #[test]
 fn a_follower_of_a_poisoned_log_gets_the_error_instead_of_waiting_forever() {
     let dir = tempfile::tempdir().unwrap();
-    drop(open(dir.path(), Options::default())); // created: reopening syncs nothing
-    let fs = FaultyFs::failing_at(2, true, false);
+    drop(open(dir.path(), Options::default())); // created: reopening syncs once
+    let fs = FaultyFs::failing_at(3, true, false);
     let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
     wal.append(Op::Put, b"synced", b"").unwrap();
     let mut tail = wal.iter_from(1).unwrap().follow();
@@ -316,4 +317,103 @@ fn a_follower_of_a_poisoned_log_gets_the_error_instead_of_waiting_forever() {
         matches!(second, Some(Err(Error::Poisoned { .. }))),
         "{second:?}"
     );
+}
+
+/// A `truncate_back` past the end used to replace the writer and forget that it
+/// held unsynced bytes: the next `sync()` returned Ok without an fdatasync.
+#[test]
+fn regression_a_no_op_truncate_back_does_not_make_sync_skip_its_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Arc::new(FaultyFs::default());
+    let wal = Wal::open(
+        dir.path(),
+        faulty_options(&fs).sync_policy(SyncPolicy::Manual),
+    )
+    .unwrap();
+    for i in 0..10u8 {
+        wal.append(Op::Put, &[i], b"unsynced").unwrap();
+    }
+    wal.truncate_back(wal.last_seq() + 1).unwrap();
+    let before = fs.syncs.load(Ordering::SeqCst);
+    wal.sync().unwrap();
+    assert_eq!(
+        fs.syncs.load(Ordering::SeqCst),
+        before + 1,
+        "sync() fdatasynced"
+    );
+}
+
+/// A `sync()` or appender waiting for sequence numbers that a concurrent
+/// `truncate_back` removed used to lead empty group commits forever.
+#[test]
+fn regression_waiters_for_entries_a_truncation_removed_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Arc::new(open(
+        dir.path(),
+        Options::default().sync_policy(SyncPolicy::Manual),
+    ));
+    let (done, finished) = mpsc::channel();
+    let workers: Vec<_> = (0..3)
+        .map(|w| {
+            let wal = Arc::clone(&wal);
+            let done = done.clone();
+            thread::spawn(move || {
+                for round in 0..200u32 {
+                    match w {
+                        0 => drop(wal.append(Op::Put, &round.to_le_bytes(), b"v")),
+                        1 => drop(wal.sync()),
+                        _ => drop(wal.truncate_back((wal.last_seq() / 2).max(1))),
+                    }
+                }
+                done.send(w).unwrap();
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        finished
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a worker hung: a waiter for removed entries never returned");
+    }
+    for worker in workers {
+        worker.join().unwrap();
+    }
+}
+
+/// A second `close()` while the first was still syncing used to return at once,
+/// before anything was durable and while the directory was still locked.
+#[test]
+fn regression_concurrent_closes_both_wait_for_the_close() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = Arc::new(FaultyFs::default());
+        let wal = Arc::new(
+            Wal::open(
+                dir.path(),
+                faulty_options(&fs).sync_policy(SyncPolicy::Manual),
+            )
+            .unwrap(),
+        );
+        for i in 0..100u8 {
+            wal.append(Op::Put, &[i], &[i; 64]).unwrap();
+        }
+        let before = fs.syncs.load(Ordering::SeqCst);
+        let closers: Vec<_> = (0..2)
+            .map(|_| {
+                let wal = Arc::clone(&wal);
+                let fs = Arc::clone(&fs);
+                thread::spawn(move || {
+                    wal.close().unwrap();
+                    fs.syncs.load(Ordering::SeqCst)
+                })
+            })
+            .collect();
+        for closer in closers {
+            assert!(
+                closer.join().unwrap() > before,
+                "a close returned before the final fdatasync"
+            );
+        }
+        drop(wal);
+        open(dir.path(), Options::default());
+    }
 }

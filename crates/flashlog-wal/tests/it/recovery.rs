@@ -321,3 +321,53 @@ proptest::proptest! {
         }
     }
 }
+
+/// A leftover temporary side file and a point-in-time cut that drops segments used to
+/// fail the open: the cut's own side-file update consumed the temporary file.
+#[test]
+fn regression_point_in_time_with_a_leftover_temporary_side_file_opens() {
+    let dir = crate::common::fixture_copy("go-corrupt-middle");
+    fs::write(dir.path().join(META_TMP_FILE), b"left by a crash").unwrap();
+    let wal = Wal::open(
+        dir.path(),
+        Options::default()
+            .max_segment_size(4096)
+            .recovery_mode(RecoveryMode::PointInTime),
+    )
+    .unwrap();
+    assert_eq!(wal.last_seq(), 101);
+    assert!(!dir.path().join(META_TMP_FILE).exists());
+}
+
+/// Without a side file, `segment-0000.log` used to be taken for a stale segment and
+/// deleted; nothing can be stale when no truncate_front ever ran.
+#[test]
+fn regression_segment_zero_without_a_side_file_is_part_of_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    for id in [0u64, 1] {
+        let mut bytes = Vec::new();
+        flashlog_wal::codec::encode(&mut bytes, Op::Put, &[id as u8], b"");
+        fs::write(dir.path().join(SegmentId(id).file_name()), bytes).unwrap();
+    }
+    let wal = open(dir.path(), Options::default());
+    assert_eq!((wal.first_seq(), wal.last_seq()), (1, 2));
+    assert_eq!(wal.read(1).unwrap().key(), [0]);
+    drop(wal);
+    assert!(dir.path().join("segment-0000.log").exists());
+    let wal = open(dir.path(), Options::default());
+    assert_eq!(read_all(&wal).len(), 2, "and it reopens, side file and all");
+}
+
+/// A segment of 4 GiB or more cannot be indexed with u32 offsets: a clear error,
+/// not a wrapped offset and a panic (the file here is sparse: no disk is used).
+#[test]
+fn regression_a_segment_of_4_gib_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fs::File::create(dir.path().join("segment-0001.log")).unwrap();
+    file.set_len(1 << 32).unwrap();
+    let err = Wal::open(dir.path(), Options::default().read_only()).unwrap_err();
+    assert!(
+        matches!(err, Error::SegmentTooLarge { len, .. } if len == 1 << 32),
+        "{err}"
+    );
+}
