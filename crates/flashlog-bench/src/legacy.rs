@@ -1,5 +1,5 @@
-//! What the disk can do without flashlog, measured in the same run: a plain
-//! write+fdatasync loop, and an ideal group commit.
+//! The first version's baselines, kept for the `core` mode: a plain write+fdatasync
+//! loop, and a group commit with a dedicated syncer thread that wakes every waiter.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -69,10 +69,10 @@ struct Queue {
     failed: bool,
 }
 
-/// The ideal group commit: `threads` writers queue their bytes; one dedicated
+/// A group commit with a dedicated syncer: `threads` writers queue their bytes; one dedicated
 /// thread writes everything queued with one write and one fdatasync, then wakes
-/// the writers. No encoding, no index, no rotation: a bound for any group commit.
-pub fn ideal_group_commit(
+/// every writer (notify_all). Not the ideal bound: see `baselines::IdealGroupCommit`.
+pub fn syncer_thread_group_commit(
     dir: &Path,
     threads: usize,
     entry_len: usize,

@@ -16,6 +16,12 @@ fn status_kib(field: &str) -> Option<u64> {
 
 /// Starts the child and prints what it measured.
 pub fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    print!("{}", measure(config)?);
+    Ok(())
+}
+
+/// Starts the child and returns its markdown table.
+pub fn measure(config: &Config) -> Result<String, Box<dyn std::error::Error>> {
     let output = Command::new(std::env::current_exe()?)
         .arg("--dir")
         .arg(&config.dir)
@@ -29,8 +35,7 @@ pub fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    print!("{}", String::from_utf8_lossy(&output.stdout));
-    Ok(())
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// The child: appends `bytes` of 256-byte entries, syncing every 4096 entries, and

@@ -1,0 +1,442 @@
+//! The comparison suite: every workload against every system in one invocation,
+//! then the results folder (markdown, JSON, plots).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::baselines::{sequential_write, PreallocPool};
+use crate::recovery::{self, CrashOpen, OpenTime, Replay, Tail};
+use crate::report;
+use crate::runner::{self, Workload};
+use crate::stats::{RunResult, Summary};
+use crate::systems::{BenchResult, Durability, System};
+use crate::{memory, Args, Config, Mode};
+
+/// Entries per durable batch in the batched rows.
+pub const BATCH: usize = 100;
+
+/// Sizes and repetitions of one preset.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The preset.
+    pub mode: Mode,
+    /// Length of each timed run.
+    pub run_time: Duration,
+    /// Repetitions of each timed configuration.
+    pub reps: usize,
+    /// Entry sizes of the durable rows, bytes on disk.
+    pub sizes: Vec<usize>,
+    /// Thread counts of the durable rows.
+    pub threads: Vec<usize>,
+    /// Thread counts of the batched rows (256-byte entries).
+    pub batch_threads: Vec<usize>,
+    /// Entries of the unsynced rows (one thread, 256-byte entries).
+    pub unsynced_entries: u64,
+    /// Bytes of the replayed log.
+    pub replay_bytes: u64,
+    /// Log sizes whose open time is measured.
+    pub open_sizes: Vec<u64>,
+    /// Bytes of the sequential-bandwidth measurement.
+    pub sequential_bytes: u64,
+    /// Length of the tailing run.
+    pub tail_time: Duration,
+    /// Bytes of each per-thread preallocated file.
+    pub pool_per_thread: u64,
+    /// Bytes of the ideal group commit's preallocated file.
+    pub pool_shared: u64,
+}
+
+impl Plan {
+    /// The preset of `args.mode`, with its overrides.
+    pub fn of(args: &Args) -> Plan {
+        const MIB: u64 = 1 << 20;
+        let mut plan = match args.mode {
+            Mode::Full | Mode::Core => Plan {
+                mode: args.mode,
+                run_time: Duration::from_secs(2),
+                reps: 3,
+                sizes: vec![64, 256, 4096, 65536],
+                threads: vec![1, 4, 16, 64],
+                batch_threads: vec![1, 16],
+                unsynced_entries: 1 << 20,
+                replay_bytes: 1024 * MIB,
+                open_sizes: vec![256 * MIB, 1024 * MIB, 4096 * MIB],
+                sequential_bytes: 1024 * MIB,
+                tail_time: Duration::from_secs(5),
+                pool_per_thread: 4 * MIB,
+                pool_shared: 256 * MIB,
+            },
+            Mode::Quick => Plan {
+                mode: args.mode,
+                run_time: Duration::from_millis(400),
+                reps: 2,
+                sizes: vec![64, 256, 4096, 65536],
+                threads: vec![1, 4, 16, 64],
+                batch_threads: vec![1, 16],
+                unsynced_entries: 1 << 18,
+                replay_bytes: 256 * MIB,
+                open_sizes: vec![64 * MIB, 256 * MIB],
+                sequential_bytes: 256 * MIB,
+                tail_time: Duration::from_secs(2),
+                pool_per_thread: 2 * MIB,
+                pool_shared: 128 * MIB,
+            },
+            Mode::Smoke => Plan {
+                mode: args.mode,
+                run_time: Duration::from_millis(50),
+                reps: 1,
+                sizes: vec![64, 256, 4096, 65536],
+                threads: vec![1, 4],
+                batch_threads: vec![1, 4],
+                unsynced_entries: 10_000,
+                replay_bytes: 8 * MIB,
+                open_sizes: vec![2 * MIB, 8 * MIB],
+                sequential_bytes: 8 * MIB,
+                tail_time: Duration::from_millis(200),
+                pool_per_thread: MIB,
+                pool_shared: 16 * MIB,
+            },
+        };
+        if let Some(seconds) = args.seconds {
+            plan.run_time = Duration::from_secs_f64(seconds);
+        }
+        if !args.sizes.is_empty() {
+            plan.sizes = args.sizes.clone();
+        }
+        if !args.threads.is_empty() {
+            plan.threads = args.threads.clone();
+        }
+        if let Some(reps) = args.reps {
+            plan.reps = reps.max(1);
+        }
+        plan
+    }
+}
+
+/// One summarised row of an append workload.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// `durable`, `batched` or `unsynced`.
+    pub section: &'static str,
+    /// The system.
+    pub system: System,
+    /// What was run.
+    pub workload: Workload,
+    /// Median and spread over repetitions.
+    pub summary: Summary,
+    /// (percentile, µs) points of the median repetition, for the latency plots.
+    pub quantiles: Vec<(f64, f64)>,
+}
+
+impl Row {
+    /// Entries per second (calls × entries per call).
+    pub fn entries_per_sec(&self) -> f64 {
+        self.summary.ops_per_sec * self.workload.batch as f64
+    }
+
+    /// Megabytes (10^6) of entries per second.
+    pub fn mb_per_sec(&self) -> f64 {
+        self.entries_per_sec() * self.workload.entry_bytes as f64 / 1e6
+    }
+}
+
+/// Everything one invocation measured.
+#[derive(Debug, Clone, Default)]
+pub struct Results {
+    /// Preset name.
+    pub mode: String,
+    /// `uptime` before and after, and other facts about the machine.
+    pub machine: Vec<(String, String)>,
+    /// Seconds per timed run and repetitions.
+    pub run_time_secs: f64,
+    /// Repetitions per configuration.
+    pub reps: usize,
+    /// The disk's sequential write bandwidth, bytes/s.
+    pub sequential_bytes_per_sec: f64,
+    /// Append rows.
+    pub rows: Vec<Row>,
+    /// Replay per system.
+    pub replays: Vec<Replay>,
+    /// flashlog open times by size.
+    pub open_times: Vec<OpenTime>,
+    /// flashlog open after a crash, at the largest size.
+    pub crash_open: Option<CrashOpen>,
+    /// Tailing latencies.
+    pub tail: Option<Tail>,
+    /// The memory child's table.
+    pub memory: Option<String>,
+    /// Wall time of the invocation, seconds.
+    pub total_secs: f64,
+}
+
+const QUANTILES: [f64; 14] = [
+    0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 1.0,
+];
+
+fn summarise(
+    section: &'static str,
+    system: System,
+    workload: Workload,
+    runs: &[RunResult],
+) -> Option<Row> {
+    let summary = Summary::of(runs)?;
+    let median_run = runs.iter().min_by(|a, b| {
+        let da = (a.ops_per_sec() - summary.ops_per_sec).abs();
+        let db = (b.ops_per_sec() - summary.ops_per_sec).abs();
+        da.total_cmp(&db)
+    })?;
+    Some(Row {
+        section,
+        system,
+        workload,
+        summary,
+        quantiles: QUANTILES
+            .iter()
+            .map(|&q| (q * 100.0, median_run.percentile_us(q)))
+            .collect(),
+    })
+}
+
+fn wanted(args: &Args, section: &str) -> bool {
+    args.only.is_empty() || args.only.iter().any(|s| s == section)
+}
+
+fn chosen(args: &Args, systems: &[System]) -> Vec<System> {
+    systems
+        .iter()
+        .copied()
+        .filter(|s| args.systems.is_empty() || args.systems.iter().any(|id| id == s.id()))
+        .collect()
+}
+
+fn uptime() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn timed_rows(
+    section: &'static str,
+    systems: &[System],
+    workloads: &[Workload],
+    plan: &Plan,
+    dir: &Path,
+    pool: &PreallocPool,
+    rows: &mut Vec<Row>,
+) -> BenchResult<()> {
+    for &workload in workloads {
+        let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); systems.len()];
+        for rep in 0..plan.reps {
+            // Rotate the order so no system always runs right after the same one.
+            for k in 0..systems.len() {
+                let i = (k + rep) % systems.len();
+                let result = runner::timed(systems[i], workload, plan.run_time, dir, pool)
+                    .map_err(|e| format!("{} {section} {workload:?}: {e}", systems[i].name()))?;
+                runs[i].push(result);
+            }
+        }
+        for (i, system_runs) in runs.iter().enumerate() {
+            if let Some(row) = summarise(section, systems[i], workload, system_runs) {
+                eprintln!(
+                    "  {section:<8} {:>6} B x{:<3} {:<22} {:>10.0} entries/s  p99 {:>8.1} µs",
+                    workload.entry_bytes,
+                    workload.threads,
+                    row.system.name(),
+                    row.entries_per_sec(),
+                    row.summary.p99_us
+                );
+                rows.push(row);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the suite and writes the results folder.
+pub fn run(args: &Args, config: &Config) -> BenchResult<()> {
+    let plan = Plan::of(args);
+    let started = Instant::now();
+    let out: PathBuf = args.out.clone().unwrap_or_else(|| match plan.mode {
+        Mode::Full | Mode::Core => PathBuf::from("results"),
+        Mode::Quick => PathBuf::from("results/quick"),
+        Mode::Smoke => std::env::temp_dir().join("flashlog-bench-smoke"),
+    });
+    std::fs::create_dir_all(&args.dir)?;
+    let mut results = Results {
+        mode: plan.mode.name().to_owned(),
+        run_time_secs: plan.run_time.as_secs_f64(),
+        reps: plan.reps,
+        ..Results::default()
+    };
+    results
+        .machine
+        .push(("load average before (1, 5, 15 min)".into(), uptime()));
+    results.machine.push((
+        "cores".into(),
+        std::thread::available_parallelism()
+            .map(|n| n.get().to_string())
+            .unwrap_or_default(),
+    ));
+    eprintln!("flashlog-bench {}: {plan:?}", plan.mode.name());
+
+    let max_threads = plan
+        .threads
+        .iter()
+        .chain(&plan.batch_threads)
+        .copied()
+        .max()
+        .unwrap_or(1);
+    eprintln!("preallocating the baselines' files ...");
+    let pool = PreallocPool::create(
+        &args.dir,
+        max_threads,
+        plan.pool_per_thread,
+        plan.pool_shared,
+    )?;
+    eprintln!("  in {}", pool.path().display());
+    let sequential = sequential_write(&args.dir, &pool, plan.sequential_bytes)?;
+    results.sequential_bytes_per_sec = sequential.best();
+    results.machine.push((
+        "sequential write, 1 MiB writes + one fdatasync (MB/s)".into(),
+        format!("{:.0}", sequential.streamed / 1e6),
+    ));
+    results.machine.push((
+        "sequential write, 4 MiB write + fdatasync each, preallocated (MB/s)".into(),
+        format!("{:.0}", sequential.durable_chunks / 1e6),
+    ));
+    eprintln!("sequential write: {sequential:?}");
+
+    if wanted(args, "durable") {
+        eprintln!("durable appends ...");
+        let mut workloads = Vec::new();
+        for &entry_bytes in &plan.sizes {
+            for &threads in &plan.threads {
+                workloads.push(Workload {
+                    entry_bytes,
+                    threads,
+                    batch: 1,
+                    durability: Durability::Durable,
+                });
+            }
+        }
+        timed_rows(
+            "durable",
+            &chosen(args, &System::ALL),
+            &workloads,
+            &plan,
+            &args.dir,
+            &pool,
+            &mut results.rows,
+        )?;
+    }
+    if wanted(args, "batched") {
+        eprintln!("batched appends ...");
+        let workloads: Vec<_> = plan
+            .batch_threads
+            .iter()
+            .map(|&threads| Workload {
+                entry_bytes: 256,
+                threads,
+                batch: BATCH,
+                durability: Durability::Durable,
+            })
+            .collect();
+        timed_rows(
+            "batched",
+            &chosen(args, &System::ALL),
+            &workloads,
+            &plan,
+            &args.dir,
+            &pool,
+            &mut results.rows,
+        )?;
+    }
+    if wanted(args, "unsynced") {
+        eprintln!("unsynced appends ...");
+        let systems = chosen(
+            args,
+            &[System::Flashlog, System::RaftEngine, System::PlainLoop],
+        );
+        let workload = Workload {
+            entry_bytes: 256,
+            threads: 1,
+            batch: 1,
+            durability: Durability::Buffered,
+        };
+        let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); systems.len()];
+        for _ in 0..plan.reps {
+            for (i, &system) in systems.iter().enumerate() {
+                runs[i].push(runner::buffered_count(
+                    system,
+                    256,
+                    plan.unsynced_entries,
+                    &args.dir,
+                    &pool,
+                )?);
+            }
+        }
+        for (i, system_runs) in runs.iter().enumerate() {
+            if let Some(row) = summarise("unsynced", systems[i], workload, system_runs) {
+                eprintln!(
+                    "  unsynced {:<22} {:>10.0} entries/s",
+                    row.system.name(),
+                    row.entries_per_sec()
+                );
+                results.rows.push(row);
+            }
+        }
+    }
+    drop(pool);
+    if wanted(args, "replay") {
+        eprintln!("replay ...");
+        results.replays = recovery::replay_all(
+            &args.dir,
+            256,
+            plan.replay_bytes,
+            &chosen(
+                args,
+                &[System::Flashlog, System::Okaywal, System::RaftEngine],
+            ),
+        )?;
+        for r in &results.replays {
+            eprintln!(
+                "  {:<12} open {:?} s, replay {:.3} s, read files {:.3} s",
+                r.system.name(),
+                r.open_secs,
+                r.replay_secs,
+                r.read_files_secs
+            );
+        }
+    }
+    if wanted(args, "open") {
+        eprintln!("open time vs size ...");
+        let (open_times, crash) = recovery::open_times(&args.dir, 256, &plan.open_sizes, 3)?;
+        results.open_times = open_times;
+        results.crash_open = crash;
+        for o in &results.open_times {
+            eprintln!("  {} bytes: {:.4} s", o.bytes, o.open_secs);
+        }
+        if let Some(c) = &results.crash_open {
+            eprintln!("  after a crash, {} bytes: {:.4} s", c.bytes, c.open_secs);
+        }
+    }
+    if wanted(args, "tail") {
+        eprintln!("tailing ...");
+        results.tail = Some(recovery::tail(&args.dir, 256, plan.tail_time)?);
+    }
+    if wanted(args, "memory") {
+        eprintln!("peak memory (child process) ...");
+        results.memory = Some(memory::measure(config).map_err(|e| e.to_string())?);
+    }
+    results
+        .machine
+        .push(("load average after (1, 5, 15 min)".into(), uptime()));
+    results.total_secs = started.elapsed().as_secs_f64();
+    report::write(&out, &results)?;
+    eprintln!(
+        "done in {:.0} s; results in {}",
+        results.total_secs,
+        out.display()
+    );
+    Ok(())
+}
