@@ -2,7 +2,6 @@
 //! rebuilt from the log on open.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,40 +66,71 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// Rebuilds the index from every entry of the log. A hash map follows the log
-/// (one probe per entry), then the live keys are sorted and the ordered index is
-/// built from them in one pass: far fewer cache misses than inserting each key
-/// into the tree, and the tree's nodes come out full.
+/// Rebuilds the index from every entry of the log.
+///
+/// Entries are gathered in log order into one vector, which is then sorted by key
+/// (first 8 bytes inline, so the key's heap bytes are touched only on ties) and
+/// newest first, keeping each key's newest entry: sequential writes and one sort
+/// instead of a hash-map probe (a cache miss) per entry. When the vector doubles,
+/// it is sorted and cut down to one entry per key, so memory follows the number of
+/// keys, not of entries. Deletes are dropped at the end.
 fn replay(wal: &Wal) -> Result<Index> {
+    replay_bounded(wal, REPLAY_BATCH)
+}
+
+/// Records gathered before replay first cuts them down to one per key: large
+/// enough that a log of up to a million entries is sorted once, small enough that
+/// replaying many overwrites of few keys stays small.
+const REPLAY_BATCH: usize = 1 << 20;
+
+fn replay_bounded(wal: &Wal, batch: usize) -> Result<Index> {
     let entries = usize::try_from(wal.recovery_report().entries).unwrap_or(0);
-    // foldhash: several times faster than SipHash on short keys, and still seeded
-    // per process, so keys chosen to collide cannot slow replay down.
-    let mut latest: HashMap<Box<[u8]>, Slot, foldhash::fast::RandomState> =
-        HashMap::with_capacity_and_hasher(entries, foldhash::fast::RandomState::default());
-    // Entries are borrowed from the reader's buffer: no allocation per entry.
+    let mut records: Vec<Record> = Vec::with_capacity(entries.min(batch));
+    let mut limit = batch;
+    // Entries are borrowed from the reader's buffer: one allocation per key copy.
     wal.iter_from(wal.first_seq())?.try_for_each_ref(|entry| {
-        match entry.op {
-            Op::Put => {
-                // One hash and one probe; an overwritten key's new copy is dropped.
-                latest.insert(entry.key.into(), Slot::new(entry.seq, entry.value.len()));
-            }
-            Op::Delete => {
-                latest.remove(entry.key);
-            }
+        records.push(Record {
+            prefix: prefix(entry.key),
+            seq: entry.seq,
+            key: entry.key.into(),
+            value_len: entry.value.len() as u32,
+            op: entry.op,
+        });
+        if records.len() >= limit {
+            keep_newest_per_key(&mut records);
+            limit = limit.max(2 * records.len());
         }
         Ok::<(), Error>(())
     })?;
-    // Sorting on the keys' first 8 bytes, held inline, touches a key's heap bytes
-    // only on ties.
-    let mut live: Vec<(u64, Box<[u8]>, Slot)> = latest
+    keep_newest_per_key(&mut records);
+    let live: Vec<(Box<[u8]>, Slot)> = records
         .into_iter()
-        .map(|(key, slot)| (prefix(&key), key, slot))
+        .filter(|record| record.op == Op::Put)
+        .map(|record| (record.key, Slot::new(record.seq, record.value_len as usize)))
         .collect();
-    live.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-    let live: Vec<(Box<[u8]>, Slot)> = live.into_iter().map(|(_, key, slot)| (key, slot)).collect();
     // Skipped damage and the like count as dead: the log's size is its segments'.
     let log_bytes = wal.segments().iter().map(|s| s.bytes).sum();
     Ok(Index::from_sorted(live, log_bytes))
+}
+
+/// One entry of the log, as replay gathers them.
+struct Record {
+    prefix: u64,
+    seq: u64,
+    key: Box<[u8]>,
+    value_len: u32,
+    op: Op,
+}
+
+/// Sorts `records` by key and keeps each key's newest entry (put or delete).
+fn keep_newest_per_key(records: &mut Vec<Record>) {
+    records.sort_unstable_by(|a, b| {
+        a.prefix
+            .cmp(&b.prefix)
+            .then_with(|| a.key.cmp(&b.key))
+            .then_with(|| b.seq.cmp(&a.seq))
+    });
+    records.dedup_by(|later, kept| later.prefix == kept.prefix && later.key == kept.key);
 }
 
 /// The first 8 bytes of `key`, zero-padded, as a big-endian number: ordered as
@@ -334,5 +364,50 @@ impl Db {
         // The write itself is durable; a failed compaction leaves the contents as
         // they were (or the log poisoned, which the next write reports).
         let _ = self.compact_locked(&running, &mut |_| {});
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flashlog_wal::Options;
+
+    /// Replay that cuts its records down every few entries gives the same index as
+    /// one that sorts once, and as a map that follows the log.
+    #[test]
+    fn replay_cut_down_midway_keeps_each_keys_newest_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), Options::default()).unwrap();
+        let mut model = std::collections::BTreeMap::new();
+        for i in 0..500u32 {
+            let key = format!("key{}", (i * 7) % 23).into_bytes();
+            if i % 5 == 4 {
+                wal.append(Op::Delete, &key, b"").unwrap();
+                model.remove(&key);
+            } else {
+                let value = vec![b'v'; (i % 11) as usize];
+                let seq = wal.append(Op::Put, &key, &value).unwrap();
+                model.insert(key, (seq, value.len()));
+            }
+        }
+        let flatten = |index: &Index| {
+            index
+                .range(
+                    std::ops::Bound::Unbounded,
+                    std::ops::Bound::Unbounded,
+                    usize::MAX,
+                )
+                .into_iter()
+                .map(|(key, slot)| (key.to_vec(), (slot.seq(), slot.value_len())))
+                .collect::<Vec<_>>()
+        };
+        let want: Vec<_> = model.into_iter().collect();
+        for batch in [1, 2, 3, 8, 100, REPLAY_BATCH] {
+            assert_eq!(
+                flatten(&replay_bounded(&wal, batch).unwrap()),
+                want,
+                "batch {batch}"
+            );
+        }
     }
 }
