@@ -35,13 +35,21 @@ pub fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let gb = bytes as f64 / 1e9;
 
     let start = Instant::now();
-    let mut buf = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
     let mut read = 0u64;
     for entry in std::fs::read_dir(dir.path())? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "log") {
-            buf.clear();
-            read += std::io::Read::read_to_end(&mut std::fs::File::open(&path)?, &mut buf)? as u64;
+            // One reused buffer, read in 1 MiB pieces: the cost of the bytes alone,
+            // not of growing a new vector per file.
+            let mut file = std::fs::File::open(&path)?;
+            loop {
+                let n = std::io::Read::read(&mut file, &mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                read += n as u64;
+            }
         }
     }
     let plain = start.elapsed();
