@@ -311,6 +311,7 @@ impl Shared {
             // released: truncations wait for the I/O to end before they touch it.
             let mut meta = state.meta;
             drop(state);
+            let unwind = PanicGuard { shared: self };
             let result = writer.write(&self.dir, &chunks, &mut meta).and_then(|()| {
                 if sync {
                     writer.sync()
@@ -318,6 +319,7 @@ impl Shared {
                     Ok(())
                 }
             });
+            std::mem::forget(unwind);
 
             state = self.lock();
             state.io_busy = false;
@@ -356,6 +358,24 @@ impl Shared {
                 self.appended.notify_all();
             }
         }
+    }
+}
+
+/// Armed while a leader does I/O without the lock. If the file system panics, the
+/// leader never comes back to clear `io_busy`: without this guard every other
+/// thread would wait forever. It poisons the log and wakes them instead.
+struct PanicGuard<'a> {
+    shared: &'a Shared,
+}
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.io_busy = false;
+        state
+            .poisoned
+            .get_or_insert_with(|| "the file system panicked during a write or fsync".into());
+        self.shared.wake_everyone();
     }
 }
 

@@ -417,3 +417,95 @@ fn regression_concurrent_closes_both_wait_for_the_close() {
         open(dir.path(), Options::default());
     }
 }
+
+/// A file system whose fsync panics once armed.
+#[derive(Debug, Default)]
+struct PanickingFs(Arc<std::sync::atomic::AtomicBool>);
+
+#[derive(Debug)]
+struct PanickingFile(
+    Box<dyn flashlog_wal::fs::FsFile>,
+    Arc<std::sync::atomic::AtomicBool>,
+);
+
+impl flashlog_wal::fs::FsFile for PanickingFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        self.0.read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<usize> {
+        self.0.write_at(buf, offset)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        assert!(!self.1.load(Ordering::SeqCst), "fsync panics");
+        self.0.sync_data()
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.0.len()
+    }
+}
+
+impl flashlog_wal::fs::Fs for PanickingFs {
+    fn create_dir_all(&self, path: &std::path::Path) -> std::io::Result<()> {
+        flashlog_wal::fs::StdFs.create_dir_all(path)
+    }
+    fn list_dir(&self, path: &std::path::Path) -> std::io::Result<Vec<String>> {
+        flashlog_wal::fs::StdFs.list_dir(path)
+    }
+    fn open(
+        &self,
+        path: &std::path::Path,
+        mode: flashlog_wal::fs::OpenMode,
+    ) -> std::io::Result<Box<dyn flashlog_wal::fs::FsFile>> {
+        let file = flashlog_wal::fs::StdFs.open(path, mode)?;
+        Ok(Box::new(PanickingFile(file, Arc::clone(&self.0))))
+    }
+    fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        flashlog_wal::fs::StdFs.remove_file(path)
+    }
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        flashlog_wal::fs::StdFs.rename(from, to)
+    }
+    fn sync_dir(&self, path: &std::path::Path) -> std::io::Result<()> {
+        flashlog_wal::fs::StdFs.sync_dir(path)
+    }
+    fn lock(
+        &self,
+        path: &std::path::Path,
+    ) -> std::io::Result<Box<dyn std::fmt::Debug + Send + Sync>> {
+        flashlog_wal::fs::StdFs.lock(path)
+    }
+}
+
+#[test]
+fn a_file_system_panicking_mid_commit_poisons_the_log_instead_of_hanging_it() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), Options::default()));
+    // Manual: open and append do not fsync; the first sync() panics in the leader.
+    let fs = PanickingFs::default();
+    let armed = Arc::clone(&fs.0);
+    let options = Options::default()
+        .sync_policy(SyncPolicy::Manual)
+        .fs(Arc::new(fs));
+    let wal = Arc::new(Wal::open(dir.path(), options).unwrap());
+    wal.append(Op::Put, b"k", b"v").unwrap();
+    armed.store(true, Ordering::SeqCst);
+    let leader = {
+        let wal = Arc::clone(&wal);
+        thread::spawn(move || wal.sync())
+    };
+    assert!(
+        leader.join().is_err(),
+        "the panic reached the leader's caller"
+    );
+    let (done, finished) = mpsc::channel();
+    let waiter = Arc::clone(&wal);
+    thread::spawn(move || done.send(waiter.append(Op::Put, b"after", b"")).unwrap());
+    let after = finished
+        .recv_timeout(Duration::from_secs(10))
+        .expect("append hung after a panic");
+    assert!(matches!(after, Err(Error::Poisoned { .. })), "{after:?}");
+    assert!(matches!(wal.close(), Err(Error::Poisoned { .. })));
+}
