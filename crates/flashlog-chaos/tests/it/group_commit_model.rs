@@ -1,9 +1,13 @@
 //! A loom model of the group-commit handoff of `crates/flashlog-wal/src/writer.rs`
 //! (`Shared::commit` and `State::enqueue`): one `Mutex<State>` with the queue, the
-//! next sequence number, the synced-through watermark, `io_busy` and the poison
-//! flag, and one `Condvar` (`progress`). The first waiter that finds no I/O under
-//! way becomes the leader, takes the whole queue, does the "I/O" outside the lock,
-//! publishes the watermark (or poisons the log) and wakes everyone.
+//! next sequence number, the synced-through watermark, `io_busy`, the poison flag
+//! and the number and range of the group in flight, and two `Condvar`s
+//! (`batch_done`), one per parity of the group number. A waiter waits on the
+//! condvar of the group that will cover its entry (the one in flight, or the next);
+//! the first waiter that finds no I/O under way becomes the leader, takes the whole
+//! queue, does the "I/O" outside the lock, publishes the watermark (or poisons the
+//! log and wakes everyone), then wakes its own group's waiters and exactly one
+//! waiter of the next group (`notify_one`) to lead it.
 //!
 //! **This models writer.rs and must be updated with it**: a change to the order
 //! of the checks in `commit` (reached, poisoned, io_busy, lead) or to where the
@@ -33,6 +37,12 @@ struct State {
     io_busy: bool,
     synced_seq: u64,
     poisoned: bool,
+    /// Number of the group in flight (or the last one).
+    batch: u64,
+    /// Last sequence number the group in flight covers.
+    batch_through: u64,
+    /// Waiters blocked on each of `batch_done`.
+    batch_waiters: [usize; 2],
 }
 
 /// What the model's disk holds: the entries made durable, in the order written.
@@ -45,7 +55,7 @@ struct Disk {
 
 struct Model {
     state: Mutex<State>,
-    progress: Condvar,
+    batch_done: [Condvar; 2],
     disk: Mutex<Disk>,
     /// The I/O (0 = first group commit) that fails, if any.
     fail_io: Option<usize>,
@@ -60,8 +70,11 @@ impl Model {
                 io_busy: false,
                 synced_seq: 0,
                 poisoned: false,
+                batch: 0,
+                batch_through: 0,
+                batch_waiters: [0, 0],
             }),
-            progress: Condvar::new(),
+            batch_done: [Condvar::new(), Condvar::new()],
             disk: Mutex::new(Disk::default()),
             fail_io,
         }
@@ -122,12 +135,22 @@ impl Model {
                 return Err(Failure::Poisoned);
             }
             if state.io_busy {
-                state = self.progress.wait(state).unwrap();
+                let batch = if seq <= state.batch_through {
+                    state.batch
+                } else {
+                    state.batch + 1
+                };
+                let parity = (batch % 2) as usize;
+                state.batch_waiters[parity] += 1;
+                state = self.batch_done[parity].wait(state).unwrap();
+                state.batch_waiters[parity] -= 1;
                 continue;
             }
             state.io_busy = true;
             let group = std::mem::take(&mut state.queue);
             let through = state.next_seq - 1;
+            state.batch += 1;
+            state.batch_through = through;
             drop(state);
 
             let result = self.io(&group);
@@ -136,11 +159,19 @@ impl Model {
             state.io_busy = false;
             if result.is_err() {
                 state.poisoned = true;
-                self.progress.notify_all();
+                for condvar in &self.batch_done {
+                    condvar.notify_all();
+                }
                 return Err(Failure::Io);
             }
             state.synced_seq = through;
-            self.progress.notify_all();
+            let this = (state.batch % 2) as usize;
+            if state.batch_waiters[this] > 0 {
+                self.batch_done[this].notify_all();
+            }
+            if state.batch_waiters[1 - this] > 0 {
+                self.batch_done[1 - this].notify_one();
+            }
         }
     }
 }
