@@ -106,6 +106,16 @@ fn other_files_are_ignored_and_ids_sort_numerically() {
     assert!(dir.path().join("segment-10002.log").exists());
 }
 
+/// Opens `dir`, which must fail with `Error::MissingSegment` naming segment `id`.
+fn open_fails_naming_missing(dir: &std::path::Path, id: u64) -> Error {
+    let err = Wal::open(dir, Options::default()).unwrap_err();
+    assert!(
+        matches!(err, Error::MissingSegment { id: missing, .. } if missing == SegmentId(id)),
+        "{err}"
+    );
+    err
+}
+
 /// A closed log of `entries` 19-byte entries, two per segment.
 fn two_entries_per_segment(entries: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -122,34 +132,16 @@ fn a_gap_in_segment_ids_names_the_missing_segment() {
     let dir = two_entries_per_segment(10);
     assert_eq!(segment_files(dir.path()).len(), 5);
     fs::remove_file(dir.path().join("segment-0003.log")).unwrap();
-    let err = Wal::open(dir.path(), Options::default()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::MissingSegment {
-                id: SegmentId(3),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let err = open_fails_naming_missing(dir.path(), 3);
     assert!(err.to_string().contains("segment 3 is missing"), "{err}");
 
-    // Without a side file, a log must start at segment 1.
+    // Without a side file (as the Go implementation leaves), a log must start at
+    // segment 1.
     for id in [1, 2] {
         let _ = fs::remove_file(dir.path().join(SegmentId(id).file_name()));
     }
-    let err = Wal::open(dir.path(), Options::default()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::MissingSegment {
-                id: SegmentId(1),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    fs::remove_file(dir.path().join(flashlog_wal::META_FILE)).unwrap();
+    open_fails_naming_missing(dir.path(), 1);
 }
 
 #[test]
@@ -321,32 +313,12 @@ fn a_missing_newest_segment_is_an_error_not_a_shorter_log() {
     let dir = two_entries_per_segment(6);
     assert_eq!(segment_files(dir.path()).len(), 3);
     fs::remove_file(dir.path().join("segment-0003.log")).unwrap();
-    let err = Wal::open(dir.path(), Options::default()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::MissingSegment {
-                id: SegmentId(3),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    open_fails_naming_missing(dir.path(), 3);
     // A log's only segment, too: not silently replaced by a new empty log.
     let single = tempfile::tempdir().unwrap();
     open(single.path(), Options::default())
         .append(Op::Put, b"k", b"v")
         .unwrap();
     fs::remove_file(single.path().join("segment-0001.log")).unwrap();
-    let err = Wal::open(single.path(), Options::default()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::MissingSegment {
-                id: SegmentId(1),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    open_fails_naming_missing(single.path(), 1);
 }
