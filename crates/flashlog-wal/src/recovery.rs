@@ -139,21 +139,14 @@ fn scan_segment(id: SegmentId, bytes: &[u8]) -> Scan {
     scan
 }
 
-/// Finds where the next valid entry after damage at `at` starts. The damaged
-/// entry's own length is tried first (a flipped payload byte leaves it intact), then
-/// every later offset.
+/// Finds where the next valid entry after damage at `at` starts: the earliest one.
+///
+/// Not the damaged entry's own `TOTAL_LEN`, even when a valid entry starts there: a
+/// damaged length can point past valid entries, and once an append puts a valid
+/// entry where it points, a jump would hide entries an earlier open had found and
+/// renumber everything after them (found by fuzzing, under `SkipCorrupted`).
 fn resync(bytes: &[u8], at: usize) -> Option<usize> {
-    let rest = &bytes[at..];
-    if rest.len() >= 8 {
-        let total = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-        if (codec::MIN_TOTAL_LEN..=codec::MAX_TOTAL_LEN).contains(&total) {
-            let next = codec::CRC_LEN + total as usize;
-            if next < rest.len() && codec::decode(&rest[next..]).is_ok() {
-                return Some(at + next);
-            }
-        }
-    }
-    codec::valid_entry_after(rest).map(|offset| at + offset)
+    codec::valid_entry_after(&bytes[at..]).map(|offset| at + offset)
 }
 
 /// The segment files of a directory.
@@ -603,6 +596,29 @@ mod tests {
         assert_eq!(scan.damage.len(), 1);
         assert_eq!(scan.damage[0].offset, entry_len as u64);
         assert_eq!(scan.damage[0].resume, Some(2 * entry_len as u64));
+    }
+
+    /// A damaged entry whose length points past a valid entry at another valid one
+    /// must not hide the first: an append landing where it points would otherwise
+    /// change what a reopen finds.
+    #[test]
+    fn regression_resync_resumes_at_the_earliest_valid_entry() {
+        let mut a = Vec::new();
+        codec::encode(&mut a, Op::Put, b"a", b"first");
+        let mut b = Vec::new();
+        codec::encode(&mut b, Op::Put, b"b", b"damaged");
+        let mut c = Vec::new();
+        codec::encode(&mut c, Op::Put, b"c", b"hidden by a jump");
+        let mut d = Vec::new();
+        codec::encode(&mut d, Op::Put, b"d", b"where the length points");
+        // B's TOTAL_LEN now spans B and C: a jump by it lands on D.
+        let total = (b.len() + c.len() - 4) as u32;
+        b[4..8].copy_from_slice(&total.to_le_bytes());
+        let bytes = [a.clone(), b.clone(), c.clone(), d].concat();
+        let scan = scan_segment(SegmentId(1), &bytes);
+        let c_at = (a.len() + b.len()) as u32;
+        assert_eq!(scan.offsets, vec![0, c_at, c_at + c.len() as u32]);
+        assert_eq!(scan.damage[0].resume, Some(u64::from(c_at)));
     }
 
     #[test]
