@@ -106,6 +106,16 @@ fn read_u32(buf: &[u8], at: usize) -> u32 {
 /// checksum; otherwise it is reported as [`CorruptionKind::Placeholder`], the mark
 /// of a write the Go writer never finished.
 pub fn decode(buf: &[u8]) -> Result<Decoded<'_>, CorruptionKind> {
+    decode_inner(buf, true)
+}
+
+/// [`decode`] without the CRC check, for bytes whose every entry was just checked
+/// (a segment read whole and scanned).
+pub(crate) fn decode_checked_before(buf: &[u8]) -> Result<Decoded<'_>, CorruptionKind> {
+    decode_inner(buf, false)
+}
+
+fn decode_inner(buf: &[u8], check_crc: bool) -> Result<Decoded<'_>, CorruptionKind> {
     let available = buf.len() as u64;
     if buf.len() < CRC_LEN + 4 {
         return Err(CorruptionKind::Incomplete {
@@ -143,13 +153,15 @@ pub fn decode(buf: &[u8]) -> Result<Decoded<'_>, CorruptionKind> {
             total_len: total,
         });
     }
-    let computed = crc32fast::hash(&entry[CRC_LEN..]);
-    if stored != computed {
-        return Err(if stored == PLACEHOLDER_CRC {
-            CorruptionKind::Placeholder
-        } else {
-            CorruptionKind::ChecksumMismatch { stored, computed }
-        });
+    if check_crc {
+        let computed = crc32fast::hash(&entry[CRC_LEN..]);
+        if stored != computed {
+            return Err(if stored == PLACEHOLDER_CRC {
+                CorruptionKind::Placeholder
+            } else {
+                CorruptionKind::ChecksumMismatch { stored, computed }
+            });
+        }
     }
     let op = Op::from_byte(entry[8]).ok_or(CorruptionKind::UnknownOp(entry[8]))?;
     Ok(Decoded {

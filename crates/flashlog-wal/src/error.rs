@@ -53,6 +53,28 @@ pub enum Error {
         /// The missing segment.
         id: SegmentId,
     },
+    /// A sealed segment no longer holds what the checkpoint (`flashlog.index`) said
+    /// when the log was opened: something other than this library changed it.
+    /// Reopening scans it again.
+    #[error(
+        "segment {segment} ({}) changed since the log was opened: {expected_entries} entries \
+         in {expected_len} bytes were recorded, the file has {found_entries} in {found_len}",
+        path.display()
+    )]
+    SegmentChanged {
+        /// The segment.
+        segment: SegmentId,
+        /// Its file.
+        path: PathBuf,
+        /// Entries the checkpoint recorded.
+        expected_entries: u64,
+        /// Length the checkpoint recorded.
+        expected_len: u64,
+        /// Entries the file holds.
+        found_entries: u64,
+        /// Length of the file.
+        found_len: u64,
+    },
     /// Two segment files have the same id (e.g. `segment-0002.log` and
     /// `segment-002.log`).
     #[error("{first} and {second} in {} are both segment {id}", dir.display())]

@@ -1,9 +1,16 @@
 //! The in-memory index of a log: for every segment, the sequence number of its first
 //! entry and the byte offset of each entry. It lets `read(seq)` find an entry with
 //! one positioned read, and costs 4 bytes per entry.
+//!
+//! A sealed segment that recovery trusted from the checkpoint (see
+//! [`checkpoint`](crate::checkpoint)) starts without offsets, only its number of
+//! entries: they are found when it is first read ([`Index::locate`] and
+//! [`Index::run`] say so with [`Unloaded`]), so that opening a log costs nothing
+//! per sealed segment.
 
 use std::collections::VecDeque;
 
+use crate::checkpoint::Sealed;
 use crate::{Position, SegmentId};
 
 /// One segment's entries.
@@ -12,24 +19,54 @@ pub(crate) struct SegmentIndex {
     pub id: SegmentId,
     /// Sequence number of the segment's first entry (of the next one, if empty).
     pub first_seq: u64,
-    /// Byte offset of each entry, in order.
-    pub offsets: Vec<u32>,
     /// Where the next entry goes: the end of the last entry (or of skipped bytes).
     pub end: u64,
+    /// Whether recovery skipped damage in it ([`RecoveryMode::SkipCorrupted`]):
+    /// such a segment is never checkpointed, so every open finds the damage again.
+    ///
+    /// [`RecoveryMode::SkipCorrupted`]: crate::RecoveryMode::SkipCorrupted
+    pub skipped_damage: bool,
+    entries: u64,
+    /// Byte offset of each entry, in order; `None` until a trusted segment is read.
+    offsets: Option<Vec<u32>>,
 }
 
 impl SegmentIndex {
     pub(crate) fn new(id: SegmentId, first_seq: u64) -> SegmentIndex {
+        SegmentIndex::scanned(id, first_seq, Vec::new(), 0)
+    }
+
+    /// A segment whose entries recovery read: they start at `offsets` and end at `end`.
+    pub(crate) fn scanned(
+        id: SegmentId,
+        first_seq: u64,
+        offsets: Vec<u32>,
+        end: u64,
+    ) -> SegmentIndex {
         SegmentIndex {
             id,
             first_seq,
-            offsets: Vec::new(),
-            end: 0,
+            end,
+            skipped_damage: false,
+            entries: offsets.len() as u64,
+            offsets: Some(offsets),
+        }
+    }
+
+    /// A sealed segment as the checkpoint describes it, not read yet.
+    pub(crate) fn trusted(record: &Sealed) -> SegmentIndex {
+        SegmentIndex {
+            id: record.id,
+            first_seq: record.first_seq,
+            end: record.len,
+            skipped_damage: false,
+            entries: record.entries,
+            offsets: None,
         }
     }
 
     pub(crate) fn len(&self) -> u64 {
-        self.offsets.len() as u64
+        self.entries
     }
 
     /// The sequence number after the segment's last entry.
@@ -37,16 +74,60 @@ impl SegmentIndex {
         self.first_seq + self.len()
     }
 
+    /// The byte offset of each entry, if known.
+    pub(crate) fn offsets(&self) -> Option<&[u32]> {
+        self.offsets.as_deref()
+    }
+
+    /// What reading this segment's offsets needs, if they are not known yet.
+    fn unloaded(&self) -> Option<Unloaded> {
+        self.offsets.is_none().then_some(Unloaded(Sealed {
+            id: self.id,
+            first_seq: self.first_seq,
+            entries: self.entries,
+            len: self.end,
+        }))
+    }
+
+    /// Adds an entry at `offset` (the segment's offsets are known: it is active).
+    pub(crate) fn push(&mut self, offset: u32) {
+        self.offsets
+            .as_mut()
+            .expect("the active segment's offsets are known")
+            .push(offset);
+        self.entries += 1;
+    }
+
+    /// Keeps the first `entries` entries; returns where the next one started, if
+    /// the offsets are known.
+    pub(crate) fn truncate(&mut self, entries: usize) -> Option<u64> {
+        let offsets = self.offsets.as_mut()?;
+        let cut = offsets.get(entries).map_or(self.end, |&at| u64::from(at));
+        offsets.truncate(entries);
+        self.entries = entries as u64;
+        self.end = cut;
+        Some(cut)
+    }
+
+    /// Frees the spare capacity of the offsets (the segment is being sealed).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        if let Some(offsets) = &mut self.offsets {
+            offsets.shrink_to_fit();
+        }
+    }
+
     /// Byte range of entry `i`: from its offset to the next entry's (or the end).
-    fn span(&self, i: usize) -> (u64, u64) {
-        let start = u64::from(self.offsets[i]);
-        let end = self
-            .offsets
-            .get(i + 1)
-            .map_or(self.end, |&next| u64::from(next));
+    fn span(offsets: &[u32], end: u64, i: usize) -> (u64, u64) {
+        let start = u64::from(offsets[i]);
+        let end = offsets.get(i + 1).map_or(end, |&next| u64::from(next));
         (start, end)
     }
 }
+
+/// A sealed segment whose offsets must be read before its entries can be found:
+/// what the checkpoint says of it, for [`Index::install`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unloaded(pub Sealed);
 
 /// Where to read an entry: its position and an upper bound of its length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,44 +173,95 @@ impl Index {
         (0..at).rev().find(|&i| seq < self.segments[i].next_seq())
     }
 
-    pub(crate) fn locate(&self, seq: u64) -> Option<Located> {
-        let segment = &self.segments[self.segment_of(seq)?];
+    /// Where entry `seq` is (`Ok(None)` if the log does not hold it), or the
+    /// segment whose offsets must be read first.
+    pub(crate) fn locate(&self, seq: u64) -> Result<Option<Located>, Unloaded> {
+        let Some(s) = self.segment_of(seq) else {
+            return Ok(None);
+        };
+        let segment = &self.segments[s];
+        let Some(offsets) = segment.offsets() else {
+            return Err(segment.unloaded().expect("offsets unknown"));
+        };
         let i = (seq - segment.first_seq) as usize;
-        let (start, end) = segment.span(i);
-        Some(Located {
+        let (start, end) = SegmentIndex::span(offsets, segment.end, i);
+        Ok(Some(Located {
             position: Position {
                 segment: segment.id,
                 offset: start,
             },
             span: end - start,
-        })
+        }))
+    }
+
+    /// Gives a trusted segment the offsets read from its file. Returns `false` (and
+    /// changes nothing) if the segment is gone or already has them.
+    pub(crate) fn install(&mut self, unloaded: &Unloaded, offsets: Vec<u32>) -> bool {
+        let record = &unloaded.0;
+        let segment = self.segments.iter_mut().find(|segment| {
+            segment.id == record.id
+                && segment.first_seq == record.first_seq
+                && segment.offsets.is_none()
+        });
+        match segment {
+            Some(segment) if offsets.len() as u64 == segment.entries => {
+                segment.offsets = Some(offsets);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The sealed segments before `active` that a checkpoint may describe.
+    pub(crate) fn sealed(&self, active: SegmentId) -> Vec<Sealed> {
+        self.segments
+            .iter()
+            .filter(|segment| segment.id < active && !segment.skipped_damage)
+            .map(|segment| Sealed {
+                id: segment.id,
+                first_seq: segment.first_seq,
+                entries: segment.entries,
+                len: segment.end,
+            })
+            .collect()
     }
 
     /// The entries from `seq` (inclusive) to `until` (exclusive) that lie in `seq`'s
     /// segment, capped so their bytes stay under `max_bytes` (at least one entry):
     /// the segment, the byte range to read, and each entry's offset.
-    pub(crate) fn run(&self, seq: u64, until: u64, max_bytes: u64) -> Option<Run> {
-        let s = self.segment_of(seq)?;
+    /// Like [`Index::locate`], `Err` if the segment's offsets must be read first.
+    pub(crate) fn run(
+        &self,
+        seq: u64,
+        until: u64,
+        max_bytes: u64,
+    ) -> Result<Option<Run>, Unloaded> {
+        let Some(s) = self.segment_of(seq) else {
+            return Ok(None);
+        };
         let segment = &self.segments[s];
+        let Some(offsets) = segment.offsets() else {
+            return Err(segment.unloaded().expect("offsets unknown"));
+        };
         let first = (seq - segment.first_seq) as usize;
         let last_exclusive = ((until.min(segment.next_seq())) - segment.first_seq) as usize;
-        let start = u64::from(segment.offsets[first]);
+        let start = u64::from(offsets[first]);
         let mut count = 1;
         while first + count < last_exclusive {
-            let (_, end) = segment.span(first + count);
+            let (_, end) = SegmentIndex::span(offsets, segment.end, first + count);
             if end - start > max_bytes {
                 break;
             }
             count += 1;
         }
-        let (_, end) = segment.span(first + count - 1);
-        Some(Run {
+        let (_, end) = SegmentIndex::span(offsets, segment.end, first + count - 1);
+        Ok(Some(Run {
             segment: segment.id,
             start,
             end,
             first_seq: seq,
-            offsets: segment.offsets[first..first + count].to_vec(),
-        })
+            offsets: offsets[first..first + count].to_vec(),
+        }))
     }
 }
 
@@ -148,18 +280,9 @@ mod tests {
     use super::*;
 
     fn index() -> Index {
-        let mut a = SegmentIndex::new(SegmentId(3), 10);
-        a.offsets = vec![0, 20, 45];
-        a.end = 60;
-        let empty = SegmentIndex {
-            id: SegmentId(4),
-            first_seq: 13,
-            offsets: Vec::new(),
-            end: 0,
-        };
-        let mut b = SegmentIndex::new(SegmentId(5), 13);
-        b.offsets = vec![0, 30];
-        b.end = 50;
+        let a = SegmentIndex::scanned(SegmentId(3), 10, vec![0, 20, 45], 60);
+        let empty = SegmentIndex::new(SegmentId(4), 13);
+        let b = SegmentIndex::scanned(SegmentId(5), 13, vec![0, 30], 50);
         Index {
             segments: [a, empty, b].into_iter().collect(),
         }
@@ -170,9 +293,12 @@ mod tests {
         let index = index();
         assert_eq!(index.first_seq(), 10);
         assert_eq!(index.next_seq(), 15);
-        assert_eq!(index.locate(9), None);
+        assert_eq!(index.locate(9), Ok(None));
         let found: Vec<_> = (10..15)
-            .map(|seq| index.locate(seq).map(|l| (l.position.to_string(), l.span)))
+            .map(|seq| {
+                let located = index.locate(seq).expect("offsets known");
+                located.map(|l| (l.position.to_string(), l.span))
+            })
             .collect();
         assert_eq!(
             found,
@@ -184,23 +310,55 @@ mod tests {
                 Some(("5:30".into(), 20)),
             ]
         );
-        assert_eq!(index.locate(15), None);
+        assert_eq!(index.locate(15), Ok(None));
     }
 
     #[test]
     fn runs_stay_in_one_segment_and_under_the_byte_cap() {
         let index = index();
-        let run = index.run(10, 15, 1000).unwrap();
+        let run = |seq, until, max| index.run(seq, until, max).unwrap().unwrap();
+        let whole = run(10, 15, 1000);
         assert_eq!(
-            (run.segment, run.start, run.end, run.offsets.len()),
+            (whole.segment, whole.start, whole.end, whole.offsets.len()),
             (SegmentId(3), 0, 60, 3)
         );
-        let capped = index.run(10, 15, 30).unwrap();
+        let capped = run(10, 15, 30);
         assert_eq!((capped.end, capped.offsets.len()), (20, 1));
-        let bounded = index.run(13, 14, 1000).unwrap();
+        let bounded = run(13, 14, 1000);
         assert_eq!(
             (bounded.segment, bounded.end, bounded.offsets.len()),
             (SegmentId(5), 30, 1)
         );
+    }
+
+    #[test]
+    fn a_trusted_segment_asks_for_its_offsets_until_they_are_installed() {
+        let record = Sealed {
+            id: SegmentId(2),
+            first_seq: 4,
+            entries: 2,
+            len: 40,
+        };
+        let mut index = Index {
+            segments: [
+                SegmentIndex::trusted(&record),
+                SegmentIndex::scanned(SegmentId(3), 6, vec![0], 10),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        assert_eq!(index.next_seq(), 7);
+        assert_eq!(index.locate(5), Err(Unloaded(record)));
+        assert_eq!(index.run(4, 7, 100), Err(Unloaded(record)));
+        assert_eq!(
+            index.locate(6).unwrap().unwrap().position.segment,
+            SegmentId(3)
+        );
+        assert_eq!(index.sealed(SegmentId(3)), vec![record]);
+        // The wrong number of offsets is refused.
+        assert!(!index.install(&Unloaded(record), vec![0]));
+        assert!(index.install(&Unloaded(record), vec![0, 25]));
+        assert!(!index.install(&Unloaded(record), vec![0, 25]));
+        assert_eq!(index.locate(5).unwrap().unwrap().span, 15);
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod batch;
+mod checkpoint;
 pub mod codec;
 mod entry;
 mod error;
@@ -16,6 +17,7 @@ mod wal;
 mod writer;
 
 pub use batch::Batch;
+pub use checkpoint::{INDEX_FILE, INDEX_TMP_FILE};
 pub use entry::{Entry, Op, Position, SegmentId};
 pub use error::{CorruptionKind, Error, Result};
 pub use meta::{META_FILE, META_TMP_FILE};

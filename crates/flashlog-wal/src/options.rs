@@ -39,6 +39,12 @@ pub enum RecoveryMode {
     /// when the disk kept a later sector of an unsynced group commit but not an
     /// earlier one; [`RecoveryMode::PointInTime`] then keeps every acknowledged
     /// entry. See docs/design.md.)
+    ///
+    /// This mode alone trusts the checkpoint `flashlog.index`: a sealed segment it
+    /// records at the file's current length is not read at open (so a clean reopen
+    /// reads only the newest segment, however long the log), and damage in it is
+    /// reported as [`Error::Corrupt`] when its entries are first read instead.
+    /// The other modes read every segment at open.
     #[default]
     TolerateCorruptedTail,
     /// Any damage, a torn tail included, is an [`Error::Corrupt`]; nothing is changed.

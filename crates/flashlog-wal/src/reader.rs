@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::fs::PathFile;
 use crate::index::Run;
 use crate::state::Shared;
+use crate::CorruptionKind;
 use crate::{Entry, Position};
 
 /// The most bytes one read of an iterator asks for (at least one entry is read).
@@ -21,14 +22,28 @@ pub(crate) fn decode_at(
     seq: u64,
     bytes: &[u8],
 ) -> Result<Entry> {
-    match codec::decode(bytes) {
+    entry_at(file, position, seq, codec::decode(bytes))
+}
+
+/// The entry `seq` at `position` as decoded, or the error naming where it is damaged.
+fn entry_at(
+    file: &PathFile,
+    position: Position,
+    seq: u64,
+    decoded: std::result::Result<codec::Decoded<'_>, CorruptionKind>,
+) -> Result<Entry> {
+    match decoded {
         Ok(entry) => Ok(Entry::new(seq, entry.op, position, entry.key, entry.value)),
-        Err(kind) => Err(Error::Corrupt {
-            segment: position.segment,
-            path: file.path().to_path_buf(),
-            offset: position.offset,
-            kind,
-        }),
+        Err(kind) => Err(corrupt(file, position, kind)),
+    }
+}
+
+fn corrupt(file: &PathFile, position: Position, kind: CorruptionKind) -> Error {
+    Error::Corrupt {
+        segment: position.segment,
+        path: file.path().to_path_buf(),
+        offset: position.offset,
+        kind,
     }
 }
 
@@ -63,6 +78,24 @@ struct LoadedRun {
     file: Arc<PathFile>,
     /// Index in `run.offsets` of the next entry to yield.
     next: usize,
+    /// Whether every entry's CRC was checked when the bytes were read.
+    checked: bool,
+}
+
+impl LoadedRun {
+    /// Decodes the entry at `offset`, from `buf` holding the run's bytes.
+    fn decode<'a>(
+        &self,
+        buf: &'a [u8],
+        offset: u32,
+    ) -> std::result::Result<codec::Decoded<'a>, CorruptionKind> {
+        let at = (u64::from(offset) - self.run.start) as usize;
+        if self.checked {
+            codec::decode_checked_before(&buf[at..])
+        } else {
+            codec::decode(&buf[at..])
+        }
+    }
 }
 
 impl Iter {
@@ -164,18 +197,47 @@ impl Iter {
                 last: state.visible_end() - 1,
             });
         }
-        let Some(run) = state
+        let run = match state
             .index
             .run(self.next_seq, state.visible_end(), MAX_RUN_BYTES)
-        else {
-            return Ok(false);
+        {
+            Ok(Some(run)) => run,
+            Ok(None) => return Ok(false),
+            Err(unloaded) => {
+                // A sealed segment not read since the log opened: read it whole,
+                // which checks every entry, and yield its entries from the buffer.
+                drop(state);
+                let offsets = shared.load_offsets(&unloaded, &mut self.buf)?;
+                let record = unloaded.0;
+                let skip = (self.next_seq - record.first_seq) as usize;
+                let run = Run {
+                    segment: record.id,
+                    start: 0,
+                    end: record.len,
+                    first_seq: self.next_seq,
+                    offsets: offsets[skip..].to_vec(),
+                };
+                let file = shared.read_file(record.id)?;
+                self.run = Some(LoadedRun {
+                    run,
+                    file,
+                    next: 0,
+                    checked: true,
+                });
+                return Ok(true);
+            }
         };
         drop(state);
         let file = shared.read_file(run.segment)?;
         self.buf.clear();
         self.buf.resize((run.end - run.start) as usize, 0);
         file.read_exact_at(&mut self.buf, run.start)?;
-        self.run = Some(LoadedRun { run, file, next: 0 });
+        self.run = Some(LoadedRun {
+            run,
+            file,
+            next: 0,
+            checked: false,
+        });
         Ok(true)
     }
 }
@@ -235,18 +297,11 @@ impl Iter {
                         segment: loaded.run.segment,
                         offset: u64::from(offset),
                     };
-                    let at = (u64::from(offset) - loaded.run.start) as usize;
-                    let entry = match codec::decode(&self.buf[at..]) {
+                    let entry = match loaded.decode(&self.buf, offset) {
                         Ok(entry) => entry,
                         Err(kind) => {
                             self.failed = true;
-                            return Err(Error::Corrupt {
-                                segment: position.segment,
-                                path: loaded.file.path().to_path_buf(),
-                                offset: position.offset,
-                                kind,
-                            }
-                            .into());
+                            return Err(corrupt(&loaded.file, position, kind).into());
                         }
                     };
                     visit(EntryRef {
@@ -286,8 +341,8 @@ impl Iterator for Iter {
                         segment: loaded.run.segment,
                         offset: u64::from(offset),
                     };
-                    let at = (u64::from(offset) - loaded.run.start) as usize;
-                    let result = decode_at(&loaded.file, position, self.next_seq, &self.buf[at..]);
+                    let decoded = loaded.decode(&self.buf, offset);
+                    let result = entry_at(&loaded.file, position, self.next_seq, decoded);
                     if result.is_ok() {
                         self.next_seq += 1;
                     } else {

@@ -9,10 +9,11 @@
 
 use std::collections::HashMap;
 
+use crate::checkpoint::{self, Sealed, INDEX_TMP_FILE};
 use crate::codec;
 use crate::error::{CorruptionKind, Error, Result};
-use crate::fs::Dir;
-use crate::index::{Index, SegmentIndex};
+use crate::fs::{Dir, OpenMode, PathFile};
+use crate::index::{Index, SegmentIndex, Unloaded};
 use crate::meta::{self, Meta, META_TMP_FILE};
 use crate::truncate;
 use crate::{Position, RecoveryMode, SegmentId};
@@ -159,6 +160,8 @@ struct Listing {
     misnamed: HashMap<SegmentId, String>,
     /// Whether a leftover temporary side file is there.
     has_tmp: bool,
+    /// Whether a leftover temporary checkpoint is there.
+    has_index_tmp: bool,
 }
 
 impl Listing {
@@ -177,6 +180,7 @@ fn list_segments(dir: &Dir) -> Result<Listing> {
     let mut names: HashMap<SegmentId, String> = HashMap::new();
     for name in dir.list()? {
         listing.has_tmp |= name == META_TMP_FILE;
+        listing.has_index_tmp |= name == INDEX_TMP_FILE;
         let Some(id) = SegmentId::parse_file_name(&name) else {
             continue;
         };
@@ -216,9 +220,9 @@ fn rename_misnamed(dir: &Dir, listing: &mut Listing) -> Result<()> {
     dir.sync()
 }
 
-/// Reads a whole segment into `buf`.
-fn read_segment(dir: &Dir, name: &str, buf: &mut Vec<u8>) -> Result<()> {
-    let file = dir.open(name, crate::fs::OpenMode::Read)?;
+/// Opens a segment and checks that its length is one segments can have.
+fn open_segment(dir: &Dir, name: &str) -> Result<(PathFile, u64)> {
+    let file = dir.open(name, OpenMode::Read)?;
     let len = file.len()?;
     // Offsets inside a segment are u32; the Go writer's segments are far smaller.
     if len > crate::options::MAX_MAX_SEGMENT_SIZE {
@@ -228,6 +232,11 @@ fn read_segment(dir: &Dir, name: &str, buf: &mut Vec<u8>) -> Result<()> {
             max: crate::options::MAX_MAX_SEGMENT_SIZE,
         });
     }
+    Ok((file, len))
+}
+
+/// Reads the first `len` bytes of a segment into `buf` (fewer if the file is shorter).
+fn read_segment(file: &PathFile, len: u64, buf: &mut Vec<u8>) -> Result<()> {
     let len = len as usize;
     // Grow without re-zeroing bytes the buffer already has: the read overwrites them.
     if buf.len() < len {
@@ -238,8 +247,47 @@ fn read_segment(dir: &Dir, name: &str, buf: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
+/// Reads a segment that recovery trusted from the checkpoint into `buf` and
+/// returns its entries' offsets, after checking every entry: any damage is an
+/// [`Error::Corrupt`], a file that no longer matches the record an
+/// [`Error::SegmentChanged`].
+pub(crate) fn read_trusted(
+    file: &PathFile,
+    unloaded: &Unloaded,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<u32>> {
+    let record = &unloaded.0;
+    let len = file.len()?;
+    read_segment(file, len.min(crate::options::MAX_MAX_SEGMENT_SIZE), buf)?;
+    let scan = scan_segment(record.id, buf);
+    let damage = scan
+        .damage
+        .first()
+        .map(|damage| (damage.offset, damage.kind));
+    let zeros = scan.zero_tail.map(|at| (at, CorruptionKind::BadLength(0)));
+    if let Some((offset, kind)) = damage.or(zeros) {
+        return Err(Error::Corrupt {
+            segment: record.id,
+            path: file.path().to_path_buf(),
+            offset,
+            kind,
+        });
+    }
+    if len != record.len || scan.offsets.len() as u64 != record.entries {
+        return Err(Error::SegmentChanged {
+            segment: record.id,
+            path: file.path().to_path_buf(),
+            expected_entries: record.entries,
+            expected_len: record.len,
+            found_entries: scan.offsets.len() as u64,
+            found_len: len,
+        });
+    }
+    Ok(scan.offsets)
+}
+
 /// A change recovery makes to the segments, decided before any is made.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Plan {
     /// Segments older than the side file's first segment (an interrupted
     /// `truncate_front`), removed oldest first.
@@ -249,6 +297,7 @@ struct Plan {
     /// A segment to cut to a length.
     cut: Option<(SegmentId, u64)>,
     remove_tmp: bool,
+    remove_index_tmp: bool,
 }
 
 /// Recovers the log in `dir` under `mode`.
@@ -270,6 +319,7 @@ pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<R
     }
     let mut plan = Plan {
         remove_tmp: has_tmp,
+        remove_index_tmp: listing.has_index_tmp,
         ..Plan::default()
     };
     let (stale, live): (Vec<SegmentId>, Vec<SegmentId>) =
@@ -327,8 +377,26 @@ pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<R
         }
     }
 
-    let scans = scan_segments(dir, &listing, &live)?;
-    let index = apply_mode(dir, mode, &meta, scans, &mut plan, &mut report)?;
+    let records = checkpoint::load(dir)?;
+    // The checkpoint stands in for scanning sealed segments only under the default
+    // mode (the others promise to look at every byte) and when no truncate_back is
+    // to be finished (it must see the segment it cuts).
+    let trust = mode == RecoveryMode::TolerateCorruptedTail && meta.pending_truncate_back.is_none();
+    let found = find_segments(dir, &listing, &live, trust.then_some(&records))?;
+    let (plan_before, report_before) = (plan.clone(), report.clone());
+    let index = match apply_mode(dir, mode, &meta, found, &mut plan, &mut report)? {
+        Some(index) => index,
+        None => {
+            // The checkpoint does not fit the segments' sequence numbers: read them all.
+            (plan, report) = (plan_before, report_before);
+            let found = find_segments(dir, &listing, &live, None)?;
+            apply_mode(dir, mode, &meta, found, &mut plan, &mut report)?
+                .expect("scanned segments always fit")
+        }
+    };
+    if access == Access::ReadWrite {
+        sync_unrecorded(dir, &index, &records)?;
+    }
     let mut recovered = Recovered {
         index,
         meta,
@@ -362,52 +430,125 @@ pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<R
     Ok(recovered)
 }
 
-/// Reads and scans every segment, spreading the segments over the machine's cores
-/// (scanning is CPU-bound once the files are in the page cache).
-fn scan_segments(dir: &Dir, listing: &Listing, ids: &[SegmentId]) -> Result<Vec<Scan>> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4)
-        .min(ids.len());
-    if workers <= 1 {
+/// A segment as recovery found it: read and scanned, or trusted from the checkpoint.
+#[derive(Debug)]
+enum Found {
+    Scanned(Scan),
+    Trusted(Sealed),
+}
+
+impl Found {
+    fn id(&self) -> SegmentId {
+        match self {
+            Found::Scanned(scan) => scan.id,
+            Found::Trusted(record) => record.id,
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Found::Scanned(scan) => scan.len,
+            Found::Trusted(record) => record.len,
+        }
+    }
+}
+
+/// Below this many bytes to scan, one thread does it: starting threads would cost
+/// more than they save.
+const PARALLEL_SCAN_BYTES: u64 = 8 << 20;
+
+/// Trusts each sealed segment that `records` describes at its current length, and
+/// reads and scans the others (the newest one always), spreading them over the
+/// machine's cores when there is enough to read (scanning is CPU-bound once the
+/// files are in the page cache).
+fn find_segments(
+    dir: &Dir,
+    listing: &Listing,
+    ids: &[SegmentId],
+    records: Option<&HashMap<SegmentId, Sealed>>,
+) -> Result<Vec<Found>> {
+    let newest = ids.last().copied();
+    let mut found: Vec<Option<Found>> = Vec::with_capacity(ids.len());
+    let mut to_scan: Vec<(usize, SegmentId, PathFile, u64)> = Vec::new();
+    for (at, &id) in ids.iter().enumerate() {
+        let (file, len) = open_segment(dir, &listing.name(id))?;
+        let record = records
+            .and_then(|records| records.get(&id))
+            .filter(|record| Some(id) != newest && record.len == len);
+        match record {
+            Some(record) => found.push(Some(Found::Trusted(*record))),
+            None => {
+                found.push(None);
+                to_scan.push((at, id, file, len));
+            }
+        }
+    }
+    let total: u64 = to_scan.iter().map(|(_, _, _, len)| len).sum();
+    let workers = if total < PARALLEL_SCAN_BYTES {
+        1
+    } else {
+        available_parallelism().clamp(1, 4).min(to_scan.len())
+    };
+    let scan_some = |worker: usize| -> Result<Vec<(usize, Scan)>> {
         let mut buf = Vec::new();
-        return ids
-            .iter()
-            .map(|&id| {
-                read_segment(dir, &listing.name(id), &mut buf)?;
-                Ok(scan_segment(id, &buf))
-            })
-            .collect();
-    }
-    let per_worker: Vec<Result<Vec<(usize, Scan)>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|worker| {
-                scope.spawn(move || {
-                    let mut buf = Vec::new();
-                    let mut scans = Vec::new();
-                    for at in (worker..ids.len()).step_by(workers) {
-                        read_segment(dir, &listing.name(ids[at]), &mut buf)?;
-                        scans.push((at, scan_segment(ids[at], &buf)));
-                    }
-                    Ok(scans)
+        let mut scans = Vec::new();
+        for (at, id, file, len) in to_scan.iter().skip(worker).step_by(workers) {
+            read_segment(file, *len, &mut buf)?;
+            scans.push((*at, scan_segment(*id, &buf)));
+        }
+        Ok(scans)
+    };
+    let per_worker: Vec<Result<Vec<(usize, Scan)>>> = if workers <= 1 {
+        vec![scan_some(0)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|worker| scope.spawn(move || scan_some(worker)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    let mut scans: Vec<(usize, Scan)> = Vec::with_capacity(ids.len());
-    for result in per_worker {
-        scans.extend(result?);
+                .collect()
+        })
+    };
+    for scans in per_worker {
+        for (at, scan) in scans? {
+            found[at] = Some(Found::Scanned(scan));
+        }
     }
-    scans.sort_unstable_by_key(|(at, _)| *at);
-    Ok(scans.into_iter().map(|(_, scan)| scan).collect())
+    Ok(found
+        .into_iter()
+        .map(|found| found.expect("every segment trusted or scanned"))
+        .collect())
+}
+
+/// The machine's cores, asked once (the answer reads cgroup files each time).
+fn available_parallelism() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Syncs the sealed segments that recovery accepted and the checkpoint does not
+/// describe (those of a Go writer, or of a writer that crashed before its next
+/// checkpoint): their entries count as durable from now on, and a later
+/// checkpoint will name them. Segments this library sealed were synced then, and
+/// syncing a clean file again costs little.
+fn sync_unrecorded(dir: &Dir, index: &Index, records: &HashMap<SegmentId, Sealed>) -> Result<()> {
+    let active = index.active().id;
+    for segment in &index.segments {
+        let recorded = records
+            .get(&segment.id)
+            .is_some_and(|record| record.len == segment.end);
+        if segment.id != active && !recorded {
+            dir.open(&segment.id.file_name(), OpenMode::Read)?
+                .sync_data()?;
+        }
+    }
+    Ok(())
 }
 
 fn check_contiguous(dir: &Dir, first: SegmentId, live: &[SegmentId]) -> Result<()> {
@@ -424,25 +565,37 @@ fn check_contiguous(dir: &Dir, first: SegmentId, live: &[SegmentId]) -> Result<(
     Ok(())
 }
 
-/// Decides, per the recovery mode, what to keep of each scanned segment.
+/// Decides, per the recovery mode, what to keep of each segment. `None` if a
+/// trusted segment's sequence numbers do not follow from the segments before it:
+/// the checkpoint is stale, and every segment must be scanned.
 fn apply_mode(
     dir: &Dir,
     mode: RecoveryMode,
     meta: &Meta,
-    scans: Vec<Scan>,
+    found: Vec<Found>,
     plan: &mut Plan,
     report: &mut RecoveryReport,
-) -> Result<Index> {
-    let last = scans.len() - 1;
+) -> Result<Option<Index>> {
+    let last = found.len() - 1;
     let mut index = Index::default();
     let mut next_seq = meta.first_seq;
     let mut stop_after: Option<usize> = None;
-    for (i, scan) in scans.iter().enumerate() {
+    for (i, found) in found.iter().enumerate() {
         if stop_after.is_some() {
-            plan.dropped.push(scan.id);
-            report.truncated_bytes += scan.len;
+            plan.dropped.push(found.id());
+            report.truncated_bytes += found.len();
             continue;
         }
+        let scan = match found {
+            Found::Scanned(scan) => scan,
+            Found::Trusted(record) if record.first_seq == next_seq => {
+                let segment = SegmentIndex::trusted(record);
+                next_seq = segment.next_seq();
+                index.segments.push_back(segment);
+                continue;
+            }
+            Found::Trusted(_) => return Ok(None),
+        };
         let mut keep_until = scan.len;
         let mut damages = scan.damage.clone();
         if let Some(zeros) = scan.zero_tail {
@@ -516,16 +669,12 @@ fn apply_mode(
             .copied()
             .filter(|&offset| u64::from(offset) < keep_until)
             .collect();
-        let segment = SegmentIndex {
-            id: scan.id,
-            first_seq: next_seq,
-            end: keep_until,
-            offsets,
-        };
+        let mut segment = SegmentIndex::scanned(scan.id, next_seq, offsets, keep_until);
+        segment.skipped_damage = damages.iter().any(|damage| damage.offset < keep_until);
         next_seq = segment.next_seq();
         index.segments.push_back(segment);
     }
-    Ok(index)
+    Ok(Some(index))
 }
 
 /// Carries out a plan. Each step is idempotent, and the order keeps every crash
@@ -533,6 +682,13 @@ fn apply_mode(
 /// the new first segment), dropped segments newest first (the damage that caused
 /// the drop stays until the cut, so a second recovery decides the same).
 fn execute(dir: &Dir, plan: &Plan, meta: &mut Meta, newest_kept: SegmentId) -> Result<()> {
+    if plan.cut.is_some() || !plan.dropped.is_empty() {
+        // Segments are about to change: the checkpoint must not outlive them.
+        checkpoint::remove(dir)?;
+    }
+    if plan.remove_index_tmp {
+        checkpoint::remove_tmp(dir)?;
+    }
     if plan.remove_tmp {
         match dir.remove(META_TMP_FILE) {
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}

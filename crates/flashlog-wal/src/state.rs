@@ -6,7 +6,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
-use crate::index::Index;
+use crate::index::{Index, Unloaded};
 use crate::meta::Meta;
 use crate::recovery::RecoveryReport;
 use crate::writer::{Chunk, SegmentWriter};
@@ -136,6 +136,16 @@ impl Shared {
     }
 
     /// A read-only handle of a segment, opened once and shared.
+    /// Reads the offsets of a segment trusted from the checkpoint into the index
+    /// (without the lock: other threads go on meanwhile), leaving the segment's
+    /// checked bytes in `buf`. Returns the offsets.
+    pub(crate) fn load_offsets(&self, unloaded: &Unloaded, buf: &mut Vec<u8>) -> Result<Vec<u32>> {
+        let file = self.read_file(unloaded.0.id)?;
+        let offsets = crate::recovery::read_trusted(&file, unloaded, buf)?;
+        self.lock().index.install(unloaded, offsets.clone());
+        Ok(offsets)
+    }
+
     pub(crate) fn read_file(&self, id: SegmentId) -> Result<Arc<PathFile>> {
         let mut files = self
             .read_files

@@ -9,11 +9,12 @@
 
 use std::io::ErrorKind;
 
+use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode};
 use crate::index::Index;
 use crate::meta::{self, Meta};
-use crate::recovery::Access;
+use crate::recovery::{self, Access};
 use crate::SegmentId;
 
 /// Removes a segment file; one already gone is fine (the step is being redone).
@@ -84,16 +85,27 @@ pub(crate) fn finish_back(
     let mut removed = Vec::new();
     if let Some(keep) = index.segment_of(seq) {
         removed = index.segments.iter().skip(keep + 1).map(|s| s.id).collect();
-        let segment = &index.segments[keep];
-        let cut = u64::from(segment.offsets[(seq - segment.first_seq) as usize]);
+        let position = match index.locate(seq) {
+            Ok(located) => located.expect("the log holds seq").position,
+            Err(unloaded) => {
+                // Trusted from the checkpoint and not read yet: the cut needs offsets.
+                let file = dir.open(&unloaded.0.id.file_name(), OpenMode::Read)?;
+                let offsets = recovery::read_trusted(&file, &unloaded, &mut Vec::new())?;
+                index.install(&unloaded, offsets);
+                let located = index.locate(seq).expect("offsets just installed");
+                located.expect("the log holds seq").position
+            }
+        };
         if access == Access::ReadWrite {
+            // Sealed segments are about to change: the checkpoint goes first.
+            checkpoint::remove(dir)?;
             remove_newest_first(dir, &removed)?;
-            cut_segment(dir, segment.id, cut)?;
+            cut_segment(dir, position.segment, position.offset)?;
         }
         index.segments.truncate(keep + 1);
         let segment = index.active_mut();
-        segment.offsets.truncate((seq - segment.first_seq) as usize);
-        segment.end = cut;
+        let entries = (seq - segment.first_seq) as usize;
+        segment.truncate(entries);
     }
     meta.pending_truncate_back = None;
     if access == Access::ReadWrite {

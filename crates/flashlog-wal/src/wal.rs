@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::fs::Dir;
-use crate::index::SegmentIndex;
+use crate::index::{Located, SegmentIndex};
 use crate::reader::{decode_at, Iter};
 use crate::recovery::{self, Access, RecoveryReport};
 use crate::state::{Shared, State};
 use crate::truncate;
-use crate::writer::{describe, Goal, Pending, SegmentWriter};
+use crate::writer::{describe, store_checkpoint, Goal, Pending, SegmentWriter};
 use crate::{Entry, Op, Options, Position, SyncPolicy};
 
 /// The lock file that keeps a second `Wal` from opening the same directory.
@@ -253,7 +253,10 @@ impl Wal {
             state = shared.wait_progress(state);
         }
         let finished = match (state.writer.take(), &state.poisoned) {
-            (Some(mut writer), None) => writer.finish(),
+            (Some(mut writer), None) => writer.finish().map(|()| {
+                let sealed = state.index.sealed(state.index.active().id);
+                store_checkpoint(&shared.dir, &sealed);
+            }),
             _ => Ok(()),
         };
         let outcome = match (finished, &state.poisoned) {
@@ -296,12 +299,7 @@ impl Wal {
     /// visible); [`Error::Corrupt`] if its bytes on disk no longer check out;
     /// [`Error::Io`].
     pub fn read(&self, seq: u64) -> Result<Entry> {
-        let state = self.shared.lock();
-        let located = match state.index.locate(seq) {
-            Some(located) if seq < state.visible_end() => located,
-            _ => return Err(out_of_range(&state, seq)),
-        };
-        drop(state);
+        let located = self.locate(seq)?;
         let file = self.shared.read_file(located.position.segment)?;
         let mut buf = vec![0u8; located.span as usize];
         file.read_exact_at(&mut buf, located.position.offset)?;
@@ -311,12 +309,28 @@ impl Wal {
     /// Where the entry with sequence number `seq` is on disk.
     ///
     /// # Errors
-    /// [`Error::SeqOutOfRange`] if the log does not hold `seq`.
+    /// [`Error::SeqOutOfRange`] if the log does not hold `seq`. In a sealed
+    /// segment not read since the log opened (see
+    /// [`RecoveryMode::TolerateCorruptedTail`](crate::RecoveryMode::TolerateCorruptedTail)),
+    /// finding the entry reads the segment: [`Error::Corrupt`] or
+    /// [`Error::SegmentChanged`] if it no longer checks out, [`Error::Io`].
     pub fn position(&self, seq: u64) -> Result<Position> {
-        let state = self.shared.lock();
-        match state.index.locate(seq) {
-            Some(located) if seq < state.visible_end() => Ok(located.position),
-            _ => Err(out_of_range(&state, seq)),
+        self.locate(seq).map(|located| located.position)
+    }
+
+    /// Where a visible entry is, reading its segment's offsets first if the log was
+    /// opened from the checkpoint and the segment was not read since.
+    fn locate(&self, seq: u64) -> Result<Located> {
+        loop {
+            let state = self.shared.lock();
+            match state.index.locate(seq) {
+                Ok(Some(located)) if seq < state.visible_end() => return Ok(located),
+                Ok(_) => return Err(out_of_range(&state, seq)),
+                Err(unloaded) => {
+                    drop(state);
+                    self.shared.load_offsets(&unloaded, &mut Vec::new())?;
+                }
+            }
         }
     }
 
@@ -448,6 +462,7 @@ impl Wal {
         match result {
             Ok(()) => {
                 state.index.segments.push_back(next);
+                store_checkpoint(&self.shared.dir, &state.index.sealed(id));
                 Ok(id)
             }
             Err(err) => Err(self.poison(state, err)),

@@ -12,6 +12,7 @@
 use std::mem;
 use std::sync::MutexGuard;
 
+use crate::checkpoint::{self, Sealed};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
@@ -215,14 +216,14 @@ impl State {
         let active = self.index.active();
         if active.end + entry.len > max_segment_size {
             let next = SegmentIndex::new(active.id.next(), active.next_seq());
-            self.index.active_mut().offsets.shrink_to_fit();
+            self.index.active_mut().shrink_to_fit();
             self.index.segments.push_back(next);
         }
         let segment = self.index.active_mut();
         let seq = segment.next_seq();
         let offset = segment.end;
         // Offsets fit in u32: max_segment_size is below 4 GiB (Options::validate).
-        segment.offsets.push(offset as u32);
+        segment.push(offset as u32);
         segment.end += entry.len;
         let id = segment.id;
         let chunk = match self.queue.last_mut() {
@@ -302,6 +303,12 @@ impl Shared {
             };
             state.io_busy = true;
             let chunks = mem::take(&mut state.queue);
+            // A group that starts a segment seals the ones before it: once they are
+            // written, the checkpoint can describe them.
+            let sealed = chunks
+                .last()
+                .filter(|chunk| chunk.segment != writer.id)
+                .map(|chunk| state.index.sealed(chunk.segment));
             let through = state.index.next_seq() - 1;
             state.batch += 1;
             state.batch_through = through;
@@ -319,6 +326,9 @@ impl Shared {
                     Ok(())
                 }
             });
+            if let (Ok(()), Some(sealed)) = (&result, sealed) {
+                store_checkpoint(&self.dir, &sealed);
+            }
             std::mem::forget(unwind);
 
             state = self.lock();
@@ -358,6 +368,16 @@ impl Shared {
                 self.appended.notify_all();
             }
         }
+    }
+}
+
+/// Rewrites the checkpoint. A failure is no reason to fail appends: the
+/// checkpoint left in place (or none) still describes the segments truthfully,
+/// and the next open scans what it does not.
+/// A log of one segment has nothing to record (and gets no file).
+pub(crate) fn store_checkpoint(dir: &Dir, sealed: &[Sealed]) {
+    if !sealed.is_empty() {
+        let _ = checkpoint::store(dir, sealed);
     }
 }
 

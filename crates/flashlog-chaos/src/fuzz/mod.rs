@@ -297,14 +297,23 @@ fn hex_or_dash(bytes: &[u8]) -> String {
     if bytes.is_empty() {
         return "-".to_owned();
     }
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    out
 }
 
 fn unhex(text: &str) -> Vec<u8> {
     if text == "-" {
         return Vec::new();
     }
-    (0..text.len() / 2)
-        .map(|at| u8::from_str_radix(&text[2 * at..2 * at + 2], 16).expect("hex digits"))
+    assert_eq!(text.len() % 2, 0, "hex of whole bytes: {text}");
+    let digit = |c: u8| char::from(c).to_digit(16).expect("a hex digit") as u8;
+    text.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| digit(pair[0]) << 4 | digit(pair[1]))
         .collect()
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use flashlog_wal::{Damage, Options, RecoveryMode, SegmentId, Wal, LOCK_FILE};
+use flashlog_wal::{Damage, Options, RecoveryMode, SegmentId, Wal, INDEX_FILE, LOCK_FILE};
 
 use super::open_wal_inspect;
 use super::verify::{describe, is_torn_tail};
@@ -218,6 +218,17 @@ fn remove_damaged_bytes(dir: &Path, damage: &[Damage]) -> anyhow::Result<()> {
             lock_path.display()
         )
     })?;
+    // The checkpoint describes the segments as they were: it goes first, durably.
+    let checkpoint = dir.join(INDEX_FILE);
+    match fs::remove_file(&checkpoint) {
+        Ok(()) => fs::File::open(dir)
+            .and_then(|file| file.sync_all())
+            .with_context(|| format!("cannot fsync directory {}", dir.display()))?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => {
+            return Err(err).with_context(|| format!("cannot remove {}", checkpoint.display()))
+        }
+    }
     let mut segments: Vec<SegmentId> = damage.iter().map(|d| d.position.segment).collect();
     segments.dedup();
     for id in segments {

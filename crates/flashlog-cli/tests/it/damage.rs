@@ -114,9 +114,13 @@ fn repair_refuses_to_cut_the_middle_unless_told_how() {
 #[test]
 fn repair_skip_corrupted_keeps_every_valid_entry() {
     let (_tmp, log) = fixture_copy("go-corrupt-middle");
+    // A checkpoint describes segments as they were: rewriting one must remove it.
+    let checkpoint = log.join(flashlog_wal::INDEX_FILE);
+    std::fs::write(&checkpoint, b"describes the segments before the repair").unwrap();
     flashlog(&log, &["repair", "--mode", "skip-corrupted"])
         .assert()
         .success();
+    assert!(!checkpoint.exists(), "the checkpoint outlived the repair");
     flashlog(&log, &["verify"])
         .assert()
         .code(0)

@@ -122,6 +122,8 @@ pub fn append_all(wal: &Wal, records: &[Record]) {
 #[derive(Debug, Default)]
 pub struct FaultyFs {
     pub syncs: AtomicU64,
+    /// Bytes read from segment files.
+    pub segment_bytes_read: AtomicU64,
     pub mutations: AtomicU64,
     /// Fail the mutation with this number (1-based); 0 = never.
     pub fail_at: AtomicU64,
@@ -165,11 +167,18 @@ impl FaultyFs {
 struct FaultyFile {
     inner: Box<dyn FsFile>,
     fs: Arc<FaultyFs>,
+    is_segment: bool,
 }
 
 impl FsFile for FaultyFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.inner.read_at(buf, offset)
+        let read = self.inner.read_at(buf, offset)?;
+        if self.is_segment {
+            self.fs
+                .segment_bytes_read
+                .fetch_add(read as u64, Ordering::Relaxed);
+        }
+        Ok(read)
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         self.fs.check(false)?;
@@ -203,9 +212,13 @@ impl Fs for FaultyFsHandle {
         if matches!(mode, OpenMode::CreateNew | OpenMode::CreateTruncate) {
             self.0.check(false)?;
         }
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
         Ok(Box::new(FaultyFile {
             inner: StdFs.open(path, mode)?,
             fs: Arc::clone(&self.0),
+            is_segment: name.is_some_and(|name| name.starts_with("segment-")),
         }))
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {

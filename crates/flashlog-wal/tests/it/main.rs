@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod checkpoint;
 mod common;
 mod go_compat;
 mod group_commit;

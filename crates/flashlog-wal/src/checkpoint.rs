@@ -1,0 +1,209 @@
+//! The side file `flashlog.index`: what the sealed segments hold, so that opening a
+//! log does not have to read them.
+//!
+//! A sealed segment (any but the newest) never changes once the writer has moved
+//! on: it was trimmed and synced before the next segment was created. The
+//! checkpoint records, for each sealed segment, its first sequence number, its
+//! number of entries and its length. Recovery under the default
+//! [`RecoveryMode`](crate::RecoveryMode) trusts a record when the file has exactly
+//! that length and the record continues the sequence numbers of the segments
+//! before it; the newest segment is always scanned. Entries of a trusted segment
+//! are still checked (CRC and all) when they are read, and its offsets are found
+//! when it is first read.
+//!
+//! The checkpoint is a hint, never the truth: it is rewritten (without an fsync)
+//! after every rotation and at close, a damaged or missing one means a full scan,
+//! and whatever changes a sealed segment (`truncate_back`, recovery cutting or
+//! removing segments, `flashlog repair`) removes it first, durably.
+//!
+//! Layout, integers little-endian:
+//! ```text
+//! | "FLWLINDX" (8) | version u32 = 1 | count u32 |
+//! | count × (segment u64 | first_seq u64 | entries u64 | len u64) |
+//! | CRC-32/IEEE of everything before (4) |
+//! ```
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+
+use crate::error::{Error, Result};
+use crate::fs::{Dir, OpenMode};
+use crate::SegmentId;
+
+/// The checkpoint's name.
+pub const INDEX_FILE: &str = "flashlog.index";
+/// The name the checkpoint is written under before it is renamed into place.
+pub const INDEX_TMP_FILE: &str = "flashlog.index.tmp";
+
+const MAGIC: &[u8; 8] = b"FLWLINDX";
+const VERSION: u32 = 1;
+const HEADER_LEN: usize = 16;
+const RECORD_LEN: usize = 32;
+const CRC_LEN: usize = 4;
+
+/// What the checkpoint says about one sealed segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sealed {
+    pub id: SegmentId,
+    pub first_seq: u64,
+    pub entries: u64,
+    pub len: u64,
+}
+
+fn encode(records: &[Sealed]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + records.len() * RECORD_LEN + CRC_LEN);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    for record in records {
+        for word in [record.id.0, record.first_seq, record.entries, record.len] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The records of a checkpoint's bytes; `None` unless every byte checks out.
+fn decode(bytes: &[u8]) -> Option<Vec<Sealed>> {
+    let body_len = bytes.len().checked_sub(CRC_LEN)?;
+    let (body, crc) = bytes.split_at(body_len);
+    if body.len() < HEADER_LEN || crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().ok()?)
+    {
+        return None;
+    }
+    let u32_at = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().expect("4 bytes"));
+    if &body[..8] != MAGIC || u32_at(8) != VERSION {
+        return None;
+    }
+    let count = u32_at(12) as usize;
+    let records = &body[HEADER_LEN..];
+    if records.len() != count.checked_mul(RECORD_LEN)? {
+        return None;
+    }
+    let u64_at = |record: &[u8], at: usize| {
+        u64::from_le_bytes(record[at..at + 8].try_into().expect("8 bytes"))
+    };
+    Some(
+        records
+            .chunks_exact(RECORD_LEN)
+            .map(|record| Sealed {
+                id: SegmentId(u64_at(record, 0)),
+                first_seq: u64_at(record, 8),
+                entries: u64_at(record, 16),
+                len: u64_at(record, 24),
+            })
+            .collect(),
+    )
+}
+
+/// The records of the directory's checkpoint, by segment; empty if there is none
+/// or it does not check out (a full scan follows, which finds any real damage).
+///
+/// # Errors
+/// [`Error::Io`] if the file exists and cannot be read.
+pub(crate) fn load(dir: &Dir) -> Result<HashMap<SegmentId, Sealed>> {
+    let Some(file) = dir.open_if_exists(INDEX_FILE, OpenMode::Read)? else {
+        return Ok(HashMap::new());
+    };
+    let len = file.len()?;
+    // Larger than any record count a u32 allows: not a checkpoint.
+    if len > (HEADER_LEN + u32::MAX as usize * RECORD_LEN + CRC_LEN) as u64 {
+        return Ok(HashMap::new());
+    }
+    let mut bytes = vec![0u8; len as usize];
+    file.read_exact_at(&mut bytes, 0)?;
+    Ok(decode(&bytes)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|record| (record.id, record))
+        .collect())
+}
+
+/// Replaces the checkpoint with `records`: written to the temporary name, then
+/// renamed over the old one. Not synced: a checkpoint lost in a crash leaves the
+/// previous one (still true of every segment it names) or none.
+///
+/// # Errors
+/// [`Error::Io`].
+pub(crate) fn store(dir: &Dir, records: &[Sealed]) -> Result<()> {
+    let tmp = dir.open(INDEX_TMP_FILE, OpenMode::CreateTruncate)?;
+    tmp.write_all_at(&encode(records), 0)?;
+    drop(tmp);
+    dir.rename(INDEX_TMP_FILE, INDEX_FILE)
+}
+
+/// Removes the checkpoint (and a leftover temporary one), durably, before sealed
+/// segments change. Does nothing, not even a directory sync, if there is none.
+///
+/// # Errors
+/// [`Error::Io`].
+pub(crate) fn remove(dir: &Dir) -> Result<()> {
+    let mut removed = false;
+    for name in [INDEX_TMP_FILE, INDEX_FILE] {
+        match dir.remove(name) {
+            Ok(()) => removed = true,
+            Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+    }
+    if removed {
+        dir.sync()?;
+    }
+    Ok(())
+}
+
+/// Removes a temporary checkpoint left by a crash during [`store`].
+///
+/// # Errors
+/// [`Error::Io`].
+pub(crate) fn remove_tmp(dir: &Dir) -> Result<()> {
+    match dir.remove(INDEX_TMP_FILE) {
+        Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records() -> Vec<Sealed> {
+        vec![
+            Sealed {
+                id: SegmentId(3),
+                first_seq: 100,
+                entries: 7,
+                len: 700,
+            },
+            Sealed {
+                id: SegmentId(4),
+                first_seq: 107,
+                entries: 0,
+                len: 0,
+            },
+        ]
+    }
+
+    #[test]
+    fn round_trip() {
+        assert_eq!(decode(&encode(&records())), Some(records()));
+        assert_eq!(decode(&encode(&[])), Some(Vec::new()));
+    }
+
+    #[test]
+    fn every_damage_is_refused() {
+        let bytes = encode(&records());
+        for at in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut damaged = bytes.clone();
+                damaged[at] ^= 1 << bit;
+                assert_eq!(decode(&damaged), None, "flip of bit {bit} at {at}");
+            }
+        }
+        for len in 0..bytes.len() {
+            assert_eq!(decode(&bytes[..len]), None, "cut at {len}");
+        }
+    }
+}

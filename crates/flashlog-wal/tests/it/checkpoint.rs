@@ -1,0 +1,233 @@
+//! The checkpoint `flashlog.index`: a clean reopen reads only the newest segment,
+//! and whatever the checkpoint says that the files no longer bear out is found.
+
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use flashlog_wal::{Error, Op, Options, RecoveryMode, SegmentId, Wal, INDEX_FILE};
+
+use crate::common::{
+    append_all, read_all, sample_records, segment_files, FaultyFs, FaultyFsHandle, Record,
+};
+
+const SEGMENT: u64 = 2048;
+
+fn options() -> Options {
+    Options::default().max_segment_size(SEGMENT)
+}
+
+/// A log of many segments, closed cleanly.
+fn many_segments(dir: &Path) -> Vec<Record> {
+    let records = sample_records(600);
+    let wal = Wal::open(dir, options()).unwrap();
+    append_all(&wal, &records);
+    assert!(
+        wal.segments().len() > 5,
+        "{} segments",
+        wal.segments().len()
+    );
+    wal.close().unwrap();
+    records
+}
+
+/// Opens with a file system that counts the bytes read from segments.
+fn open_counting(dir: &Path, options: Options) -> (flashlog_wal::Result<Wal>, Arc<FaultyFs>) {
+    let fs = Arc::new(FaultyFs::default());
+    let wal = Wal::open(dir, options.fs(Arc::new(FaultyFsHandle(Arc::clone(&fs)))));
+    (wal, fs)
+}
+
+fn newest_segment_len(dir: &Path) -> u64 {
+    segment_files(dir).last().unwrap().1.len() as u64
+}
+
+#[test]
+fn a_clean_reopen_reads_only_the_newest_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = many_segments(dir.path());
+    assert!(dir.path().join(INDEX_FILE).exists());
+    let (wal, fs) = open_counting(dir.path(), options());
+    let wal = wal.unwrap();
+    let read_at_open = fs.segment_bytes_read.load(Ordering::Relaxed);
+    assert_eq!(read_at_open, newest_segment_len(dir.path()));
+    assert_eq!(wal.recovery_report().entries, records.len() as u64);
+    // Random reads and iteration find every entry where it was.
+    for seq in [1, 77, 300, 599, 600] {
+        let entry = wal.read(seq).unwrap();
+        assert_eq!(crate::common::record(&entry), records[seq as usize - 1]);
+    }
+    assert_eq!(read_all(&wal), records);
+    let total: u64 = segment_files(dir.path())
+        .iter()
+        .map(|(_, bytes)| bytes.len() as u64)
+        .sum();
+    assert!(fs.segment_bytes_read.load(Ordering::Relaxed) >= total);
+}
+
+#[test]
+fn the_modes_that_promise_to_check_every_byte_read_every_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    many_segments(dir.path());
+    let total: u64 = segment_files(dir.path())
+        .iter()
+        .map(|(_, bytes)| bytes.len() as u64)
+        .sum();
+    for mode in [
+        RecoveryMode::AbsoluteConsistency,
+        RecoveryMode::PointInTime,
+        RecoveryMode::SkipCorrupted,
+    ] {
+        let (wal, fs) = open_counting(dir.path(), options().recovery_mode(mode));
+        drop(wal.unwrap());
+        assert!(
+            fs.segment_bytes_read.load(Ordering::Relaxed) >= total,
+            "{mode:?}"
+        );
+    }
+}
+
+#[test]
+fn damage_in_a_trusted_segment_is_reported_when_read_and_by_a_full_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = many_segments(dir.path());
+    let victim = dir.path().join(SegmentId(2).file_name());
+    let mut bytes = fs::read(&victim).unwrap();
+    // The entry holding byte 40 starts at the last entry boundary at or before it.
+    let mut damaged_entry = 0;
+    while let Ok(entry) = flashlog_wal::codec::decode(&bytes[damaged_entry..]) {
+        if damaged_entry + entry.len > 40 {
+            break;
+        }
+        damaged_entry += entry.len;
+    }
+    bytes[40] ^= 0x20;
+    fs::write(&victim, &bytes).unwrap();
+
+    let wal = Wal::open(dir.path(), options()).unwrap();
+    let in_victim = wal.segments()[1].first_seq;
+    match wal.read(in_victim) {
+        Err(Error::Corrupt {
+            segment, offset, ..
+        }) => assert_eq!((segment, offset), (SegmentId(2), damaged_entry as u64)),
+        other => panic!("expected corruption in segment 2, got {other:?}"),
+    }
+    let first: Vec<Record> = wal
+        .iter_from(1)
+        .unwrap()
+        .take_while(Result::is_ok)
+        .map(|entry| crate::common::record(&entry.unwrap()))
+        .collect();
+    assert_eq!(first, records[..first.len()]);
+    assert!(matches!(
+        wal.iter_from(1).unwrap().nth(first.len()),
+        Some(Err(Error::Corrupt { .. }))
+    ));
+    drop(wal);
+
+    let strict = Wal::open(
+        dir.path(),
+        options().recovery_mode(RecoveryMode::AbsoluteConsistency),
+    );
+    assert!(matches!(
+        strict,
+        Err(Error::Corrupt {
+            segment: SegmentId(2),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_damaged_or_stale_checkpoint_means_a_full_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = many_segments(dir.path());
+    let total: u64 = segment_files(dir.path())
+        .iter()
+        .map(|(_, bytes)| bytes.len() as u64)
+        .sum();
+    let index = dir.path().join(INDEX_FILE);
+    let good = fs::read(&index).unwrap();
+
+    let mut damaged = good.clone();
+    damaged[20] ^= 1;
+    fs::write(&index, &damaged).unwrap();
+    let (wal, fs) = open_counting(dir.path(), options());
+    assert_eq!(read_all(&wal.unwrap()), records);
+    assert!(fs.segment_bytes_read.load(Ordering::Relaxed) >= 2 * total);
+
+    // A sealed segment that grew by a valid entry: its record no longer fits, and
+    // the records after it no longer continue its sequence numbers.
+    fs::write(&index, &good).unwrap();
+    let grown = dir.path().join(SegmentId(2).file_name());
+    let mut bytes = fs::read(&grown).unwrap();
+    flashlog_wal::codec::encode(&mut bytes, Op::Put, b"extra", b"entry");
+    fs::write(&grown, &bytes).unwrap();
+    let wal = Wal::open(dir.path(), options()).unwrap();
+    let all = read_all(&wal);
+    assert_eq!(all.len(), records.len() + 1);
+    assert!(all.contains(&(Op::Put, b"extra".to_vec(), b"entry".to_vec())));
+}
+
+#[test]
+fn a_reopen_after_a_crash_reads_only_what_was_sealed_since_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = sample_records(600);
+    let wal = Wal::open(dir.path(), options()).unwrap();
+    append_all(&wal, &records);
+    // A killed process leaves its files as they are now (everything acknowledged
+    // was written): copy them without closing.
+    let crashed = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), crashed.path().join(entry.file_name())).unwrap();
+    }
+    drop(wal);
+    let (wal, fs) = open_counting(crashed.path(), options());
+    let wal = wal.unwrap();
+    // The checkpoint was rewritten at the last rotation: only the newest segment
+    // (with its preallocated zeros) is read.
+    let newest = fs::metadata(
+        crashed
+            .path()
+            .join(wal.segments().last().unwrap().id.file_name()),
+    )
+    .unwrap()
+    .len();
+    assert!(fs.segment_bytes_read.load(Ordering::Relaxed) <= newest);
+    assert_eq!(read_all(&wal), records);
+}
+
+/// A `truncate_back` into a sealed segment, then appends that make it exactly as
+/// long as before with other entries: the old record would fit its length but not
+/// its entries, so it must be gone.
+#[test]
+fn truncate_back_removes_the_checkpoint_before_changing_a_sealed_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), options()).unwrap();
+    let value = vec![7u8; 83]; // entries of 100 bytes: 17 + 0 + 83
+    for _ in 0..60 {
+        wal.append(Op::Put, b"", &value).unwrap();
+    }
+    wal.close().unwrap();
+    drop(wal);
+    let wal = Wal::open(dir.path(), options()).unwrap();
+    let sealed = wal.segments()[0];
+    assert_eq!(sealed.bytes, 2000);
+    wal.truncate_back(11).unwrap();
+    assert!(!dir.path().join(INDEX_FILE).exists());
+    // 1,000 bytes as 5 entries of 200 instead of 10 of 100, then seal.
+    let long = vec![9u8; 183];
+    for _ in 0..5 {
+        wal.append(Op::Put, b"", &long).unwrap();
+    }
+    wal.rotate().unwrap();
+    wal.close().unwrap();
+    drop(wal);
+    assert_eq!(segment_files(dir.path())[0].1.len(), 2000);
+    let wal = Wal::open(dir.path(), options()).unwrap();
+    let all = read_all(&wal);
+    assert_eq!(all.len(), 15);
+    assert_eq!(all[14].2, long);
+}
