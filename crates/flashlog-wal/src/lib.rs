@@ -13,6 +13,7 @@ mod reader;
 mod recovery;
 mod state;
 mod truncate;
+mod waiters;
 mod wal;
 mod writer;
 

@@ -9,6 +9,7 @@ use crate::fs::{Dir, OpenMode, PathFile};
 use crate::index::{Index, Unloaded};
 use crate::meta::Meta;
 use crate::recovery::RecoveryReport;
+use crate::waiters::{Turn, Waiters};
 use crate::writer::{Chunk, SegmentWriter};
 use crate::{Options, SegmentId};
 
@@ -19,10 +20,6 @@ pub(crate) struct Shared {
     pub options: Options,
     pub report: RecoveryReport,
     pub state: Mutex<State>,
-    /// Signalled when group commit `n` finishes, as `batch_done[n % 2]`: its own
-    /// appenders wait there, so a finished group wakes only them (and one appender of
-    /// the next group, to lead it) instead of every waiting thread.
-    pub batch_done: [Condvar; 2],
     /// Signalled after every group commit, for the rare waiters that are not
     /// appenders (close, truncation), and when the log closes or fails.
     pub progress: Condvar,
@@ -55,8 +52,8 @@ pub(crate) struct State {
     pub batch: u64,
     /// Last sequence number the group commit in flight covers.
     pub batch_through: u64,
-    /// Appenders blocked on each of `Shared::batch_done`.
-    pub batch_waiters: [usize; 2],
+    /// Appenders parked until their group commit is over.
+    pub waiters: Waiters,
     /// Threads blocked on `Shared::progress`.
     pub progress_waiters: usize,
     /// Last sequence number handed to the operating system: what readers see.
@@ -127,9 +124,9 @@ impl Shared {
     }
 
     /// Wakes every waiting thread: after a failure, or when the log closes.
-    pub(crate) fn wake_everyone(&self) {
-        for condvar in &self.batch_done {
-            condvar.notify_all();
+    pub(crate) fn wake_everyone(&self, state: &mut State) {
+        for waiter in state.waiters.take_all() {
+            waiter.wake(Turn::Recheck);
         }
         self.progress.notify_all();
         self.appended.notify_all();

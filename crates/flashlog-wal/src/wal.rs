@@ -16,6 +16,7 @@ use crate::reader::{decode_at, Iter};
 use crate::recovery::{self, Access, RecoveryReport};
 use crate::state::{Shared, State};
 use crate::truncate;
+use crate::waiters::Waiters;
 use crate::writer::{describe, store_checkpoint, Goal, Pending, SegmentWriter};
 use crate::{Entry, Op, Options, Position, SyncPolicy};
 
@@ -109,7 +110,7 @@ impl Wal {
                 io_busy: false,
                 batch: 0,
                 batch_through: last,
-                batch_waiters: [0, 0],
+                waiters: Waiters::default(),
                 progress_waiters: 0,
                 written_seq: last,
                 synced_seq: last,
@@ -119,7 +120,6 @@ impl Wal {
                 read_only,
                 tail_waiters: 0,
             }),
-            batch_done: [Condvar::new(), Condvar::new()],
             progress: Condvar::new(),
             appended: Condvar::new(),
             flusher_stop: Condvar::new(),
@@ -167,7 +167,7 @@ impl Wal {
         let mut state = self.shared.lock();
         state.refuse_writes()?;
         let seq = state.enqueue(&entry, max);
-        drop(self.shared.commit(state, seq, self.append_goal())?);
+        self.shared.commit(state, seq, self.append_goal())?;
         Ok(seq)
     }
 
@@ -191,7 +191,7 @@ impl Wal {
         }
         let last = state.index.next_seq() - 1;
         if !entries.is_empty() {
-            drop(self.shared.commit(state, last, self.append_goal())?);
+            self.shared.commit(state, last, self.append_goal())?;
         }
         Ok(first..=last)
     }
@@ -214,7 +214,7 @@ impl Wal {
         let state = self.shared.lock();
         state.refuse_writes()?;
         let through = state.index.next_seq() - 1;
-        drop(self.shared.commit(state, through, Goal::Synced)?);
+        self.shared.commit(state, through, Goal::Synced)?;
         Ok(())
     }
 
@@ -244,11 +244,9 @@ impl Wal {
         state.closed = true;
         shared.flusher_stop.notify_all();
         let through = state.index.next_seq() - 1;
-        let result = shared.commit(state, through, Goal::Synced);
-        let mut state = match result {
-            Ok(state) => state,
-            Err(_) => shared.lock(),
-        };
+        // Its error, if any, is in `poisoned` now.
+        let _ = shared.commit(state, through, Goal::Synced);
+        let mut state = shared.lock();
         while state.io_busy {
             state = shared.wait_progress(state);
         }
@@ -269,7 +267,7 @@ impl Wal {
             }),
             (Ok(()), None) => Ok(()),
         };
-        shared.wake_everyone();
+        shared.wake_everyone(&mut state);
         drop(state);
         let flusher = self
             .flusher
@@ -480,7 +478,8 @@ impl Wal {
                 state = shared.wait_progress(state);
             } else if !state.queue.is_empty() {
                 let through = state.index.next_seq() - 1;
-                state = shared.commit(state, through, Goal::Written)?;
+                shared.commit(state, through, Goal::Written)?;
+                state = shared.lock();
             } else {
                 return Ok(state);
             }
@@ -507,7 +506,7 @@ impl Wal {
     /// the error.
     fn poison(&self, mut state: MutexGuard<'_, State>, err: Error) -> Error {
         state.poisoned = Some(describe(&err));
-        self.shared.wake_everyone();
+        self.shared.wake_everyone(&mut state);
         err
     }
 
@@ -589,10 +588,10 @@ fn flush_every(shared: &Shared, interval: Duration) {
         }
         let through = state.index.next_seq() - 1;
         if state.synced_seq < through {
-            match shared.commit(state, through, Goal::Synced) {
-                Ok(guard) => state = guard,
-                Err(_) => return,
+            if shared.commit(state, through, Goal::Synced).is_err() {
+                return;
             }
+            state = shared.lock();
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::fs::{Dir, OpenMode, PathFile};
 use crate::index::SegmentIndex;
 use crate::meta::{self, Meta};
 use crate::state::{Shared, State};
+use crate::waiters::Turn;
 use crate::{Op, SegmentId, SyncPolicy};
 
 /// Chunk buffers kept for reuse, and the largest kept: enough to avoid an
@@ -260,13 +261,15 @@ pub(crate) enum Goal {
 
 impl Shared {
     /// Waits until every entry up to `seq` reached `goal`, leading group commits
-    /// whenever no other thread is, and returns the lock.
+    /// whenever no other thread is. Takes the lock, and returns without it: an
+    /// appender woken by its group's leader learns from it that it is done and
+    /// need not take the lock again.
     pub(crate) fn commit<'a>(
         &'a self,
         mut state: MutexGuard<'a, State>,
         seq: u64,
         goal: Goal,
-    ) -> Result<MutexGuard<'a, State>> {
+    ) -> Result<()> {
         let always = self.options.sync_policy == SyncPolicy::Always;
         loop {
             // A truncate_back while this thread waited may have removed entries up
@@ -277,7 +280,7 @@ impl Shared {
                 Goal::Synced => state.synced_seq >= seq,
             };
             if reached {
-                return Ok(state);
+                return Ok(());
             }
             if let Some(cause) = &state.poisoned {
                 return Err(Error::Poisoned {
@@ -292,10 +295,13 @@ impl Shared {
                 } else {
                     state.batch + 1
                 };
-                let parity = (batch % 2) as usize;
-                state.batch_waiters[parity] += 1;
-                state = self.wait(&self.batch_done[parity], state);
-                state.batch_waiters[parity] -= 1;
+                let slot = state.waiters.register(batch);
+                drop(state);
+                match (slot.park(), goal) {
+                    (Turn::Synced, _) | (Turn::Written, Goal::Written) => return Ok(()),
+                    _ => {}
+                }
+                state = self.lock();
                 continue;
             }
             let Some(mut writer) = state.writer.take() else {
@@ -346,38 +352,34 @@ impl Shared {
             }
             if let Err(err) = result {
                 state.poisoned = Some(describe(&err));
-                self.wake_everyone();
+                self.wake_everyone(&mut state);
                 return Err(err);
             }
             state.written_seq = through;
             if sync {
                 state.synced_seq = through;
             }
-            // Wake this group's appenders, and one of the next group's to lead it.
-            let this = (state.batch % 2) as usize;
-            if state.batch_waiters[this] > 0 {
-                self.batch_done[this].notify_all();
-            }
-            if state.batch_waiters[1 - this] > 0 {
-                self.batch_done[1 - this].notify_one();
-            }
+            let batch = state.batch;
+            let group = state.waiters.take_group(batch);
+            let next_leader = state.waiters.take_next_leader(batch);
             if state.progress_waiters > 0 {
                 self.progress.notify_all();
             }
             if state.tail_waiters > 0 {
                 self.appended.notify_all();
             }
+            drop(state);
+            // The next group first: its I/O can start while this one's appenders
+            // wake. Each learns how its group went and returns without the lock.
+            if let Some(next) = next_leader {
+                next.wake(Turn::Recheck);
+            }
+            let turn = if sync { Turn::Synced } else { Turn::Written };
+            for waiter in group {
+                waiter.wake(turn);
+            }
+            return Ok(());
         }
-    }
-}
-
-/// Rewrites the checkpoint. A failure is no reason to fail appends: the
-/// checkpoint left in place (or none) still describes the segments truthfully,
-/// and the next open scans what it does not.
-/// A log of one segment has nothing to record (and gets no file).
-pub(crate) fn store_checkpoint(dir: &Dir, sealed: &[Sealed]) {
-    if !sealed.is_empty() {
-        let _ = checkpoint::store(dir, sealed);
     }
 }
 
@@ -395,7 +397,17 @@ impl Drop for PanicGuard<'_> {
         state
             .poisoned
             .get_or_insert_with(|| "the file system panicked during a write or fsync".into());
-        self.shared.wake_everyone();
+        self.shared.wake_everyone(&mut state);
+    }
+}
+
+/// Rewrites the checkpoint. A failure is no reason to fail appends: the
+/// checkpoint left in place (or none) still describes the segments truthfully,
+/// and the next open scans what it does not.
+/// A log of one segment has nothing to record (and gets no file).
+pub(crate) fn store_checkpoint(dir: &Dir, sealed: &[Sealed]) {
+    if !sealed.is_empty() {
+        let _ = checkpoint::store(dir, sealed);
     }
 }
 

@@ -1,26 +1,70 @@
 //! A loom model of the group-commit handoff of `crates/flashlog-wal/src/writer.rs`
-//! (`Shared::commit` and `State::enqueue`): one `Mutex<State>` with the queue, the
-//! next sequence number, the synced-through watermark, `io_busy`, the poison flag
-//! and the number and range of the group in flight, and two `Condvar`s
-//! (`batch_done`), one per parity of the group number. A waiter waits on the
-//! condvar of the group that will cover its entry (the one in flight, or the next);
-//! the first waiter that finds no I/O under way becomes the leader, takes the whole
-//! queue, does the "I/O" outside the lock, publishes the watermark (or poisons the
-//! log and wakes everyone), then wakes its own group's waiters and exactly one
-//! waiter of the next group (`notify_one`) to lead it.
+//! (`Shared::commit` and `State::enqueue`) and `src/waiters.rs`: one `Mutex<State>`
+//! with the queue, the next sequence number, the synced-through watermark,
+//! `io_busy`, the poison flag, the number and range of the group in flight, and two
+//! lists of parked appenders, one per parity of the group number. Each appender
+//! thread has one slot (a turn and its thread handle), reused for every wait. A
+//! waiter registers its slot in the list of the group that will cover its entry
+//! (the one in flight, or the next), releases the lock and parks until its turn is
+//! set. The first appender that finds no I/O under way becomes the leader, takes
+//! the whole queue, does the "I/O" outside the lock, then under the lock publishes
+//! the watermark (or poisons the log and wakes every slot to recheck) and takes its
+//! own group's list and one slot of the next group's; outside the lock it wakes the
+//! latter to recheck (and lead) and its own group with "synced", which return
+//! without taking the lock again.
 //!
-//! **This models writer.rs and must be updated with it**: a change to the order
-//! of the checks in `commit` (reached, poisoned, io_busy, lead) or to where the
-//! lock is released belongs here too.
+//! **This models writer.rs and waiters.rs and must be updated with them**: a
+//! change to the order of the checks in `commit` (reached, poisoned, io_busy,
+//! lead), to where the lock is released, or to who is woken with which turn
+//! belongs here too.
 //!
 //! loom explores every interleaving (up to a preemption bound) and checks:
 //! no appender returns `Ok` before its entry (and every earlier one) is durable;
 //! no deadlock or lost wakeup (loom fails when every thread is blocked); every
 //! appender terminates; after a failed I/O no I/O runs and no later `Ok` is given.
 
-use loom::sync::{Arc, Condvar, Mutex};
+use loom::sync::atomic::{AtomicU8, Ordering};
+use loom::sync::{Arc, Mutex};
 use loom::thread;
 
+const WAITING: u8 = 0;
+const SYNCED: u8 = 2;
+const RECHECK: u8 = 3;
+
+/// One appender thread's parking slot (`waiters::Waiter`).
+struct Slot {
+    thread: thread::Thread,
+    turn: AtomicU8,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot").finish_non_exhaustive()
+    }
+}
+
+impl Slot {
+    fn current() -> Arc<Slot> {
+        Arc::new(Slot {
+            thread: thread::current(),
+            turn: AtomicU8::new(WAITING),
+        })
+    }
+
+    fn park(&self) -> u8 {
+        loop {
+            match self.turn.load(Ordering::Acquire) {
+                WAITING => thread::park(),
+                turn => return turn,
+            }
+        }
+    }
+
+    fn wake(&self, turn: u8) {
+        self.turn.store(turn, Ordering::Release);
+        self.thread.unpark();
+    }
+}
 /// Why an append failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failure {
@@ -41,8 +85,8 @@ struct State {
     batch: u64,
     /// Last sequence number the group in flight covers.
     batch_through: u64,
-    /// Waiters blocked on each of `batch_done`.
-    batch_waiters: [usize; 2],
+    /// Parked appenders, by the parity of the group they wait for.
+    waiters: [Vec<Arc<Slot>>; 2],
 }
 
 /// What the model's disk holds: the entries made durable, in the order written.
@@ -55,7 +99,6 @@ struct Disk {
 
 struct Model {
     state: Mutex<State>,
-    batch_done: [Condvar; 2],
     disk: Mutex<Disk>,
     /// The I/O (0 = first group commit) that fails, if any.
     fail_io: Option<usize>,
@@ -72,9 +115,8 @@ impl Model {
                 poisoned: false,
                 batch: 0,
                 batch_through: 0,
-                batch_waiters: [0, 0],
+                waiters: [Vec::new(), Vec::new()],
             }),
-            batch_done: [Condvar::new(), Condvar::new()],
             disk: Mutex::new(Disk::default()),
             fail_io,
         }
@@ -98,7 +140,7 @@ impl Model {
     }
 
     /// `Wal::append` under `SyncPolicy::Always`: enqueue, then `Shared::commit`.
-    fn append(&self) -> Result<u64, Failure> {
+    fn append(&self, slot: &Arc<Slot>) -> Result<u64, Failure> {
         let mut state = self.state.lock().unwrap();
         if state.poisoned {
             return Err(Failure::Poisoned);
@@ -108,7 +150,7 @@ impl Model {
         state.queue.push(seq);
         // Whether the log had already failed when this entry was queued.
         let failed_before = self.disk.lock().unwrap().failed;
-        let result = self.commit(state, seq);
+        let result = self.commit(state, seq, slot);
         if let Ok(seq) = result {
             assert!(!failed_before, "Ok for an entry queued after a failed I/O");
             let disk = self.disk.lock().unwrap();
@@ -126,6 +168,7 @@ impl Model {
         &'a self,
         mut state: loom::sync::MutexGuard<'a, State>,
         seq: u64,
+        slot: &Arc<Slot>,
     ) -> Result<u64, Failure> {
         loop {
             if state.synced_seq >= seq {
@@ -140,10 +183,13 @@ impl Model {
                 } else {
                     state.batch + 1
                 };
-                let parity = (batch % 2) as usize;
-                state.batch_waiters[parity] += 1;
-                state = self.batch_done[parity].wait(state).unwrap();
-                state.batch_waiters[parity] -= 1;
+                slot.turn.store(WAITING, Ordering::Relaxed);
+                state.waiters[(batch % 2) as usize].push(Arc::clone(slot));
+                drop(state);
+                if slot.park() == SYNCED {
+                    return Ok(seq);
+                }
+                state = self.state.lock().unwrap();
                 continue;
             }
             state.io_busy = true;
@@ -159,19 +205,25 @@ impl Model {
             state.io_busy = false;
             if result.is_err() {
                 state.poisoned = true;
-                for condvar in &self.batch_done {
-                    condvar.notify_all();
+                let [a, b] = &mut state.waiters;
+                for waiter in a.drain(..).chain(b.drain(..)) {
+                    waiter.wake(RECHECK);
                 }
                 return Err(Failure::Io);
             }
             state.synced_seq = through;
             let this = (state.batch % 2) as usize;
-            if state.batch_waiters[this] > 0 {
-                self.batch_done[this].notify_all();
+            let finished = std::mem::take(&mut state.waiters[this]);
+            let next = &mut state.waiters[1 - this];
+            let next_leader = (!next.is_empty()).then(|| next.swap_remove(0));
+            drop(state);
+            if let Some(next_leader) = next_leader {
+                next_leader.wake(RECHECK);
             }
-            if state.batch_waiters[1 - this] > 0 {
-                self.batch_done[1 - this].notify_one();
+            for waiter in finished {
+                waiter.wake(SYNCED);
             }
+            return Ok(seq);
         }
     }
 }
@@ -186,11 +238,17 @@ fn run(appenders: usize, per_thread: usize, fail_io: Option<usize>) {
         let workers: Vec<_> = (1..appenders)
             .map(|_| {
                 let model = Arc::clone(&model);
-                thread::spawn(move || (0..per_thread).map(|_| model.append()).collect::<Vec<_>>())
+                thread::spawn(move || {
+                    let slot = Slot::current();
+                    (0..per_thread)
+                        .map(|_| model.append(&slot))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
+        let slot = Slot::current();
         let mut results: Vec<Result<u64, Failure>> =
-            (0..per_thread).map(|_| model.append()).collect();
+            (0..per_thread).map(|_| model.append(&slot)).collect();
         for worker in workers {
             results.extend(worker.join().unwrap());
         }
