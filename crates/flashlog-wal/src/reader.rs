@@ -4,10 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::checkpoint::Sealed;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::fs::PathFile;
-use crate::index::Run;
+use crate::index::{Run, Unloaded};
+use crate::recovery::{self, Piece};
 use crate::state::Shared;
 use crate::CorruptionKind;
 use crate::{Entry, Position};
@@ -67,6 +69,8 @@ pub struct Iter {
     shared: Arc<Shared>,
     next_seq: u64,
     run: Option<LoadedRun>,
+    /// The scan of a trusted segment under way.
+    trusted: Option<TrustedScan>,
     buf: Vec<u8>,
     follow: Option<Option<Duration>>,
     failed: bool,
@@ -104,6 +108,7 @@ impl Iter {
             shared,
             next_seq: from,
             run: None,
+            trusted: None,
             buf: Vec::new(),
             follow: None,
             failed: false,
@@ -204,29 +209,12 @@ impl Iter {
             Ok(Some(run)) => run,
             Ok(None) => return Ok(false),
             Err(unloaded) => {
-                // A sealed segment not read since the log opened: read it whole,
-                // which checks every entry, and yield its entries from the buffer.
                 drop(state);
-                let offsets = shared.load_offsets(&unloaded, &mut self.buf)?;
-                let record = unloaded.0;
-                let skip = (self.next_seq - record.first_seq) as usize;
-                let run = Run {
-                    segment: record.id,
-                    start: 0,
-                    end: record.len,
-                    first_seq: self.next_seq,
-                    offsets: offsets[skip..].to_vec(),
-                };
-                let file = shared.read_file(record.id)?;
-                self.run = Some(LoadedRun {
-                    run,
-                    file,
-                    next: 0,
-                    checked: true,
-                });
-                return Ok(true);
+                return self.load_trusted(unloaded);
             }
         };
+        // The segment's offsets are known (now): a scan of it, if any, is over.
+        self.trusted = None;
         drop(state);
         let file = shared.read_file(run.segment)?;
         self.buf.clear();
@@ -239,6 +227,115 @@ impl Iter {
             checked: false,
         });
         Ok(true)
+    }
+
+    /// Reads the next piece of a sealed segment trusted from the checkpoint (see
+    /// [`TrustedScan`]), continuing the scan under way or starting one.
+    fn load_trusted(&mut self, unloaded: Unloaded) -> Result<bool> {
+        let record = unloaded.0;
+        let scan = match &mut self.trusted {
+            Some(scan) if scan.unloaded == unloaded => scan,
+            _ => {
+                let file = self.shared.read_file(record.id)?;
+                let len = file.len()?;
+                if len != record.len {
+                    return Err(segment_changed(&file, &record, None, len));
+                }
+                self.trusted.insert(TrustedScan {
+                    unloaded,
+                    file,
+                    pos: 0,
+                    offsets: Vec::with_capacity(record.entries as usize),
+                })
+            }
+        };
+        let (run, offsets) = loop {
+            let start = scan.pos;
+            let before = scan.offsets.len();
+            let mut want = MAX_RUN_BYTES.min(record.len - start);
+            let scanned = loop {
+                if self.buf.len() < want as usize {
+                    self.buf.resize(want as usize, 0);
+                }
+                let piece = &mut self.buf[..want as usize];
+                scan.file.read_exact_at(piece, start)?;
+                match recovery::scan_piece(piece, start, record.len, &mut scan.offsets) {
+                    Piece::Scanned(bytes) => break bytes as u64,
+                    Piece::TooShort(needed) => want = needed,
+                    Piece::Damaged(at, kind) => {
+                        let position = Position {
+                            segment: record.id,
+                            offset: start + at as u64,
+                        };
+                        return Err(corrupt(&scan.file, position, kind));
+                    }
+                }
+            };
+            scan.pos += scanned;
+            let found = scan.offsets.len() as u64;
+            let finished = scan.pos == record.len;
+            if found > record.entries || (finished && found != record.entries) {
+                return Err(segment_changed(
+                    &scan.file,
+                    &record,
+                    Some(found),
+                    record.len,
+                ));
+            }
+            // Entries before the iterator's position are scanned, not yielded.
+            let piece_first_seq = record.first_seq + before as u64;
+            let skip = self.next_seq.saturating_sub(piece_first_seq) as usize;
+            let yielded = scan
+                .offsets
+                .get(before + skip..)
+                .unwrap_or_default()
+                .to_vec();
+            if !yielded.is_empty() || finished {
+                let run = LoadedRun {
+                    run: Run {
+                        segment: record.id,
+                        start,
+                        end: start + scanned,
+                        first_seq: self.next_seq,
+                        offsets: yielded,
+                    },
+                    file: Arc::clone(&scan.file),
+                    next: 0,
+                    checked: true,
+                };
+                break (run, finished.then(|| std::mem::take(&mut scan.offsets)));
+            }
+        };
+        if let Some(offsets) = offsets {
+            self.shared.lock().index.install(&unloaded, offsets);
+            self.trusted = None;
+        }
+        self.run = Some(run);
+        Ok(true)
+    }
+}
+
+/// A sealed segment trusted from the checkpoint and not read since the log
+/// opened, read by an iterator piece by piece: each piece's entries are checked
+/// once, as they are yielded, and their offsets collected; at the end of the
+/// segment they go to the index.
+#[derive(Debug)]
+struct TrustedScan {
+    unloaded: Unloaded,
+    file: Arc<PathFile>,
+    /// Where the next piece starts (an entry boundary).
+    pos: u64,
+    offsets: Vec<u32>,
+}
+
+fn segment_changed(file: &PathFile, record: &Sealed, found: Option<u64>, len: u64) -> Error {
+    Error::SegmentChanged {
+        segment: record.id,
+        path: file.path().to_path_buf(),
+        expected_entries: record.entries,
+        expected_len: record.len,
+        found_entries: found.unwrap_or(0),
+        found_len: len,
     }
 }
 

@@ -140,6 +140,43 @@ fn scan_segment(id: SegmentId, bytes: &[u8]) -> Scan {
     scan
 }
 
+/// How a piece of a trusted segment scanned, for [`scan_piece`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// The entries of the piece's first `n` bytes were valid; the next one (if
+    /// any) runs past the piece.
+    Scanned(usize),
+    /// The piece's first entry needs this many bytes: read a larger piece.
+    TooShort(u64),
+    /// Damage at this offset of the piece.
+    Damaged(usize, CorruptionKind),
+}
+
+/// Scans a piece of a sealed segment that starts on an entry boundary at
+/// `base` of a segment of `len` bytes: every entry that lies wholly in the piece
+/// is checked and its offset pushed to `offsets`. An entry cut by the piece's
+/// end is left for the next piece, unless the segment ends there too (damage).
+pub(crate) fn scan_piece(bytes: &[u8], base: u64, len: u64, offsets: &mut Vec<u32>) -> Piece {
+    let mut at = 0usize;
+    while at < bytes.len() {
+        match codec::decode(&bytes[at..]) {
+            Ok(entry) => {
+                offsets.push((base + at as u64) as u32);
+                at += entry.len;
+            }
+            Err(CorruptionKind::Incomplete { needed, .. }) if base + at as u64 + needed <= len => {
+                return if at == 0 {
+                    Piece::TooShort(needed)
+                } else {
+                    Piece::Scanned(at)
+                };
+            }
+            Err(kind) => return Piece::Damaged(at, kind),
+        }
+    }
+    Piece::Scanned(at)
+}
+
 /// Finds where the next valid entry after damage at `at` starts: the earliest one.
 ///
 /// Not the damaged entry's own `TOTAL_LEN`, even when a valid entry starts there: a
