@@ -50,7 +50,7 @@ pub struct Config {
 /// Which preset an invocation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Every row, 3 repetitions, 1 GiB replay, open times up to 4 GiB.
+    /// Every row, 3 repetitions, 1 GiB replay, open times up to 10 GiB.
     Full,
     /// Every row, shorter runs and smaller logs.
     Quick,

@@ -60,7 +60,7 @@ impl Plan {
                 batch_threads: vec![1, 16],
                 unsynced_entries: 1 << 20,
                 replay_bytes: 1024 * MIB,
-                open_sizes: vec![256 * MIB, 1024 * MIB, 4096 * MIB],
+                open_sizes: vec![256 * MIB, 1024 * MIB, 10240 * MIB],
                 sequential_bytes: 1024 * MIB,
                 tail_time: Duration::from_secs(5),
                 pool_per_thread: 4 * MIB,
