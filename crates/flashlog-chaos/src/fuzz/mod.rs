@@ -162,6 +162,18 @@ pub fn recovery_in(store: Store, data: &[u8]) {
     }
 }
 
+/// One case of the `recovery` fuzz target: [`recovery`] under the one mode the
+/// input's length picks (`MODES[len % 4]`), a quarter of the opens per case. The
+/// bytes mean the same directory as for [`recovery`], so the saved corpus, which
+/// `cargo test` replays under all four modes, covers every case the fuzzer tried.
+///
+/// # Panics
+/// As [`recovery`].
+pub fn recovery_case(data: &[u8]) {
+    let files = Layout::parse(data).files();
+    recover_once(Store::Memory, &files, MODES[data.len() % MODES.len()]);
+}
+
 fn recover_once(store: Store, files: &[(String, Vec<u8>)], mode: RecoveryMode) {
     let scratch = Scratch::new(store, files);
     let options = scratch.options().recovery_mode(mode);
