@@ -290,11 +290,13 @@ impl Wal {
     }
 
     /// Reads the entry with sequence number `seq`, with one positioned read (an
-    /// in-memory index finds it).
+    /// in-memory index finds it). The first read in a sealed segment that the
+    /// checkpoint vouched for at open reads and checks that whole segment once.
     ///
     /// # Errors
     /// [`Error::SeqOutOfRange`] if the log does not hold `seq` (or it is not yet
     /// visible); [`Error::Corrupt`] if its bytes on disk no longer check out;
+    /// [`Error::SegmentChanged`] if its segment no longer matches the checkpoint;
     /// [`Error::Io`].
     pub fn read(&self, seq: u64) -> Result<Entry> {
         let located = self.locate(seq)?;
