@@ -1,7 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod cmd;
-mod text;
+
+use flashlog_cli::text;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -251,10 +251,11 @@ fn recover_once(store: Store, files: &[(String, Vec<u8>)], mode: RecoveryMode) {
     );
 }
 
-/// `dump`: the path of `flashlog dump` (the CLI is a binary with no library, so
-/// this repeats its steps): a read-only open under
-/// [`RecoveryMode::SkipCorrupted`], every entry from `first_seq` formatted as a
-/// hex line, which parses back to the entry; no file changes.
+/// `dump`: the path of `flashlog dump`, through the tool's own library: a read-only
+/// open with [`flashlog_cli::inspect_options`], then every entry from `first_seq`
+/// in each of the three formats. A hex line parses back to the entry, a JSON line
+/// is valid JSON that names the entry, a text line starts with its sequence number
+/// and position; no file changes.
 ///
 /// # Panics
 /// If one of those fails.
@@ -267,12 +268,11 @@ pub fn dump(data: &[u8]) {
 /// # Panics
 /// As [`dump`].
 pub fn dump_in(store: Store, data: &[u8]) {
+    use flashlog_cli::format::{hex_line, json_line, text_line};
+
     let scratch = Scratch::new(store, &Layout::parse(data).files());
     let before = scratch.snapshot();
-    let options = scratch
-        .options()
-        .read_only()
-        .recovery_mode(RecoveryMode::SkipCorrupted);
+    let options = flashlog_cli::inspect_options().fs(scratch.fs());
     if let Ok(wal) = Wal::open(scratch.dir(), options) {
         let iter = wal
             .iter_from(wal.first_seq())
@@ -285,37 +285,30 @@ pub fn dump_in(store: Store, data: &[u8]) {
             assert_eq!(fields[0], entry.seq().to_string());
             assert_eq!(unhex(fields[4]), entry.key());
             assert_eq!(unhex(fields[5]), entry.value());
+
+            let json: serde_json::Value =
+                serde_json::from_str(&json_line(&entry)).expect("a JSON line");
+            assert_eq!(json["seq"], entry.seq());
+            assert_eq!(json["offset"], entry.position().offset);
+            let key_hex = json["key_hex"].as_str().expect("key_hex");
+            assert_eq!(unhex_or_empty(key_hex), entry.key());
+            let value_hex = json["value_hex"].as_str().expect("value_hex");
+            assert_eq!(unhex_or_empty(value_hex), entry.value());
+
+            let text = text_line(&entry);
+            let head = format!("#{} at {} ", entry.seq(), entry.position());
+            assert!(text.starts_with(&head), "{text}");
         }
     }
     assert_eq!(scratch.snapshot(), before, "dump changed files");
 }
 
-/// `flashlog dump --hex`'s line: `SEQ SEGMENT OFFSET OP KEYHEX VALUEHEX`, `-` for
-/// an empty key or value (as in `crates/flashlog-cli/src/cmd/dump.rs`).
-pub fn hex_line(entry: &flashlog_wal::Entry) -> String {
-    let position = entry.position();
-    format!(
-        "{} {} {} {} {} {}",
-        entry.seq(),
-        position.segment,
-        position.offset,
-        entry.op(),
-        hex_or_dash(entry.key()),
-        hex_or_dash(entry.value())
-    )
-}
-
-fn hex_or_dash(bytes: &[u8]) -> String {
-    if bytes.is_empty() {
-        return "-".to_owned();
+fn unhex_or_empty(text: &str) -> Vec<u8> {
+    if text.is_empty() {
+        Vec::new()
+    } else {
+        unhex(text)
     }
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
-    }
-    out
 }
 
 fn unhex(text: &str) -> Vec<u8> {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use flashlog_wal::fs::StdFs;
+use flashlog_wal::fs::{Fs, StdFs};
 use flashlog_wal::{Options, LOCK_FILE};
 
 use crate::MemFs;
@@ -75,11 +75,15 @@ impl Scratch {
     /// preallocation: the default 1 MiB of zeros per append would spend a fuzz
     /// case's time copying zeros, while 64 bytes still exercise the same code.
     pub fn options(&self) -> Options {
-        let options = match &self.backing {
-            Backing::Memory(fs) => Options::default().fs(Arc::new(fs.clone())),
-            Backing::Disk(_) => Options::default().fs(Arc::new(StdFs)),
-        };
-        options.preallocate(64)
+        Options::default().fs(self.fs()).preallocate(64)
+    }
+
+    /// The file system the directory is on.
+    pub fn fs(&self) -> Arc<dyn Fs> {
+        match &self.backing {
+            Backing::Memory(fs) => Arc::new(fs.clone()),
+            Backing::Disk(_) => Arc::new(StdFs),
+        }
     }
 
     /// Every file of the directory but the lock file, with its bytes.

@@ -5,10 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use flashlog_wal::{Entry, Op};
+use flashlog_cli::format::{hex_line, json_line, text_line};
 
 use super::open_wal_inspect;
-use crate::text::{hex, show};
 
 /// Arguments of `flashlog dump`.
 #[derive(Debug, clap::Args)]
@@ -48,52 +47,4 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {damage} damaged region(s) skipped; run flashlog verify");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn hex_or_dash(bytes: &[u8]) -> String {
-    if bytes.is_empty() {
-        "-".to_owned()
-    } else {
-        hex(bytes)
-    }
-}
-
-/// `SEQ SEGMENT OFFSET OP KEYHEX VALUEHEX`.
-pub fn hex_line(entry: &Entry) -> String {
-    let position = entry.position();
-    format!(
-        "{} {} {} {} {} {}",
-        entry.seq(),
-        position.segment,
-        position.offset,
-        entry.op(),
-        hex_or_dash(entry.key()),
-        hex_or_dash(entry.value())
-    )
-}
-
-fn text_line(entry: &Entry) -> String {
-    let head = format!("#{} at {}", entry.seq(), entry.position());
-    match entry.op() {
-        Op::Put => format!("{head} put {} = {}", show(entry.key()), show(entry.value())),
-        Op::Delete => format!("{head} delete {}", show(entry.key())),
-    }
-}
-
-fn json_line(entry: &Entry) -> String {
-    let text = |bytes: &[u8]| match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::Value::from(text),
-        Err(_) => serde_json::Value::Null,
-    };
-    serde_json::json!({
-        "seq": entry.seq(),
-        "segment": entry.position().segment.0,
-        "offset": entry.position().offset,
-        "op": entry.op().to_string(),
-        "key": text(entry.key()),
-        "value": text(entry.value()),
-        "key_hex": hex(entry.key()),
-        "value_hex": hex(entry.value()),
-    })
-    .to_string()
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use flashlog_kv::{Db, DbOptions};
-use flashlog_wal::{Options, RecoveryMode, Wal};
+use flashlog_wal::Wal;
 
 /// Opens the store in `dir` read-write.
 pub fn open_db(dir: &Path) -> anyhow::Result<Db> {
@@ -31,8 +31,6 @@ pub fn open_db_read_only(dir: &Path) -> anyhow::Result<Db> {
 /// Opens the log in `dir` read-only, keeping every valid entry and reporting every
 /// damaged region (nothing is changed).
 pub fn open_wal_inspect(dir: &Path) -> anyhow::Result<Wal> {
-    let options = Options::default()
-        .read_only()
-        .recovery_mode(RecoveryMode::SkipCorrupted);
-    Wal::open(dir, options).with_context(|| format!("cannot open the log in {}", dir.display()))
+    Wal::open(dir, flashlog_cli::inspect_options())
+        .with_context(|| format!("cannot open the log in {}", dir.display()))
 }

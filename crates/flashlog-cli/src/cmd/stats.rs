@@ -5,18 +5,15 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use flashlog_kv::{Db, DbOptions, Stats};
-use flashlog_wal::{Options, RecoveryMode};
 
 use crate::text::{bytes, table};
 
 /// Prints a table per segment, then the totals of the log and the store.
 pub fn run(dir: &Path) -> anyhow::Result<ExitCode> {
     // Read-only and skipping damage, so it works on any log, even one in use.
-    let options = DbOptions::default().read_only().wal(
-        Options::default()
-            .read_only()
-            .recovery_mode(RecoveryMode::SkipCorrupted),
-    );
+    let options = DbOptions::default()
+        .read_only()
+        .wal(flashlog_cli::inspect_options());
     let db = Db::open(dir, options)
         .with_context(|| format!("cannot open the store in {}", dir.display()))?;
     let mut rows = vec![vec![
