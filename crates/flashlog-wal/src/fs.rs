@@ -43,6 +43,14 @@ pub trait FsFile: Send + Sync + fmt::Debug {
     fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
     }
+    /// Drops the file's clean pages from the operating system's cache, so that the
+    /// next reads come from the disk. Recovery calls it on the newest segment before
+    /// reading it: after a failed fsync the kernel may keep pages it never wrote,
+    /// marked clean, and reading them would take lost data for data on disk. The
+    /// default does nothing (for a file system without such a cache).
+    fn drop_cache(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A file system: the directory operations the log needs.
@@ -86,6 +94,11 @@ impl FsFile for StdFile {
     }
     fn len(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
+    }
+    #[cfg(target_os = "linux")]
+    fn drop_cache(&self) -> io::Result<()> {
+        // Dirty pages stay (and are still what the file holds); clean ones go.
+        rustix::fs::fadvise(&self.0, 0, None, rustix::fs::Advice::DontNeed).map_err(io::Error::from)
     }
 }
 
@@ -228,6 +241,12 @@ impl PathFile {
         self.file
             .set_len(len)
             .map_err(|err| Error::io("truncate", &self.path, err))
+    }
+
+    pub(crate) fn drop_cache(&self) -> Result<()> {
+        self.file
+            .drop_cache()
+            .map_err(|err| Error::io("drop the cached pages of", &self.path, err))
     }
 
     pub(crate) fn len(&self) -> Result<u64> {

@@ -419,6 +419,14 @@ pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<R
     // mode (the others promise to look at every byte) and when no truncate_back is
     // to be finished (it must see the segment it cuts).
     let trust = mode == RecoveryMode::TolerateCorruptedTail && meta.pending_truncate_back.is_none();
+    if access == Access::ReadWrite {
+        // What a failed fsync did not write may still sit in the page cache as
+        // clean pages: read what the disk holds. Only the newest segment can hold
+        // such pages; the sealed ones were synced before the writer moved on.
+        let newest = live.last().expect("live segments");
+        dir.open(&listing.name(*newest), OpenMode::Read)?
+            .drop_cache()?;
+    }
     let found = find_segments(dir, &listing, &live, trust.then_some(&records))?;
     let (plan_before, report_before) = (plan.clone(), report.clone());
     let index = match apply_mode(dir, mode, &meta, found, &mut plan, &mut report)? {

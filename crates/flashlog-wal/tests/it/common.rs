@@ -124,6 +124,8 @@ pub struct FaultyFs {
     pub syncs: AtomicU64,
     /// Bytes read from segment files.
     pub segment_bytes_read: AtomicU64,
+    /// Files whose cached pages were dropped, in order.
+    pub dropped_caches: std::sync::Mutex<Vec<PathBuf>>,
     pub mutations: AtomicU64,
     /// Fail the mutation with this number (1-based); 0 = never.
     pub fail_at: AtomicU64,
@@ -168,6 +170,7 @@ struct FaultyFile {
     inner: Box<dyn FsFile>,
     fs: Arc<FaultyFs>,
     is_segment: bool,
+    path: PathBuf,
 }
 
 impl FsFile for FaultyFile {
@@ -187,6 +190,14 @@ impl FsFile for FaultyFile {
     fn sync_data(&self) -> io::Result<()> {
         self.fs.check(true)?;
         self.inner.sync_data()
+    }
+    fn drop_cache(&self) -> io::Result<()> {
+        self.fs
+            .dropped_caches
+            .lock()
+            .unwrap()
+            .push(self.path.clone());
+        self.inner.drop_cache()
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.fs.check(false)?;
@@ -219,6 +230,7 @@ impl Fs for FaultyFsHandle {
             inner: StdFs.open(path, mode)?,
             fs: Arc::clone(&self.0),
             is_segment: name.is_some_and(|name| name.starts_with("segment-")),
+            path: path.to_path_buf(),
         }))
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {

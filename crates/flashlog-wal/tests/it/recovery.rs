@@ -3,10 +3,13 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 
 use flashlog_wal::{Error, Op, Options, RecoveryMode, SegmentId, Wal, META_TMP_FILE};
 
-use crate::common::{append_all, open, read_all, sample_records, segment_files, Record};
+use crate::common::{
+    append_all, open, read_all, sample_records, segment_files, FaultyFs, FaultyFsHandle, Record,
+};
 
 const SEGMENT: u64 = 128;
 
@@ -369,5 +372,31 @@ fn regression_a_segment_of_4_gib_is_an_error() {
     assert!(
         matches!(err, Error::SegmentTooLarge { len, .. } if len == 1 << 32),
         "{err}"
+    );
+}
+
+/// After a failed fsync the kernel may keep the pages it never wrote as clean ones:
+/// a read-write open drops the newest segment's cached pages before reading it, so
+/// that recovery sees what the disk holds. (Sealed segments were synced before the
+/// writer left them; a read-only open changes nothing.)
+#[test]
+fn a_read_write_open_reads_the_newest_segment_from_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || Options::default().max_segment_size(1024);
+    let wal = Wal::open(dir.path(), options()).unwrap();
+    append_all(&wal, &sample_records(100));
+    let newest = wal.segments().last().unwrap().id;
+    assert!(newest.0 > 2);
+    wal.close().unwrap();
+    drop(wal);
+
+    let fs = Arc::new(FaultyFs::default());
+    let with_fs = |options: Options| options.fs(Arc::new(FaultyFsHandle(Arc::clone(&fs))));
+    drop(Wal::open(dir.path(), with_fs(options().read_only())).unwrap());
+    assert!(fs.dropped_caches.lock().unwrap().is_empty());
+    drop(Wal::open(dir.path(), with_fs(options())).unwrap());
+    assert_eq!(
+        *fs.dropped_caches.lock().unwrap(),
+        vec![dir.path().join(newest.file_name())]
     );
 }
