@@ -11,6 +11,7 @@ mod meta;
 mod options;
 mod reader;
 mod recovery;
+mod repair;
 mod state;
 mod truncate;
 mod waiters;
@@ -27,6 +28,7 @@ pub use options::{
 };
 pub use reader::{EntryRef, Iter};
 pub use recovery::{Damage, RecoveryReport};
+pub use repair::remove_skipped_damage;
 pub use wal::{SegmentInfo, Wal, LOCK_FILE};
 
 /// The workspace README's examples, run as doc tests.

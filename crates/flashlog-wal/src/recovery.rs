@@ -15,6 +15,7 @@ use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
 use crate::index::{Index, SegmentIndex, Unloaded};
 use crate::meta::{self, Meta, META_TMP_FILE};
+use crate::repair::{self, REPAIR_TMP_SUFFIX};
 use crate::truncate;
 use crate::{Position, RecoveryMode, SegmentId};
 
@@ -199,6 +200,8 @@ struct Listing {
     has_tmp: bool,
     /// Whether a leftover temporary checkpoint is there.
     has_index_tmp: bool,
+    /// Leftover temporary copies of `remove_skipped_damage`.
+    repair_tmps: Vec<String>,
 }
 
 impl Listing {
@@ -218,6 +221,9 @@ fn list_segments(dir: &Dir) -> Result<Listing> {
     for name in dir.list()? {
         listing.has_tmp |= name == META_TMP_FILE;
         listing.has_index_tmp |= name == INDEX_TMP_FILE;
+        if name.ends_with(REPAIR_TMP_SUFFIX) {
+            listing.repair_tmps.push(name.clone());
+        }
         let Some(id) = SegmentId::parse_file_name(&name) else {
             continue;
         };
@@ -335,6 +341,7 @@ struct Plan {
     cut: Option<(SegmentId, u64)>,
     remove_tmp: bool,
     remove_index_tmp: bool,
+    remove_repair_tmps: Vec<String>,
 }
 
 /// Recovers the log in `dir` under `mode`.
@@ -357,6 +364,7 @@ pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<R
     let mut plan = Plan {
         remove_tmp: has_tmp,
         remove_index_tmp: listing.has_index_tmp,
+        remove_repair_tmps: listing.repair_tmps.clone(),
         ..Plan::default()
     };
     let (stale, live): (Vec<SegmentId>, Vec<SegmentId>) =
@@ -733,6 +741,9 @@ fn execute(dir: &Dir, plan: &Plan, meta: &mut Meta, newest_kept: SegmentId) -> R
     }
     if plan.remove_index_tmp {
         checkpoint::remove_tmp(dir)?;
+    }
+    for name in &plan.remove_repair_tmps {
+        repair::remove_tmp(dir, name)?;
     }
     if plan.remove_tmp {
         match dir.remove(META_TMP_FILE) {

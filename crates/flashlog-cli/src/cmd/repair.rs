@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use flashlog_wal::{Damage, Options, RecoveryMode, SegmentId, Wal, INDEX_FILE, LOCK_FILE};
+use flashlog_wal::{Damage, Options, RecoveryMode, SegmentId, Wal};
 
 use super::open_wal_inspect;
 use super::verify::{describe, is_torn_tail};
@@ -91,7 +91,14 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
                 })?;
             wal.close().context("cannot close the log")?;
         }
-        Mode::SkipCorrupted => remove_damaged_bytes(dir, &report.damage)?,
+        Mode::SkipCorrupted => {
+            flashlog_wal::remove_skipped_damage(dir, Options::default()).with_context(|| {
+                format!(
+                    "cannot remove the damaged bytes of the log in {}",
+                    dir.display()
+                )
+            })?;
+        }
     }
     let wal = Wal::open(dir, Options::default().read_only()).with_context(|| {
         format!(
@@ -198,60 +205,4 @@ fn backup(dir: &Path, segments: &[SegmentId]) -> anyhow::Result<PathBuf> {
             .with_context(|| format!("cannot fsync {}", to.display()))?;
     }
     Ok(folder)
-}
-
-/// Rewrites every damaged segment without its damaged regions (tmp file, fsync,
-/// rename, fsync of the directory), holding the log's lock so no `Wal` opens it
-/// meanwhile. Entries keep their sequence numbers: damaged regions are not counted.
-fn remove_damaged_bytes(dir: &Path, damage: &[Damage]) -> anyhow::Result<()> {
-    let lock_path = dir.join(LOCK_FILE);
-    let lock = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .with_context(|| format!("cannot open {}", lock_path.display()))?;
-    lock.try_lock().with_context(|| {
-        format!(
-            "cannot lock {} (is the log open elsewhere?)",
-            lock_path.display()
-        )
-    })?;
-    // The checkpoint describes the segments as they were: it goes first, durably.
-    let checkpoint = dir.join(INDEX_FILE);
-    match fs::remove_file(&checkpoint) {
-        Ok(()) => fs::File::open(dir)
-            .and_then(|file| file.sync_all())
-            .with_context(|| format!("cannot fsync directory {}", dir.display()))?,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => {
-            return Err(err).with_context(|| format!("cannot remove {}", checkpoint.display()))
-        }
-    }
-    let mut segments: Vec<SegmentId> = damage.iter().map(|d| d.position.segment).collect();
-    segments.dedup();
-    for id in segments {
-        let path = dir.join(id.file_name());
-        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mut kept = Vec::with_capacity(bytes.len());
-        let mut at = 0usize;
-        for d in damage.iter().filter(|d| d.position.segment == id) {
-            let start = (d.position.offset as usize).min(bytes.len());
-            kept.extend_from_slice(&bytes[at.min(start)..start]);
-            at = (start + d.len as usize).min(bytes.len());
-        }
-        kept.extend_from_slice(&bytes[at..]);
-        let tmp = dir.join(format!("{}.repair-tmp", id.file_name()));
-        fs::write(&tmp, &kept).with_context(|| format!("cannot write {}", tmp.display()))?;
-        fs::File::open(&tmp)
-            .and_then(|file| file.sync_all())
-            .with_context(|| format!("cannot fsync {}", tmp.display()))?;
-        fs::rename(&tmp, &path).with_context(|| format!("cannot rename {}", tmp.display()))?;
-    }
-    fs::File::open(dir)
-        .and_then(|file| file.sync_all())
-        .with_context(|| format!("cannot fsync directory {}", dir.display()))?;
-    drop(lock);
-    Ok(())
 }

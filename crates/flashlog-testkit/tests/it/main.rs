@@ -11,5 +11,6 @@ mod enumerate;
 mod fsync_failure;
 mod kv;
 mod power_cut;
+mod repair;
 mod sweep;
 mod system;

@@ -5,7 +5,9 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use flashlog_wal::{Error, Op, Options, RecoveryMode, SegmentId, Wal, META_TMP_FILE};
+use flashlog_wal::{
+    Error, Op, Options, RecoveryMode, SegmentId, Wal, INDEX_TMP_FILE, META_TMP_FILE,
+};
 
 use crate::common::{
     append_all, open, read_all, sample_records, segment_files, FaultyFs, FaultyFsHandle, Record,
@@ -259,10 +261,25 @@ fn point_in_time_recovery_is_idempotent_and_durable() {
 fn a_leftover_temporary_side_file_is_removed() {
     let dir = tempfile::tempdir().unwrap();
     small_log(dir.path(), 5);
-    fs::write(dir.path().join(META_TMP_FILE), b"half-written").unwrap();
+    // The side file's, the checkpoint's, and a segment's copy being repaired.
+    let leftovers = [
+        META_TMP_FILE.to_owned(),
+        INDEX_TMP_FILE.to_owned(),
+        format!("{}.repair-tmp", SegmentId(1).file_name()),
+    ];
+    for name in &leftovers {
+        fs::write(dir.path().join(name), b"half-written").unwrap();
+    }
+    drop(open(
+        dir.path(),
+        options(RecoveryMode::default()).read_only(),
+    ));
+    assert!(leftovers.iter().all(|name| dir.path().join(name).exists()));
     let wal = open(dir.path(), options(RecoveryMode::default()));
     assert_eq!(wal.last_seq(), 5);
-    assert!(!dir.path().join(META_TMP_FILE).exists());
+    for name in &leftovers {
+        assert!(!dir.path().join(name).exists(), "{name} left");
+    }
 }
 
 #[test]
