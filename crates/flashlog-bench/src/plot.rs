@@ -179,14 +179,7 @@ pub fn latency_plot_names(results: &Results) -> Vec<String> {
 
 /// Writes every plot into `out`.
 pub fn write_all(out: &Path, results: &Results) -> BenchResult<()> {
-    let mut sizes: Vec<usize> = results
-        .rows
-        .iter()
-        .filter(|r| r.section == "durable")
-        .map(|r| r.workload.entry_bytes)
-        .collect();
-    sizes.sort_unstable();
-    sizes.dedup();
+    let sizes = results.durable_sizes();
     for size in sizes {
         throughput(&out.join(format!("throughput-{size}.svg")), results, size)
             .map_err(|e| format!("plot throughput-{size}: {e}"))?;

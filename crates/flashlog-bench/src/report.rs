@@ -244,14 +244,7 @@ pub fn markdown(results: &Results) -> String {
         }
         md.push('\n');
     }
-    let mut sizes: Vec<usize> = results
-        .rows
-        .iter()
-        .filter(|r| r.section == "durable")
-        .map(|r| r.workload.entry_bytes)
-        .collect();
-    sizes.sort_unstable();
-    sizes.dedup();
+    let sizes = results.durable_sizes();
     if !sizes.is_empty() {
         md.push_str("## Durable appends (every append fdatasync'd before it returns)\n\n");
     }

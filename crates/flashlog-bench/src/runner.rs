@@ -33,15 +33,14 @@ impl Workload {
     }
 }
 
-/// Runs `workload` against `system` for `run_time` (durable) and returns the
-/// latency of every call; ops count calls, so entries are `ops * batch`.
-pub fn timed(
+/// Opens `system`'s log for `workload` in a fresh scratch folder under `dir`, which
+/// goes when the returned guard is dropped (after the log).
+fn open_in_scratch(
     system: System,
-    workload: Workload,
-    run_time: Duration,
     dir: &Path,
+    workload: Workload,
     pool: &PreallocPool,
-) -> BenchResult<RunResult> {
+) -> BenchResult<(tempfile::TempDir, Box<dyn systems::Log>)> {
     let scratch = tempfile::Builder::new()
         .prefix("flashlog-bench-run-")
         .tempdir_in(dir)?;
@@ -52,6 +51,19 @@ pub fn timed(
         workload.durability,
         pool,
     )?;
+    Ok((scratch, log))
+}
+
+/// Runs `workload` against `system` for `run_time` (durable) and returns the
+/// latency of every call; ops count calls, so entries are `ops * batch`.
+pub fn timed(
+    system: System,
+    workload: Workload,
+    run_time: Duration,
+    dir: &Path,
+    pool: &PreallocPool,
+) -> BenchResult<RunResult> {
+    let (_scratch, log) = open_in_scratch(system, dir, workload, pool)?;
     let log = &*log;
     let start = Instant::now();
     let per_thread = std::thread::scope(|scope| -> BenchResult<Vec<Vec<u64>>> {
@@ -95,16 +107,13 @@ pub fn buffered_count(
     dir: &Path,
     pool: &PreallocPool,
 ) -> BenchResult<RunResult> {
-    let scratch = tempfile::Builder::new()
-        .prefix("flashlog-bench-run-")
-        .tempdir_in(dir)?;
     let workload = Workload {
         entry_bytes,
         threads: 1,
         batch: 1,
         durability: Durability::Buffered,
     };
-    let log = systems::open(system, scratch.path(), 1, Durability::Buffered, pool)?;
+    let (_scratch, log) = open_in_scratch(system, dir, workload, pool)?;
     let payload = workload.payload(system, 0);
     let mut latencies = Vec::with_capacity(entries as usize);
     let start = Instant::now();

@@ -169,6 +169,21 @@ pub struct Results {
     pub total_secs: f64,
 }
 
+impl Results {
+    /// The entry sizes of the durable rows, ascending, each once.
+    pub fn durable_sizes(&self) -> Vec<usize> {
+        let mut sizes: Vec<usize> = self
+            .rows
+            .iter()
+            .filter(|r| r.section == "durable")
+            .map(|r| r.workload.entry_bytes)
+            .collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
+    }
+}
+
 const QUANTILES: [f64; 14] = [
     0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 1.0,
 ];

@@ -422,27 +422,35 @@ pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<R
         }
     }
 
-    let records = checkpoint::load(dir)?;
     // The checkpoint stands in for scanning sealed segments only under the default
     // mode (the others promise to look at every byte) and when no truncate_back is
-    // to be finished (it must see the segment it cuts).
+    // to be finished (it must see the segment it cuts). A read-write open also
+    // needs it to know which sealed segments are synced already.
     let trust = mode == RecoveryMode::TolerateCorruptedTail && meta.pending_truncate_back.is_none();
-    if access == Access::ReadWrite {
-        // What a failed fsync did not write may still sit in the page cache as
-        // clean pages: read what the disk holds. Only the newest segment can hold
-        // such pages; the sealed ones were synced before the writer moved on.
-        let newest = live.last().expect("live segments");
-        dir.open(&listing.name(*newest), OpenMode::Read)?
-            .drop_cache()?;
-    }
-    let found = find_segments(dir, &listing, &live, trust.then_some(&records))?;
+    let records = if trust || access == Access::ReadWrite {
+        checkpoint::load(dir)?
+    } else {
+        HashMap::new()
+    };
+    // What a failed fsync did not write may still sit in the page cache as clean
+    // pages: a read-write open reads the newest segment from the disk. Only the
+    // newest can hold such pages; the sealed ones were synced before the writer
+    // moved on.
+    let drop_newest_cache = access == Access::ReadWrite;
+    let found = find_segments(
+        dir,
+        &listing,
+        &live,
+        trust.then_some(&records),
+        drop_newest_cache,
+    )?;
     let (plan_before, report_before) = (plan.clone(), report.clone());
     let index = match apply_mode(dir, mode, &meta, found, &mut plan, &mut report)? {
         Some(index) => index,
         None => {
             // The checkpoint does not fit the segments' sequence numbers: read them all.
             (plan, report) = (plan_before, report_before);
-            let found = find_segments(dir, &listing, &live, None)?;
+            let found = find_segments(dir, &listing, &live, None, false)?;
             apply_mode(dir, mode, &meta, found, &mut plan, &mut report)?
                 .expect("scanned segments always fit")
         }
@@ -511,20 +519,25 @@ impl Found {
 const PARALLEL_SCAN_BYTES: u64 = 8 << 20;
 
 /// Trusts each sealed segment that `records` describes at its current length, and
-/// reads and scans the others (the newest one always), spreading them over the
-/// machine's cores when there is enough to read (scanning is CPU-bound once the
-/// files are in the page cache).
+/// reads and scans the others (the newest one always, after dropping its cached
+/// pages if `drop_newest_cache`), spreading them over the machine's cores when
+/// there is enough to read (scanning is CPU-bound once the files are in the page
+/// cache).
 fn find_segments(
     dir: &Dir,
     listing: &Listing,
     ids: &[SegmentId],
     records: Option<&HashMap<SegmentId, Sealed>>,
+    drop_newest_cache: bool,
 ) -> Result<Vec<Found>> {
     let newest = ids.last().copied();
     let mut found: Vec<Option<Found>> = Vec::with_capacity(ids.len());
     let mut to_scan: Vec<(usize, SegmentId, PathFile, u64)> = Vec::new();
     for (at, &id) in ids.iter().enumerate() {
         let (file, len) = open_segment(dir, &listing.name(id))?;
+        if drop_newest_cache && Some(id) == newest {
+            file.drop_cache()?;
+        }
         let record = records
             .and_then(|records| records.get(&id))
             .filter(|record| Some(id) != newest && record.len == len);
