@@ -2,6 +2,7 @@
 
 pub mod crash;
 pub mod fault;
+pub mod faulty_fs;
 pub mod model;
 pub mod rng;
 pub mod sim_fs;
@@ -9,6 +10,7 @@ pub mod timeout;
 
 pub use crash::CrashModel;
 pub use fault::{Fault, FaultKind, OpKind, Persistence, Target};
+pub use faulty_fs::{faulty_options, FaultyFs, FaultyFsHandle};
 pub use model::{check_recovered, Issued, LogModel, Record, Recovered, Violation};
 pub use rng::Rng;
 pub use sim_fs::state::{Change, Ino};

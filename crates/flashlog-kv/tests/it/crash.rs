@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use flashlog_kv::{AutoCompact, Db, DbOptions};
+use flashlog_testkit::{FaultyFs, FaultyFsHandle};
 use flashlog_wal::Options;
 
-use crate::common::{contents, copy_dir, small, FaultyFs, FaultyHandle, Model};
+use crate::common::{contents, copy_dir, small, Model};
 
 /// A store over several small segments with overwrites and deletes; its model.
 fn build(dir: &std::path::Path) -> Model {
@@ -35,18 +36,18 @@ fn compaction_crashing_at_each_step_loses_nothing() {
     for step in 1.. {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(original.path(), dir.path());
-        let fs = Arc::new(FaultyFs::default());
+        let fs = FaultyFs::sticky();
         let options = DbOptions::default()
             .wal(
                 Options::default()
                     .max_segment_size(512)
-                    .fs(Arc::new(FaultyHandle(Arc::clone(&fs)))),
+                    .fs(Arc::new(FaultyFsHandle(Arc::clone(&fs)))),
             )
             .auto_compact(AutoCompact::Never);
         let db = Db::open(dir.path(), options).unwrap();
         fs.fail_after(step);
         let result = db.compact();
-        let crashed = fs.failed.load(std::sync::atomic::Ordering::SeqCst);
+        let crashed = fs.failed();
         drop(db);
         if !crashed {
             result.unwrap();

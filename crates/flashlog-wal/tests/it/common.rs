@@ -1,14 +1,13 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests (the counting, failing file system is
+//! the testkit's).
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
-use flashlog_wal::fs::{Fs, FsFile, OpenMode, StdFs};
 use flashlog_wal::{Entry, Op, Options, Wal};
 use tempfile::TempDir;
+
+pub use flashlog_testkit::{faulty_options, FaultyFs, FaultyFsHandle};
 
 /// `(op, key, value)` of an entry, for comparing logs.
 pub type Record = (Op, Vec<u8>, Vec<u8>);
@@ -113,143 +112,4 @@ pub fn append_all(wal: &Wal, records: &[Record]) {
     for (op, key, value) in records {
         wal.append(*op, key, value).unwrap();
     }
-}
-
-/// A file system that counts operations and can fail the Nth mutating one (a write,
-/// fsync, truncate, create, rename or remove) with EIO, once or from then on. After a
-/// failure, the files are as a crash at that moment would leave them when every
-/// earlier operation had reached the disk.
-#[derive(Debug, Default)]
-pub struct FaultyFs {
-    pub syncs: AtomicU64,
-    /// Bytes read from segment files.
-    pub segment_bytes_read: AtomicU64,
-    /// Files whose cached pages were dropped, in order.
-    pub dropped_caches: std::sync::Mutex<Vec<PathBuf>>,
-    pub mutations: AtomicU64,
-    /// Fail the mutation with this number (1-based); 0 = never.
-    pub fail_at: AtomicU64,
-    /// Only fsyncs count toward `fail_at`.
-    pub only_syncs: bool,
-    /// After the first failure, fail every later mutation too.
-    pub sticky: bool,
-    failed: std::sync::atomic::AtomicBool,
-}
-
-impl FaultyFs {
-    pub fn failing_at(n: u64, only_syncs: bool, sticky: bool) -> Arc<FaultyFs> {
-        Arc::new(FaultyFs {
-            fail_at: AtomicU64::new(n),
-            only_syncs,
-            sticky,
-            ..FaultyFs::default()
-        })
-    }
-
-    fn check(&self, is_sync: bool) -> io::Result<()> {
-        if is_sync {
-            self.syncs.fetch_add(1, Ordering::SeqCst);
-        }
-        if self.sticky && self.failed.load(Ordering::SeqCst) {
-            return Err(io::Error::from_raw_os_error(5));
-        }
-        if self.only_syncs && !is_sync {
-            return Ok(());
-        }
-        let n = self.mutations.fetch_add(1, Ordering::SeqCst) + 1;
-        if n == self.fail_at.load(Ordering::SeqCst) {
-            self.failed.store(true, Ordering::SeqCst);
-            return Err(io::Error::from_raw_os_error(5));
-        }
-        Ok(())
-    }
-}
-
-#[derive(Debug)]
-struct FaultyFile {
-    inner: Box<dyn FsFile>,
-    fs: Arc<FaultyFs>,
-    is_segment: bool,
-    path: PathBuf,
-}
-
-impl FsFile for FaultyFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let read = self.inner.read_at(buf, offset)?;
-        if self.is_segment {
-            self.fs
-                .segment_bytes_read
-                .fetch_add(read as u64, Ordering::Relaxed);
-        }
-        Ok(read)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        self.fs.check(false)?;
-        self.inner.write_at(buf, offset)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        self.fs.check(true)?;
-        self.inner.sync_data()
-    }
-    fn drop_cache(&self) -> io::Result<()> {
-        self.fs
-            .dropped_caches
-            .lock()
-            .unwrap()
-            .push(self.path.clone());
-        self.inner.drop_cache()
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.fs.check(false)?;
-        self.inner.set_len(len)
-    }
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
-    }
-}
-
-/// The handle given to `Options::fs`: shares the counters with the test.
-#[derive(Debug, Clone)]
-pub struct FaultyFsHandle(pub Arc<FaultyFs>);
-
-impl Fs for FaultyFsHandle {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        StdFs.create_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
-        StdFs.list_dir(path)
-    }
-    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn FsFile>> {
-        if matches!(mode, OpenMode::CreateNew | OpenMode::CreateTruncate) {
-            self.0.check(false)?;
-        }
-        let name = path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned());
-        Ok(Box::new(FaultyFile {
-            inner: StdFs.open(path, mode)?,
-            fs: Arc::clone(&self.0),
-            is_segment: name.is_some_and(|name| name.starts_with("segment-")),
-            path: path.to_path_buf(),
-        }))
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.0.check(false)?;
-        StdFs.remove_file(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.0.check(false)?;
-        StdFs.rename(from, to)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        self.0.check(true)?;
-        StdFs.sync_dir(path)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn std::fmt::Debug + Send + Sync>> {
-        StdFs.lock(path)
-    }
-}
-
-pub fn faulty_options(fs: &Arc<FaultyFs>) -> Options {
-    Options::default().fs(Arc::new(FaultyFsHandle(Arc::clone(fs))))
 }
