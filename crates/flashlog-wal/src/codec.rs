@@ -172,18 +172,70 @@ fn decode_inner(buf: &[u8], check_crc: bool) -> Result<Decoded<'_>, CorruptionKi
     })
 }
 
-/// Whether a valid entry starts anywhere after the first byte of `buf`.
+/// What [`valid_entry_after`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Search {
+    /// The earliest valid entry after the first byte starts at this offset.
+    Found(usize),
+    /// No valid entry starts after the first byte.
+    NotFound,
+    /// The CRC budget ran out with no valid entry before this offset.
+    Exhausted(usize),
+}
+
+/// The CRC budget of a search through `len` bytes: any damage a crash or a failing
+/// disk leaves is searched in a small part of it. Only bytes made to look like the
+/// starts of large entries at every few offsets exhaust it, and without a budget
+/// those would take hours (every would-be entry's CRC covers up to 16 MiB).
+pub fn search_budget(len: usize) -> u64 {
+    (64 << 20) + 16 * len as u64
+}
+
+/// Where the earliest valid entry after the first byte of `buf` starts, if one
+/// does, CRC-checking at most `budget` bytes (what is spent is taken off it).
 ///
 /// Recovery uses this to tell a torn tail (nothing valid follows the damage) from
 /// corruption in the middle (acknowledged entries follow it). The cheap length
 /// checks of [`decode`] reject almost every offset before any CRC is computed.
-pub fn valid_entry_after(buf: &[u8]) -> Option<usize> {
-    (1..buf.len()).find(|&at| decode(&buf[at..]).is_ok())
+pub fn valid_entry_after(buf: &[u8], budget: &mut u64) -> Search {
+    for at in 1..buf.len() {
+        let Ok(entry) = decode_checked_before(&buf[at..]) else {
+            continue;
+        };
+        let cost = entry.len as u64;
+        if cost > *budget {
+            return Search::Exhausted(at);
+        }
+        *budget -= cost;
+        if decode(&buf[at..]).is_ok() {
+            return Search::Found(at);
+        }
+    }
+    Search::NotFound
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_search_finds_the_earliest_entry_within_its_budget() {
+        let mut bytes = vec![0xab; 5];
+        encode(&mut bytes, Op::Put, b"key", b"value");
+        encode(&mut bytes, Op::Delete, b"key", b"");
+        let first_len = 4 + 13 + 3 + 5;
+        let mut budget = search_budget(bytes.len());
+        assert_eq!(valid_entry_after(&bytes, &mut budget), Search::Found(5));
+        assert_eq!(budget, search_budget(bytes.len()) - first_len);
+        let mut budget = 10;
+        assert_eq!(valid_entry_after(&bytes, &mut budget), Search::Exhausted(5));
+        assert_eq!(budget, 10, "nothing is spent on what is not checked");
+        let mut budget = search_budget(4);
+        assert_eq!(
+            valid_entry_after(&bytes[..4], &mut budget),
+            Search::NotFound
+        );
+    }
 
     #[test]
     fn worked_example_of_format_md() {
@@ -331,7 +383,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
             let _ = decode(&bytes);
-            let _ = valid_entry_after(&bytes);
+            let _ = valid_entry_after(&bytes, &mut search_budget(bytes.len()));
         }
     }
 }

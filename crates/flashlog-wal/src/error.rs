@@ -37,6 +37,26 @@ pub enum Error {
         /// What is wrong with it.
         kind: CorruptionKind,
     },
+    /// Damage whose end recovery could not find: the bytes after it look like
+    /// the starts of large entries at so many offsets that checking them all for
+    /// the next valid entry would take hours. Bytes written to defeat the search
+    /// do this; crashes and failing disks do not. Under
+    /// [`RecoveryMode::PointInTime`](crate::RecoveryMode::PointInTime) the log
+    /// opens with the entries before the damage.
+    #[error(
+        "cannot find where the damage at offset {offset} of {} ends ({kind}): too many would-be entries follow it to check them all; RecoveryMode::PointInTime keeps the entries before it",
+        path.display()
+    )]
+    UnboundedDamage {
+        /// The segment holding the damage.
+        segment: SegmentId,
+        /// The segment's file.
+        path: PathBuf,
+        /// Byte offset of the damage inside the segment.
+        offset: u64,
+        /// What is wrong with the entry there.
+        kind: CorruptionKind,
+    },
     /// A side file (`flashlog.meta`) is damaged.
     #[error("corrupt side file {}: {reason}", path.display())]
     CorruptMeta {

@@ -100,8 +100,29 @@ struct Scan {
 struct ScanDamage {
     offset: u64,
     kind: CorruptionKind,
-    /// Where the next valid entry starts; `None` if none follows in this segment.
-    resume: Option<u64>,
+    /// Where the scan goes on after the damage.
+    resume: Resume,
+}
+
+/// What follows damage in a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    /// The next valid entry, at this offset.
+    At(u64),
+    /// No valid entry: the damage runs to the end of the segment.
+    Nowhere,
+    /// Not known: the search gave up (see [`codec::search_budget`]).
+    Unsearched,
+}
+
+impl Resume {
+    /// Where the damaged region ends, in a segment of `len` bytes.
+    fn end(self, len: u64) -> u64 {
+        match self {
+            Resume::At(at) => at,
+            Resume::Nowhere | Resume::Unsearched => len,
+        }
+    }
 }
 
 /// Scans one segment's bytes. Pure: any bytes give a result, nothing panics.
@@ -113,6 +134,9 @@ fn scan_segment(id: SegmentId, bytes: &[u8]) -> Scan {
         damage: Vec::new(),
         zero_tail: None,
     };
+    // One budget for every search of the segment, so that many damaged regions
+    // cannot each spend a fresh one.
+    let mut budget = codec::search_budget(bytes.len());
     let mut at = 0usize;
     while at < bytes.len() {
         match codec::decode(&bytes[at..]) {
@@ -125,15 +149,15 @@ fn scan_segment(id: SegmentId, bytes: &[u8]) -> Scan {
                 break;
             }
             Err(kind) => {
-                let resume = resync(bytes, at);
+                let resume = resync(bytes, at, &mut budget);
                 scan.damage.push(ScanDamage {
                     offset: at as u64,
                     kind,
-                    resume: resume.map(|r| r as u64),
+                    resume,
                 });
                 match resume {
-                    Some(next) => at = next,
-                    None => break,
+                    Resume::At(next) => at = next as usize,
+                    Resume::Nowhere | Resume::Unsearched => break,
                 }
             }
         }
@@ -184,8 +208,12 @@ pub(crate) fn scan_piece(bytes: &[u8], base: u64, len: u64, offsets: &mut Vec<u3
 /// damaged length can point past valid entries, and once an append puts a valid
 /// entry where it points, a jump would hide entries an earlier open had found and
 /// renumber everything after them (found by fuzzing, under `SkipCorrupted`).
-fn resync(bytes: &[u8], at: usize) -> Option<usize> {
-    codec::valid_entry_after(&bytes[at..]).map(|offset| at + offset)
+fn resync(bytes: &[u8], at: usize, budget: &mut u64) -> Resume {
+    match codec::valid_entry_after(&bytes[at..], budget) {
+        codec::Search::Found(offset) => Resume::At((at + offset) as u64),
+        codec::Search::NotFound => Resume::Nowhere,
+        codec::Search::Exhausted(_) => Resume::Unsearched,
+    }
 }
 
 /// The segment files of a directory.
@@ -675,7 +703,7 @@ fn apply_mode(
                 damages.push(ScanDamage {
                     offset: zeros,
                     kind: CorruptionKind::BadLength(0),
-                    resume: None,
+                    resume: Resume::Nowhere,
                 });
             }
         }
@@ -686,16 +714,32 @@ fn apply_mode(
                     offset: damage.offset,
                 },
                 kind: damage.kind,
-                len: damage.resume.unwrap_or(scan.len) - damage.offset,
+                len: damage.resume.end(scan.len) - damage.offset,
             };
             report.damage.push(found);
-            let torn_tail = i == last && damage.resume.is_none();
+            let torn_tail = i == last && damage.resume == Resume::Nowhere;
+            let path = || dir.join(&scan.id.file_name());
             let corrupt = || Error::Corrupt {
                 segment: scan.id,
-                path: dir.join(&scan.id.file_name()),
+                path: path(),
                 offset: damage.offset,
                 kind: damage.kind,
             };
+            if damage.resume == Resume::Unsearched
+                && matches!(
+                    mode,
+                    RecoveryMode::TolerateCorruptedTail | RecoveryMode::SkipCorrupted
+                )
+            {
+                // Neither a torn tail (valid entries may follow) nor a region to
+                // skip (where it ends is unknown).
+                return Err(Error::UnboundedDamage {
+                    segment: scan.id,
+                    path: path(),
+                    offset: damage.offset,
+                    kind: damage.kind,
+                });
+            }
             match mode {
                 RecoveryMode::AbsoluteConsistency => return Err(corrupt()),
                 RecoveryMode::TolerateCorruptedTail if !torn_tail => return Err(corrupt()),
@@ -820,7 +864,7 @@ mod tests {
         assert_eq!(scan.offsets.len(), 4);
         assert_eq!(scan.damage.len(), 1);
         assert_eq!(scan.damage[0].offset, entry_len as u64);
-        assert_eq!(scan.damage[0].resume, Some(2 * entry_len as u64));
+        assert_eq!(scan.damage[0].resume, Resume::At(2 * entry_len as u64));
     }
 
     /// A damaged entry whose length points past a valid entry at another valid one
@@ -843,7 +887,7 @@ mod tests {
         let scan = scan_segment(SegmentId(1), &bytes);
         let c_at = (a.len() + b.len()) as u32;
         assert_eq!(scan.offsets, vec![0, c_at, c_at + c.len() as u32]);
-        assert_eq!(scan.damage[0].resume, Some(u64::from(c_at)));
+        assert_eq!(scan.damage[0].resume, Resume::At(u64::from(c_at)));
     }
 
     #[test]
@@ -852,7 +896,7 @@ mod tests {
         bytes[26 + 5] = 0x7f; // entry 2's TOTAL_LEN: far too large
         let scan = scan_segment(SegmentId(1), &bytes);
         assert_eq!(scan.offsets.len(), 4);
-        assert_eq!(scan.damage[0].resume, Some(52));
+        assert_eq!(scan.damage[0].resume, Resume::At(52));
     }
 
     #[test]

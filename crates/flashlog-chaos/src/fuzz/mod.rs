@@ -80,9 +80,25 @@ pub fn decode_entry(data: &[u8]) {
         );
         assert_eq!(codec::decode(&out), Ok(decoded));
     }
-    if let Some(at) = codec::valid_entry_after(data) {
-        assert!(at > 0 && at < data.len());
-        assert!(codec::decode(&data[at..]).is_ok());
+    match codec::valid_entry_after(data, &mut codec::search_budget(data.len())) {
+        codec::Search::Found(at) => {
+            assert!(at > 0 && at < data.len());
+            assert!(codec::decode(&data[at..]).is_ok());
+            assert!(
+                (1..at).all(|earlier| codec::decode(&data[earlier..]).is_err()),
+                "the search skipped an earlier valid entry"
+            );
+        }
+        codec::Search::NotFound => {}
+        // Each byte offset costs at most the bytes after it, which fuzz cases
+        // this small never make add up to the 64 MiB base.
+        codec::Search::Exhausted(at) => {
+            assert!(
+                data.len() > 8 << 10,
+                "{} bytes exhausted the search at {at}",
+                data.len()
+            );
+        }
     }
 }
 

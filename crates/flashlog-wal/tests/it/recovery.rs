@@ -417,3 +417,60 @@ fn a_read_write_open_reads_the_newest_segment_from_the_disk() {
         vec![dir.path().join(newest.file_name())]
     );
 }
+
+/// One valid entry, then a header every 17 bytes that claims an entry of
+/// `claimed` bytes: at each of those offsets the lengths check out and only the
+/// CRC over `claimed` bytes can tell the entry is not there.
+fn hostile_segment(len: usize, claimed: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    flashlog_wal::codec::encode(&mut bytes, Op::Put, b"k", b"v");
+    let mut header = Vec::new();
+    header.extend_from_slice(&0xdead_beef_u32.to_le_bytes());
+    header.extend_from_slice(&claimed.to_le_bytes());
+    header.push(1);
+    header.extend_from_slice(&0u32.to_le_bytes());
+    header.extend_from_slice(&(claimed - 13).to_le_bytes());
+    while bytes.len() + header.len() <= len {
+        bytes.extend_from_slice(&header);
+    }
+    bytes
+}
+
+/// Checking every would-be entry of such a segment costs CRCs over ~740,000 × 4 MiB
+/// (days). Recovery searches with a budget instead, and says where it gave up
+/// rather than guessing: the damage may be a torn tail or may hide valid entries.
+#[test]
+fn regression_damage_followed_by_would_be_entries_is_searched_with_a_budget() {
+    let dir = write_segments(&[(SegmentId(1).file_name(), hostile_segment(16 << 20, 4 << 20))]);
+    let path = dir.path().to_path_buf();
+    let outcomes =
+        flashlog_testkit::run_with_timeout(std::time::Duration::from_secs(300), move || {
+            let open = |mode| Wal::open(&path, Options::default().recovery_mode(mode).read_only());
+            [
+                RecoveryMode::TolerateCorruptedTail,
+                RecoveryMode::SkipCorrupted,
+                RecoveryMode::AbsoluteConsistency,
+                RecoveryMode::PointInTime,
+            ]
+            .map(open)
+        })
+        .expect("recovery searches with a budget");
+    let [tolerate, skip, absolute, point_in_time] = outcomes;
+    for unbounded in [tolerate, skip] {
+        match unbounded {
+            Err(Error::UnboundedDamage {
+                segment, offset, ..
+            }) => assert_eq!((segment, offset), (SegmentId(1), 19)),
+            other => panic!("expected UnboundedDamage, got {other:?}"),
+        }
+    }
+    assert!(
+        matches!(absolute, Err(Error::Corrupt { offset: 19, .. })),
+        "{absolute:?}"
+    );
+    let wal = point_in_time.unwrap();
+    assert_eq!(
+        read_all(&wal),
+        vec![(Op::Put, b"k".to_vec(), b"v".to_vec())]
+    );
+}
