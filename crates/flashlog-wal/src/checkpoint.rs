@@ -24,9 +24,8 @@
 //! ```
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fs::{Dir, OpenMode};
 use crate::SegmentId;
 
@@ -142,11 +141,7 @@ pub(crate) fn store(dir: &Dir, records: &[Sealed]) -> Result<()> {
 pub(crate) fn remove(dir: &Dir) -> Result<()> {
     let mut removed = false;
     for name in [INDEX_TMP_FILE, INDEX_FILE] {
-        match dir.remove(name) {
-            Ok(()) => removed = true,
-            Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {}
-            Err(err) => return Err(err),
-        }
+        removed |= dir.remove_if_exists(name)?;
     }
     if removed {
         dir.sync()?;
@@ -159,10 +154,7 @@ pub(crate) fn remove(dir: &Dir) -> Result<()> {
 /// # Errors
 /// [`Error::Io`].
 pub(crate) fn remove_tmp(dir: &Dir) -> Result<()> {
-    match dir.remove(INDEX_TMP_FILE) {
-        Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
+    dir.remove_if_exists(INDEX_TMP_FILE).map(drop)
 }
 
 #[cfg(test)]

@@ -337,6 +337,27 @@ impl Dir {
             .map_err(|err| Error::io("remove", path, err))
     }
 
+    /// Removes a file that may be missing (a step being redone, a leftover that may
+    /// not be there); returns whether there was one.
+    pub(crate) fn remove_if_exists(&self, name: &str) -> Result<bool> {
+        match self.remove(name) {
+            Ok(()) => Ok(true),
+            Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Replaces `name` with `bytes` atomically and durably: written to `tmp_name`,
+    /// fdatasynced, renamed over `name`, then the directory fsynced.
+    pub(crate) fn replace_durably(&self, name: &str, tmp_name: &str, bytes: &[u8]) -> Result<()> {
+        let tmp = self.open(tmp_name, OpenMode::CreateTruncate)?;
+        tmp.write_all_at(bytes, 0)?;
+        tmp.sync_data()?;
+        drop(tmp);
+        self.rename(tmp_name, name)?;
+        self.sync()
+    }
+
     pub(crate) fn rename(&self, from: &str, to: &str) -> Result<()> {
         let from = self.join(from);
         self.fs

@@ -133,12 +133,7 @@ pub(crate) fn load(dir: &Dir) -> Result<Option<Meta>> {
 
 /// Replaces the side file atomically and durably.
 pub(crate) fn store(dir: &Dir, meta: &Meta) -> Result<()> {
-    let tmp = dir.open(META_TMP_FILE, OpenMode::CreateTruncate)?;
-    tmp.write_all_at(&meta.encode(), 0)?;
-    tmp.sync_data()?;
-    drop(tmp);
-    dir.rename(META_TMP_FILE, META_FILE)?;
-    dir.sync()
+    dir.replace_durably(META_FILE, META_TMP_FILE, &meta.encode())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
 use crate::index::{Index, SegmentIndex, Unloaded};
 use crate::meta::{self, Meta, META_TMP_FILE};
-use crate::repair::{self, REPAIR_TMP_SUFFIX};
+use crate::repair::REPAIR_TMP_SUFFIX;
 use crate::truncate;
 use crate::{Position, RecoveryMode, SegmentId};
 
@@ -800,13 +800,10 @@ fn execute(dir: &Dir, plan: &Plan, meta: &mut Meta, newest_kept: SegmentId) -> R
         checkpoint::remove_tmp(dir)?;
     }
     for name in &plan.remove_repair_tmps {
-        repair::remove_tmp(dir, name)?;
+        dir.remove_if_exists(name)?;
     }
     if plan.remove_tmp {
-        match dir.remove(META_TMP_FILE) {
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
-            other => other?,
-        }
+        dir.remove_if_exists(META_TMP_FILE)?;
     }
     for &id in &plan.stale {
         truncate::remove_segment(dir, id)?;

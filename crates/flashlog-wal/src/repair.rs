@@ -2,7 +2,6 @@
 //! every open, taken out of the segments so that any mode opens the log.
 
 use std::collections::BTreeMap;
-use std::io::ErrorKind;
 use std::path::Path;
 
 use crate::checkpoint;
@@ -98,19 +97,5 @@ fn rewrite_without(dir: &Dir, id: SegmentId, damage: &[Damage]) -> Result<()> {
         at = (start + region.len as usize).min(bytes.len());
     }
     kept.extend_from_slice(&bytes[at..]);
-    let tmp_name = format!("{name}{REPAIR_TMP_SUFFIX}");
-    let tmp = dir.open(&tmp_name, OpenMode::CreateTruncate)?;
-    tmp.write_all_at(&kept, 0)?;
-    tmp.sync_data()?;
-    drop(tmp);
-    dir.rename(&tmp_name, &name)?;
-    dir.sync()
-}
-
-/// Removes a temporary copy a crash left behind.
-pub(crate) fn remove_tmp(dir: &Dir, name: &str) -> Result<()> {
-    match dir.remove(name) {
-        Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
+    dir.replace_durably(&name, &format!("{name}{REPAIR_TMP_SUFFIX}"), &kept)
 }

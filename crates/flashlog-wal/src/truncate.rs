@@ -7,8 +7,6 @@
 //! finishes an interrupted one. Either way a crash reopens to the state before or
 //! after, nothing else.
 
-use std::io::ErrorKind;
-
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode};
@@ -19,10 +17,7 @@ use crate::SegmentId;
 
 /// Removes a segment file; one already gone is fine (the step is being redone).
 pub(crate) fn remove_segment(dir: &Dir, id: SegmentId) -> Result<()> {
-    match dir.remove(&id.file_name()) {
-        Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
+    dir.remove_if_exists(&id.file_name()).map(drop)
 }
 
 /// Removes the newest segments of a log, newest first, syncing the directory after
