@@ -136,6 +136,16 @@ pub enum Error {
         /// The last sequence number in the log (`first - 1` when the log is empty).
         last: u64,
     },
+    /// Entries an iterator had already yielded were removed by
+    /// [`Wal::truncate_back`](crate::Wal::truncate_back): the history it read is no
+    /// longer the log's. Returned once; the iterator then goes on from `first_cut`,
+    /// which holds the log's new entries (call [`Iter::seek`](crate::Iter::seek) to
+    /// start elsewhere).
+    #[error("entries from {first_cut} on, already read, were removed by truncate_back")]
+    Truncated {
+        /// The first sequence number the truncation removed.
+        first_cut: u64,
+    },
     /// The options cannot be used.
     #[error("invalid options: {0}")]
     InvalidOptions(&'static str),

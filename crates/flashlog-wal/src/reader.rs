@@ -154,6 +154,16 @@ impl Iter {
         self.next_seq
     }
 
+    /// Moves the iterator to `seq`: the next entry it yields is `seq`'s (or, if
+    /// the log no longer holds `seq`, the error saying so). Also how an iterator
+    /// goes on elsewhere after [`Error::Truncated`].
+    pub fn seek(&mut self, seq: u64) {
+        self.next_seq = seq;
+        self.run = None;
+        self.trusted = None;
+        self.failed = false;
+    }
+
     /// Reads the next run of entries from disk; `Ok(false)` at the end of the log.
     fn load(&mut self) -> Result<bool> {
         let shared = Arc::clone(&self.shared);
