@@ -142,7 +142,8 @@ impl Options {
     /// segment is left and at close, so closed segments are byte-identical to the Go
     /// implementation's; after a crash, the zero tail is recognised as preallocated
     /// space (not damage) and reused. Groups of 64 KiB or more are written without
-    /// zero-filling. 0 turns preallocation off. Default 1 MiB.
+    /// zero-filling. 0 turns preallocation off; more than 4 GiB is refused by
+    /// [`Wal::open`](crate::Wal::open) ([`Error::InvalidOptions`]). Default 1 MiB.
     #[must_use]
     pub fn preallocate(mut self, bytes: u64) -> Options {
         self.preallocate = bytes;
@@ -195,6 +196,11 @@ impl Options {
         if self.max_segment_size > MAX_MAX_SEGMENT_SIZE {
             return Err(Error::InvalidOptions(
                 "max_segment_size must be below 4 GiB",
+            ));
+        }
+        if self.preallocate > MAX_MAX_SEGMENT_SIZE {
+            return Err(Error::InvalidOptions(
+                "preallocate must be below 4 GiB (it is capped by max_segment_size anyway)",
             ));
         }
         if let SyncPolicy::Interval(interval) = self.sync_policy {

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::fs::PathFile;
 use crate::index::{Run, Unloaded};
 use crate::recovery::{self, Piece};
-use crate::state::Shared;
+use crate::state::{CutNotice, Shared};
 use crate::CorruptionKind;
 use crate::{Entry, Position};
 
@@ -57,11 +57,21 @@ fn corrupt(file: &PathFile, position: Position, kind: CorruptionKind) -> Error {
 /// again later to see entries appended since, or use [`Iter::follow`] to block
 /// until they come.
 ///
-/// Entries removed by `truncate_front` while the iterator is behind them make it
-/// return [`Error::SeqOutOfRange`]; entries removed by `truncate_back` it has
-/// already read ahead may still be yielded. A following iterator whose log is
-/// poisoned returns [`Error::Poisoned`] instead of waiting for entries that cannot
-/// come.
+/// While other threads truncate, each call yields the entry that held its
+/// sequence number at some moment during the call, never another entry's
+/// bytes:
+/// - entries removed by `truncate_front` while the iterator is behind them make
+///   it return [`Error::SeqOutOfRange`];
+/// - entries it had read ahead but not yielded when `truncate_back` replaced
+///   them are read again, from the new history;
+/// - if `truncate_back` removed entries it had already yielded, its next call
+///   returns [`Error::Truncated`] naming the first one removed, once, and the
+///   iterator goes on from there with the log's new entries (or from wherever
+///   [`Iter::seek`] puts it). A replication follower learns so that the history
+///   it copied changed.
+///
+/// A following iterator whose log is poisoned returns [`Error::Poisoned`] instead
+/// of waiting for entries that cannot come.
 ///
 /// [`Wal::iter_from`]: crate::Wal::iter_from
 #[derive(Debug)]
@@ -74,6 +84,11 @@ pub struct Iter {
     buf: Vec<u8>,
     follow: Option<Option<Duration>>,
     failed: bool,
+    /// Where `truncate_back` tells the iterator what it cut.
+    notice: Arc<CutNotice>,
+    /// The first entry yielded since the iterator started or was moved: the
+    /// entries it yielded are `delivered_from..next_seq`.
+    delivered_from: u64,
 }
 
 #[derive(Debug)]
@@ -103,7 +118,7 @@ impl LoadedRun {
 }
 
 impl Iter {
-    pub(crate) fn new(shared: Arc<Shared>, from: u64) -> Iter {
+    pub(crate) fn new(shared: Arc<Shared>, from: u64, notice: Arc<CutNotice>) -> Iter {
         Iter {
             shared,
             next_seq: from,
@@ -112,6 +127,8 @@ impl Iter {
             buf: Vec::new(),
             follow: None,
             failed: false,
+            notice,
+            delivered_from: from,
         }
     }
 
@@ -159,20 +176,85 @@ impl Iter {
     /// goes on elsewhere after [`Error::Truncated`].
     pub fn seek(&mut self, seq: u64) {
         self.next_seq = seq;
+        self.delivered_from = seq;
         self.run = None;
         self.trusted = None;
         self.failed = false;
     }
 
+    /// Looks for a `truncate_back` since the last look. What the iterator read
+    /// ahead may be gone: it is dropped. If entries it yielded were cut, says so
+    /// ([`Error::Truncated`]) and moves to the first cut entry.
+    fn check_cuts(&mut self) -> Result<()> {
+        let Some(first_cut) = self.notice.take() else {
+            return Ok(());
+        };
+        self.run = None;
+        self.trusted = None;
+        if first_cut < self.next_seq && self.delivered_from < self.next_seq {
+            self.next_seq = first_cut;
+            self.delivered_from = first_cut;
+            return Err(Error::Truncated { first_cut });
+        }
+        Ok(())
+    }
+
     /// Reads the next run of entries from disk; `Ok(false)` at the end of the log.
     fn load(&mut self) -> Result<bool> {
         let shared = Arc::clone(&self.shared);
-        let mut state = shared.lock();
+        // No deadline when it lies beyond what an `Instant` can hold.
         let deadline = match self.follow {
-            Some(Some(timeout)) => Some(Instant::now() + timeout),
+            Some(Some(timeout)) => Instant::now().checked_add(timeout),
             _ => None,
         };
-        while self.next_seq >= state.visible_end() {
+        loop {
+            // Held until the run's bytes are read: the offsets found under the
+            // state lock are still those of the entries the run names when the
+            // (unlocked) read below happens. Not held while waiting.
+            let pin = shared.pin();
+            let mut state = shared.lock();
+            // A truncation done before the lock was taken is seen here, so the
+            // run below never continues a history that was cut.
+            self.check_cuts()?;
+            if self.next_seq < state.visible_end() {
+                let first = state.index.first_seq();
+                if self.next_seq < first {
+                    return Err(Error::SeqOutOfRange {
+                        seq: self.next_seq,
+                        first,
+                        last: state.visible_end() - 1,
+                    });
+                }
+                let run = match state
+                    .index
+                    .run(self.next_seq, state.visible_end(), MAX_RUN_BYTES)
+                {
+                    Ok(Some(run)) => run,
+                    Ok(None) => return Ok(false),
+                    Err(unloaded) => {
+                        drop(state);
+                        let loaded = self.load_trusted(unloaded);
+                        drop(pin);
+                        return loaded;
+                    }
+                };
+                // The segment's offsets are known (now): a scan of it, if any, is over.
+                self.trusted = None;
+                drop(state);
+                let file = shared.read_file(run.segment)?;
+                self.buf.clear();
+                self.buf.resize((run.end - run.start) as usize, 0);
+                file.read_exact_at(&mut self.buf, run.start)?;
+                drop(pin);
+                self.run = Some(LoadedRun {
+                    run,
+                    file,
+                    next: 0,
+                    checked: false,
+                });
+                return Ok(true);
+            }
+            drop(pin);
             let Some(timeout) = self.follow else {
                 return Ok(false);
             };
@@ -204,39 +286,6 @@ impl Iter {
                 return Ok(false);
             }
         }
-        let first = state.index.first_seq();
-        if self.next_seq < first {
-            return Err(Error::SeqOutOfRange {
-                seq: self.next_seq,
-                first,
-                last: state.visible_end() - 1,
-            });
-        }
-        let run = match state
-            .index
-            .run(self.next_seq, state.visible_end(), MAX_RUN_BYTES)
-        {
-            Ok(Some(run)) => run,
-            Ok(None) => return Ok(false),
-            Err(unloaded) => {
-                drop(state);
-                return self.load_trusted(unloaded);
-            }
-        };
-        // The segment's offsets are known (now): a scan of it, if any, is over.
-        self.trusted = None;
-        drop(state);
-        let file = shared.read_file(run.segment)?;
-        self.buf.clear();
-        self.buf.resize((run.end - run.start) as usize, 0);
-        file.read_exact_at(&mut self.buf, run.start)?;
-        self.run = Some(LoadedRun {
-            run,
-            file,
-            next: 0,
-            checked: false,
-        });
-        Ok(true)
     }
 
     /// Reads the next piece of a sealed segment trusted from the checkpoint (see
@@ -400,6 +449,13 @@ impl Iter {
         loop {
             if let Some(loaded) = self.run.take() {
                 for &offset in &loaded.run.offsets[loaded.next..] {
+                    // What was read ahead may have been cut since: look first.
+                    if self.notice.has_news() {
+                        // A cut of yielded entries is not fatal: the next call
+                        // goes on from the cut.
+                        self.check_cuts().map_err(E::from)?;
+                        break;
+                    }
                     let position = Position {
                         segment: loaded.run.segment,
                         offset: u64::from(offset),
@@ -425,7 +481,7 @@ impl Iter {
                 Ok(true) => {}
                 Ok(false) => return Ok(()),
                 Err(err) => {
-                    self.failed = true;
+                    self.failed = !matches!(err, Error::Truncated { .. });
                     return Err(err.into());
                 }
             }
@@ -441,6 +497,10 @@ impl Iterator for Iter {
             return None;
         }
         loop {
+            if let Err(err) = self.check_cuts() {
+                // Not fatal: the next call goes on from the cut.
+                return Some(Err(err));
+            }
             if let Some(loaded) = &mut self.run {
                 if let Some(&offset) = loaded.run.offsets.get(loaded.next) {
                     loaded.next += 1;
@@ -463,7 +523,7 @@ impl Iterator for Iter {
                 Ok(true) => {}
                 Ok(false) => return None,
                 Err(err) => {
-                    self.failed = true;
+                    self.failed = !matches!(err, Error::Truncated { .. });
                     return Some(Err(err));
                 }
             }

@@ -2,7 +2,8 @@
 //! background flusher.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
@@ -31,6 +32,13 @@ pub(crate) struct Shared {
     pub misnamed: HashMap<SegmentId, String>,
     /// Read-only handles of segments, shared by readers.
     pub read_files: Mutex<HashMap<SegmentId, Arc<PathFile>>>,
+    /// The pin that keeps located entries where they are. A reader holds it
+    /// shared from locating entries (under `state`) until their bytes are read
+    /// (after `state` is released); `truncate_back` and `truncate_front` hold it
+    /// exclusively while they change the index and the files. So the position a
+    /// reader found under the lock still holds the same entry when it reads
+    /// there. Taken before `state`, never while holding it.
+    pub layout: RwLock<()>,
 }
 
 /// The mutable part of an open log, under one mutex.
@@ -68,6 +76,29 @@ pub(crate) struct State {
     pub read_only: bool,
     /// Readers blocked waiting for new entries.
     pub tail_waiters: usize,
+    /// The iterators alive, each told of every `truncate_back` (see [`CutNotice`]).
+    pub cut_notices: Vec<Weak<CutNotice>>,
+}
+
+/// Where an iterator learns that `truncate_back` removed entries: the lowest
+/// sequence number cut since the iterator last looked, `u64::MAX` for none.
+#[derive(Debug)]
+pub(crate) struct CutNotice(AtomicU64);
+
+impl CutNotice {
+    /// Whether a cut was recorded since the last [`CutNotice::take`].
+    pub(crate) fn has_news(&self) -> bool {
+        self.0.load(Ordering::Acquire) != u64::MAX
+    }
+
+    /// Takes the lowest cut recorded since the last call, if any.
+    pub(crate) fn take(&self) -> Option<u64> {
+        // Cheap when nothing happened: one load, no write.
+        if !self.has_news() {
+            return None;
+        }
+        Some(self.0.swap(u64::MAX, Ordering::AcqRel)).filter(|&cut| cut != u64::MAX)
+    }
 }
 
 impl State {
@@ -90,6 +121,31 @@ impl State {
     /// Sequence number one past the last entry readers may see.
     pub(crate) fn visible_end(&self) -> u64 {
         self.written_seq + 1
+    }
+
+    /// A new iterator's notice of truncations, registered so that
+    /// [`State::notify_cut`] reaches it.
+    pub(crate) fn register_iterator(&mut self) -> Arc<CutNotice> {
+        let notice = Arc::new(CutNotice(AtomicU64::new(u64::MAX)));
+        // Dropped iterators leave dead entries; sweep them before the list can
+        // double, so it stays proportional to the live iterators.
+        if self.cut_notices.len() == self.cut_notices.capacity() {
+            self.cut_notices.retain(|notice| notice.strong_count() > 0);
+        }
+        self.cut_notices.push(Arc::downgrade(&notice));
+        notice
+    }
+
+    /// Tells every live iterator that the entries from `first_cut` on were
+    /// removed. Called under the lock, before the truncation changes any file.
+    pub(crate) fn notify_cut(&mut self, first_cut: u64) {
+        self.cut_notices.retain(|notice| match notice.upgrade() {
+            Some(notice) => {
+                notice.0.fetch_min(first_cut, Ordering::AcqRel);
+                true
+            }
+            None => false,
+        });
     }
 }
 
@@ -121,6 +177,22 @@ impl Shared {
         let mut state = self.wait(&self.progress, state);
         state.progress_waiters -= 1;
         state
+    }
+
+    /// Pins the positions of entries while they are located and read: see
+    /// [`Shared::layout`]. Take it before the state lock.
+    pub(crate) fn pin(&self) -> RwLockReadGuard<'_, ()> {
+        self.layout
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Excludes readers while the index and the files change under a
+    /// truncation: see [`Shared::layout`]. Take it before the state lock.
+    pub(crate) fn change_layout(&self) -> RwLockWriteGuard<'_, ()> {
+        self.layout
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Wakes every waiting thread: after a failure, or when the log closes.

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -119,12 +119,14 @@ impl Wal {
                 close_finished: false,
                 read_only,
                 tail_waiters: 0,
+                cut_notices: Vec::new(),
             }),
             progress: Condvar::new(),
             appended: Condvar::new(),
             flusher_stop: Condvar::new(),
             misnamed: recovered.misnamed,
             read_files: Mutex::new(HashMap::new()),
+            layout: RwLock::new(()),
         });
         let flusher = interval.map(|interval| {
             let shared = Arc::clone(&shared);
@@ -293,12 +295,34 @@ impl Wal {
     /// in-memory index finds it). The first read in a sealed segment that the
     /// checkpoint vouched for at open reads and checks that whole segment once.
     ///
+    /// While other threads truncate and append, `read` returns the entry that
+    /// held `seq` at some moment during the call, or [`Error::SeqOutOfRange`]:
+    /// never the bytes of another entry, never a false [`Error::Corrupt`]. (A
+    /// truncation waits for the reads under way; reads wait for a truncation
+    /// under way.)
+    ///
+    /// ```
+    /// use flashlog_wal::{Error, Op, Options, Wal};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let wal = Wal::open(dir.path(), Options::default())?;
+    /// wal.append(Op::Put, b"a", b"1")?;
+    /// wal.append(Op::Put, b"b", b"2")?;
+    /// assert_eq!(wal.read(2)?.value(), b"2");
+    /// wal.truncate_back(2)?;
+    /// assert!(matches!(wal.read(2), Err(Error::SeqOutOfRange { seq: 2, first: 1, last: 1 })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::SeqOutOfRange`] if the log does not hold `seq` (or it is not yet
     /// visible); [`Error::Corrupt`] if its bytes on disk no longer check out;
     /// [`Error::SegmentChanged`] if its segment no longer matches the checkpoint;
     /// [`Error::Io`].
     pub fn read(&self, seq: u64) -> Result<Entry> {
+        // Held until the bytes are read: the position found under the state lock
+        // still holds entry `seq` when the (unlocked) read below happens.
+        let _pin = self.shared.pin();
         let located = self.locate(seq)?;
         let file = self.shared.read_file(located.position.segment)?;
         let mut buf = vec![0u8; located.span as usize];
@@ -315,11 +339,14 @@ impl Wal {
     /// finding the entry reads the segment: [`Error::Corrupt`] or
     /// [`Error::SegmentChanged`] if it no longer checks out, [`Error::Io`].
     pub fn position(&self, seq: u64) -> Result<Position> {
+        let _pin = self.shared.pin();
         self.locate(seq).map(|located| located.position)
     }
 
     /// Where a visible entry is, reading its segment's offsets first if the log was
-    /// opened from the checkpoint and the segment was not read since.
+    /// opened from the checkpoint and the segment was not read since. The caller
+    /// holds the pin ([`Shared::pin`]): the offsets read without the state lock
+    /// are then those of the segment the index describes.
     fn locate(&self, seq: u64) -> Result<Located> {
         loop {
             let state = self.shared.lock();
@@ -342,34 +369,69 @@ impl Wal {
     /// [`Wal::truncate_front`]). A `seq` after the last entry is fine: the iterator
     /// yields entries from there once they are appended.
     pub fn iter_from(&self, seq: u64) -> Result<Iter> {
-        let state = self.shared.lock();
+        let mut state = self.shared.lock();
         if seq < state.index.first_seq() {
             return Err(out_of_range(&state, seq));
         }
+        let notice = state.register_iterator();
         drop(state);
-        Ok(Iter::new(Arc::clone(&self.shared), seq))
+        Ok(Iter::new(Arc::clone(&self.shared), seq, notice))
     }
 
-    /// Blocks until the entry `seq` is visible to readers, the log closes, or
-    /// `timeout` passes; returns whether it is visible.
-    pub fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
+    /// Blocks until the entry `seq` is visible to readers or `timeout` passes;
+    /// returns `Ok(true)` once it is visible, `Ok(false)` if the time ran out.
+    /// `Duration::MAX` waits with no deadline. An entry visible once counts even
+    /// if a truncation removed it since.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use flashlog_wal::{Op, Options, Wal};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let wal = Wal::open(dir.path(), Options::default())?;
+    /// assert!(!wal.wait_for(1, Duration::from_millis(1))?);
+    /// wal.append(Op::Put, b"k", b"v")?;
+    /// assert!(wal.wait_for(1, Duration::MAX)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Returns at once, instead of waiting for an entry that cannot come,
+    /// [`Error::Closed`] once the log is closed and [`Error::Poisoned`] once a
+    /// write or fsync failed.
+    pub fn wait_for(&self, seq: u64, timeout: Duration) -> Result<bool> {
         let shared = &self.shared;
-        let deadline = Instant::now() + timeout;
+        // No deadline when it lies beyond what an `Instant` can hold.
+        let deadline = Instant::now().checked_add(timeout);
         let mut state = shared.lock();
-        while seq >= state.visible_end() && !state.closed {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
+        while seq >= state.visible_end() {
+            if let Some(cause) = &state.poisoned {
+                return Err(Error::Poisoned {
+                    cause: cause.clone(),
+                });
+            }
+            if state.closed {
+                return Err(Error::Closed);
             }
             state.tail_waiters += 1;
-            state = shared
-                .appended
-                .wait_timeout(state, left)
-                .unwrap_or_else(|poison| poison.into_inner())
-                .0;
+            state = match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        state.tail_waiters -= 1;
+                        return Ok(false);
+                    }
+                    shared
+                        .appended
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(|poison| poison.into_inner())
+                        .0
+                }
+                None => shared.wait(&shared.appended, state),
+            };
             state.tail_waiters -= 1;
         }
-        seq < state.visible_end()
+        Ok(true)
     }
 
     /// The sequence number of the first entry in the log (of the next one to be
@@ -395,6 +457,8 @@ impl Wal {
     /// # Errors
     /// [`Error::Io`] (the log is then poisoned), [`Error::Poisoned`], [`Error::Closed`].
     pub fn truncate_front(&self, seq: u64) -> Result<u64> {
+        // Readers of the segments about to go finish first; later ones find them gone.
+        let _layout = self.shared.change_layout();
         let mut state = self.quiesce()?;
         let State { index, meta, .. } = &mut *state;
         let result = truncate::front(&self.shared.dir, index, meta, seq);
@@ -410,10 +474,17 @@ impl Wal {
     /// Crash-safe: the intent is recorded in the side file first, so a crash during
     /// the call reopens to the log before or after it.
     ///
+    /// It waits for reads under way ([`Wal::read`], an iterator's read ahead) to
+    /// finish. An iterator that already yielded entries from `seq` on returns
+    /// [`Error::Truncated`] at its next call, once; one that had only read them
+    /// ahead reads the new entries instead.
+    ///
     /// # Errors
     /// [`Error::SeqOutOfRange`] if `seq` is before the first entry; [`Error::Io`]
     /// (the log is then poisoned), [`Error::Poisoned`], [`Error::Closed`].
     pub fn truncate_back(&self, seq: u64) -> Result<()> {
+        // Reads under way finish before the files change; later ones see the new index.
+        let _layout = self.shared.change_layout();
         let mut state = self.quiesce()?;
         if seq < state.index.first_seq() {
             return Err(out_of_range(&state, seq));
@@ -422,6 +493,10 @@ impl Wal {
             // Nothing to remove: keep the writer, and with it what it has not synced.
             return Ok(());
         }
+        // Iterators that yielded entries from `seq` on learn it at their next
+        // call; followers blocked at the end of the log wake to learn it now.
+        state.notify_cut(seq);
+        self.shared.appended.notify_all();
         let State { index, meta, .. } = &mut *state;
         let result = truncate::back(&self.shared.dir, index, meta, seq).and_then(|removed| {
             let active = index.active();

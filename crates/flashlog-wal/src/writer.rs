@@ -119,7 +119,9 @@ impl SegmentWriter {
         if needed <= self.allocated || ahead == 0 || write_len >= PREALLOCATE_BELOW {
             return Ok(());
         }
-        let target = (needed + ahead).min(max_segment_size.max(needed));
+        let target = needed
+            .saturating_add(ahead)
+            .min(max_segment_size.max(needed));
         let mut at = self.allocated.max(needed);
         while at < target {
             let len = (target - at).min(ZEROS.len() as u64) as usize;

@@ -4,6 +4,7 @@
 
 mod checkpoint;
 mod common;
+mod concurrency;
 mod go_compat;
 mod group_commit;
 mod reading;

@@ -51,9 +51,9 @@ fn an_iterator_at_the_end_sees_entries_appended_later() {
     wal.append(Op::Put, b"a", b"").unwrap();
     assert_eq!(iter.next().unwrap().unwrap().key(), b"a");
     assert!(iter.next().is_none());
-    assert!(!wal.wait_for(2, Duration::from_millis(10)));
+    assert!(!wal.wait_for(2, Duration::from_millis(10)).unwrap());
     wal.append(Op::Put, b"b", b"").unwrap();
-    assert!(wal.wait_for(2, Duration::from_millis(10)));
+    assert!(wal.wait_for(2, Duration::from_millis(10)).unwrap());
     assert_eq!(iter.next().unwrap().unwrap().seq(), 2);
 }
 

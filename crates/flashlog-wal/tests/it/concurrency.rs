@@ -1,0 +1,388 @@
+//! Operations that overlap: a read or an iterator in one thread while another
+//! truncates and re-appends, waiting on a log that closes or fails. Each race is
+//! made deterministic with [`PausingFs`], which stops one chosen thread inside a
+//! chosen file call until the test lets it go.
+
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, ThreadId};
+use std::time::Duration;
+
+use flashlog_wal::fs::{Fs, FsFile, OpenMode, StdFs};
+use flashlog_wal::{Error, Op, Options, Wal};
+
+use crate::common::{faulty_options, FaultyFs};
+
+/// Which call of the paused thread stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PauseAt {
+    /// Reading a segment file.
+    Read,
+    /// Opening a segment file.
+    Open,
+}
+
+/// The real file system, except that one thread stops in its next segment read
+/// (or open) until [`PausingFs::release`].
+#[derive(Debug)]
+struct PausingFs {
+    at: PauseAt,
+    thread: Mutex<Option<ThreadId>>,
+    /// Whether the thread is stopped in the call now.
+    paused: Mutex<bool>,
+    changed: Condvar,
+    released: AtomicBool,
+}
+
+impl PausingFs {
+    fn new(at: PauseAt) -> Arc<PausingFs> {
+        Arc::new(PausingFs {
+            at,
+            thread: Mutex::new(None),
+            paused: Mutex::new(false),
+            changed: Condvar::new(),
+            released: AtomicBool::new(false),
+        })
+    }
+
+    /// Makes the calling thread's next segment call stop.
+    fn pause_this_thread(&self) {
+        *self.thread.lock().unwrap() = Some(thread::current().id());
+    }
+
+    fn wait_until_paused(&self) {
+        let mut paused = self.paused.lock().unwrap();
+        while !*paused {
+            paused = self.changed.wait(paused).unwrap();
+        }
+    }
+
+    fn release(&self) {
+        self.released.store(true, Ordering::SeqCst);
+        let _paused = self.paused.lock().unwrap();
+        self.changed.notify_all();
+    }
+
+    /// Stops here if the calling thread is the chosen one and `at` is its call.
+    fn maybe_pause(&self, at: PauseAt, path: &Path) {
+        let is_segment = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with("segment-"));
+        if at != self.at || !is_segment {
+            return;
+        }
+        {
+            let mut chosen = self.thread.lock().unwrap();
+            if *chosen != Some(thread::current().id()) {
+                return;
+            }
+            *chosen = None; // once
+        }
+        let mut paused = self.paused.lock().unwrap();
+        *paused = true;
+        self.changed.notify_all();
+        while !self.released.load(Ordering::SeqCst) {
+            paused = self.changed.wait(paused).unwrap();
+        }
+        *paused = false;
+    }
+}
+
+#[derive(Debug)]
+struct PausingFile {
+    fs: Arc<PausingFs>,
+    path: std::path::PathBuf,
+    inner: Box<dyn FsFile>,
+}
+
+impl FsFile for PausingFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.fs.maybe_pause(PauseAt::Read, &self.path);
+        self.inner.read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        self.inner.write_at(buf, offset)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.inner.sync_data()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+}
+
+/// `Fs` for a shared `PausingFs` (the options need an `Arc<dyn Fs>`, the test
+/// keeps its own handle).
+#[derive(Debug)]
+struct Pausing(Arc<PausingFs>);
+
+impl Fs for Pausing {
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        StdFs.create_dir_all(path)
+    }
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        StdFs.list_dir(path)
+    }
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn FsFile>> {
+        self.0.maybe_pause(PauseAt::Open, path);
+        Ok(Box::new(PausingFile {
+            fs: Arc::clone(&self.0),
+            path: path.to_path_buf(),
+            inner: StdFs.open(path, mode)?,
+        }))
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        StdFs.remove_file(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        StdFs.rename(from, to)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        StdFs.sync_dir(path)
+    }
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn std::fmt::Debug + Send + Sync>> {
+        StdFs.lock(path)
+    }
+}
+
+fn key(generation: &str, i: u64) -> Vec<u8> {
+    format!("{generation}-{i}").into_bytes()
+}
+
+/// The bug report's race: `read(8)` locates the entry, is held before its read,
+/// `truncate_back(5)` and 16 appends of another size run meanwhile. The read must
+/// return what held 8 at some moment during the call (old 8 or new 8), never
+/// the bytes of another entry and never a false `Corrupt`.
+#[test]
+fn regression_read_during_truncate_back_never_returns_another_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let pausing = PausingFs::new(PauseAt::Read);
+    let options = Options::default().fs(Arc::new(Pausing(Arc::clone(&pausing))));
+    let wal = Arc::new(Wal::open(dir.path(), options).unwrap());
+    for i in 1..=10 {
+        wal.append(Op::Put, &key("old", i), b"v").unwrap();
+    }
+    let reader = {
+        let (wal, pausing) = (Arc::clone(&wal), Arc::clone(&pausing));
+        thread::spawn(move || {
+            pausing.pause_this_thread();
+            wal.read(8)
+        })
+    };
+    pausing.wait_until_paused();
+    let rewriter = {
+        let wal = Arc::clone(&wal);
+        thread::spawn(move || {
+            wal.truncate_back(5).unwrap();
+            for i in 5..=20 {
+                wal.append(Op::Put, &key("new", i), b"a longer value")
+                    .unwrap();
+            }
+        })
+    };
+    // Give the truncation every chance to run inside the read's window.
+    thread::sleep(Duration::from_millis(200));
+    pausing.release();
+    let read = reader.join().unwrap();
+    rewriter.join().unwrap();
+    let entry = read.expect("entry 8 existed throughout, old or new");
+    assert_eq!(entry.seq(), 8);
+    assert!(
+        entry.key() == key("old", 8) || entry.key() == key("new", 8),
+        "read(8) returned the key {:?}",
+        String::from_utf8_lossy(entry.key())
+    );
+    assert_eq!(wal.read(8).unwrap().key(), key("new", 8));
+}
+
+/// `read` of an entry whose segment `truncate_front` removes between locating
+/// it and opening the file: the entry (it held its seq when the call began) or
+/// `SeqOutOfRange`, never an I/O error naming the removed file.
+#[test]
+fn regression_read_during_truncate_front_is_the_entry_or_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let pausing = PausingFs::new(PauseAt::Open);
+    let options = Options::default()
+        .max_segment_size(200)
+        .fs(Arc::new(Pausing(Arc::clone(&pausing))));
+    let wal = Arc::new(Wal::open(dir.path(), options).unwrap());
+    for i in 1..=30 {
+        wal.append(Op::Put, &key("k", i), b"value").unwrap();
+    }
+    let last = wal.last_seq();
+    let reader = {
+        let (wal, pausing) = (Arc::clone(&wal), Arc::clone(&pausing));
+        thread::spawn(move || {
+            pausing.pause_this_thread();
+            wal.read(1)
+        })
+    };
+    pausing.wait_until_paused();
+    let truncator = {
+        let wal = Arc::clone(&wal);
+        thread::spawn(move || wal.truncate_front(last).unwrap())
+    };
+    thread::sleep(Duration::from_millis(200));
+    pausing.release();
+    match reader.join().unwrap() {
+        Ok(entry) => assert_eq!(entry.key(), key("k", 1)),
+        Err(Error::SeqOutOfRange { seq: 1, .. }) => {}
+        Err(other) => panic!("read(1) failed with {other}"),
+    }
+    assert!(truncator.join().unwrap() > 1);
+}
+
+/// An iterator that yielded old 1..=10 must not go on with new 11 and 12 after
+/// `truncate_back(5)` and new appends: it says once that what it read was cut,
+/// then reads the new history from the cut.
+#[test]
+fn regression_a_follower_learns_that_entries_it_read_were_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), Options::default()).unwrap();
+    for i in 1..=10 {
+        wal.append(Op::Put, &key("old", i), b"").unwrap();
+    }
+    let mut follower = wal
+        .iter_from(1)
+        .unwrap()
+        .follow_timeout(Duration::from_millis(20));
+    for i in 1..=10 {
+        assert_eq!(follower.next().unwrap().unwrap().key(), key("old", i));
+    }
+    assert!(follower.next().is_none());
+    wal.truncate_back(5).unwrap();
+    for i in 5..=12 {
+        wal.append(Op::Put, &key("new", i), b"").unwrap();
+    }
+    match follower.next() {
+        Some(Err(Error::Truncated { first_cut: 5 })) => {}
+        other => panic!("expected Truncated {{ first_cut: 5 }}, got {other:?}"),
+    }
+    assert_eq!(follower.next_seq(), 5);
+    let rest: Vec<Vec<u8>> = follower.map(|e| e.unwrap().key().to_vec()).collect();
+    let new: Vec<Vec<u8>> = (5..=12).map(|i| key("new", i)).collect();
+    assert_eq!(rest, new);
+}
+
+/// An iterator part way through a run it read ahead: entries it has not yielded
+/// yet and that `truncate_back` replaced are read again from the new history,
+/// without an error (nothing it yielded was cut).
+#[test]
+fn an_iterator_rereads_entries_replaced_before_it_yielded_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), Options::default()).unwrap();
+    for i in 1..=10 {
+        wal.append(Op::Put, &key("old", i), b"").unwrap();
+    }
+    let mut iter = wal.iter_from(1).unwrap();
+    for i in 1..=4 {
+        assert_eq!(iter.next().unwrap().unwrap().key(), key("old", i));
+    }
+    wal.truncate_back(5).unwrap();
+    for i in 5..=7 {
+        wal.append(Op::Put, &key("new", i), b"").unwrap();
+    }
+    let rest: Vec<Vec<u8>> = iter.map(|e| e.unwrap().key().to_vec()).collect();
+    let new: Vec<Vec<u8>> = (5..=7).map(|i| key("new", i)).collect();
+    assert_eq!(rest, new);
+}
+
+/// A follower blocked at the end of the log when `truncate_back` cuts what it
+/// read is woken and told, instead of waiting for the new history to catch up.
+#[test]
+fn a_blocked_follower_is_told_of_a_truncation_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Arc::new(Wal::open(dir.path(), Options::default()).unwrap());
+    for i in 1..=3 {
+        wal.append(Op::Put, &key("old", i), b"").unwrap();
+    }
+    let follower = {
+        let wal = Arc::clone(&wal);
+        thread::spawn(move || {
+            let mut follower = wal.iter_from(1).unwrap().follow();
+            for _ in 1..=3 {
+                follower.next().unwrap().unwrap();
+            }
+            follower.next()
+        })
+    };
+    thread::sleep(Duration::from_millis(100));
+    wal.truncate_back(2).unwrap();
+    match follower.join().unwrap() {
+        Some(Err(Error::Truncated { first_cut: 2 })) => {}
+        other => panic!("expected Truncated {{ first_cut: 2 }}, got {other:?}"),
+    }
+}
+
+#[test]
+fn regression_waiting_without_a_deadline_does_not_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Arc::new(Wal::open(dir.path(), Options::default()).unwrap());
+    wal.append(Op::Put, b"k", b"v").unwrap();
+    assert!(wal.wait_for(1, Duration::MAX).unwrap());
+    let mut follower = wal.iter_from(1).unwrap().follow_timeout(Duration::MAX);
+    assert_eq!(follower.next().unwrap().unwrap().seq(), 1);
+    let waiter = {
+        let wal = Arc::clone(&wal);
+        thread::spawn(move || wal.wait_for(2, Duration::MAX))
+    };
+    thread::sleep(Duration::from_millis(50));
+    wal.append(Op::Put, b"k", b"v2").unwrap();
+    assert!(waiter.join().unwrap().unwrap());
+}
+
+/// `wait_for` says promptly that the log closed, instead of waiting out its
+/// timeout or answering as if it had timed out.
+#[test]
+fn regression_wait_for_returns_at_close_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Arc::new(Wal::open(dir.path(), Options::default()).unwrap());
+    let waiter = {
+        let wal = Arc::clone(&wal);
+        thread::spawn(move || wal.wait_for(1, Duration::from_secs(3600)))
+    };
+    thread::sleep(Duration::from_millis(50));
+    wal.close().unwrap();
+    assert!(matches!(waiter.join().unwrap(), Err(Error::Closed)));
+}
+
+/// After a failed write nothing more becomes visible: `wait_for` returns at
+/// once with the failure instead of waiting out an hour.
+#[test]
+fn regression_wait_for_returns_when_the_log_is_poisoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::sticky();
+    let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
+    wal.append(Op::Put, b"k", b"v").unwrap();
+    let waiter = {
+        let wal = Arc::clone(&wal);
+        thread::spawn(move || wal.wait_for(2, Duration::from_secs(3600)))
+    };
+    thread::sleep(Duration::from_millis(50));
+    fs.fail_after(1);
+    assert!(wal.append(Op::Put, b"k", b"v2").is_err());
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        waiter.join().unwrap(),
+        Err(Error::Poisoned { .. })
+    ));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    // What was visible before the failure still is.
+    assert!(wal.wait_for(1, Duration::MAX).unwrap());
+}
+
+#[test]
+fn regression_huge_preallocation_is_refused_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Wal::open(dir.path(), Options::default().preallocate(u64::MAX)).unwrap_err();
+    assert!(matches!(err, Error::InvalidOptions(_)), "{err}");
+    // The largest accepted value works (it is capped by the segment size).
+    let wal = Wal::open(dir.path(), Options::default().preallocate(u32::MAX.into())).unwrap();
+    wal.append(Op::Put, b"k", b"v").unwrap();
+}
