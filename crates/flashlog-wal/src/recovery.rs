@@ -373,14 +373,88 @@ struct Plan {
 }
 
 /// Recovers the log in `dir` under `mode`.
+///
+/// A read-write open holds the directory lock, so no flashlog writer changes the
+/// files meanwhile. A read-only open takes no lock: see [`recover_live`].
 pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<Recovered> {
+    match access {
+        Access::ReadWrite => recover_from(dir, mode, access, meta::load(dir)?),
+        Access::ReadOnly => recover_live(dir, mode),
+    }
+}
+
+/// How many times a read-only open tries before it reports what the last try found.
+const LIVE_ATTEMPTS: u32 = 50;
+
+/// Recovers, read-only, a log that another process may be writing: every try
+/// reads the side file before it lists the directory and again at its end, and a
+/// try during which the side file changed in a way that can make what it read
+/// inconsistent is repeated (at most [`LIVE_ATTEMPTS`] times).
+///
+/// Why reading the side file first and last is enough: the writer records a
+/// change of the segment set in the side file before the files can disagree with
+/// the old side file. A rotation creates the new segment (and syncs the
+/// directory) before the side file names it, so a listing made after the side
+/// file was read holds every segment it names. `truncate_front` names the new
+/// first segment before it removes older ones, and `truncate_back` records its
+/// intent before it removes or cuts any: a segment missing from the listing, one
+/// that vanished before it was opened, or one cut while it was read all come with
+/// a side file that changed during the try. A try that saw no change and failed
+/// failed for real (a log nobody writes is reported at once), and one that
+/// succeeded while only rotations or `truncate_front` happened saw the log as it
+/// was when it began (the files it opened stay readable once removed).
+///
+/// What this cannot see: a `truncate_back` that cuts only the newest segment and
+/// finishes within one try leaves the side file as it was; reading the newest
+/// segment while it is cut and appended to again can then find damage there.
+fn recover_live(dir: &Dir, mode: RecoveryMode) -> Result<Recovered> {
+    let mut attempt = 1;
+    loop {
+        let before = meta::load(dir)?;
+        let outcome = recover_from(dir, mode, Access::ReadOnly, before);
+        let after = meta::load(dir)?;
+        let consistent = match &outcome {
+            Ok(_) => before == after || only_grew(before, after),
+            Err(_) => before == after,
+        };
+        if consistent || attempt == LIVE_ATTEMPTS {
+            return outcome;
+        }
+        attempt += 1;
+        // The writer is in the middle of a change: give it a moment to finish.
+        std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt.min(10))));
+    }
+}
+
+/// Whether the side file went from `before` to `after` by rotations and
+/// `truncate_front`s only: changes that leave a try's view of the log as it was
+/// when the try began.
+fn only_grew(before: Option<Meta>, after: Option<Meta>) -> bool {
+    let (Some(before), Some(after)) = (before, after) else {
+        // A side file that appeared: the first one a new log stores.
+        return before.is_none();
+    };
+    before.pending_truncate_back.is_none()
+        && after.pending_truncate_back.is_none()
+        && after.first_segment >= before.first_segment
+        && after.first_seq >= before.first_seq
+        && after.last_segment >= before.last_segment
+}
+
+/// Recovers the log in `dir` from the side file `stored_meta` (read before the
+/// directory is listed: see [`recover_live`]).
+fn recover_from(
+    dir: &Dir,
+    mode: RecoveryMode,
+    access: Access,
+    stored_meta: Option<Meta>,
+) -> Result<Recovered> {
     let mut listing = list_segments(dir)?;
     if access == Access::ReadWrite {
         rename_misnamed(dir, &mut listing)?;
     }
     let ids = listing.ids.clone();
     let has_tmp = listing.has_tmp;
-    let stored_meta = meta::load(dir)?;
     let mut meta = stored_meta.unwrap_or_default();
     if stored_meta.is_none() {
         // Without a side file no truncate_front ever ran, so no segment is stale: a
