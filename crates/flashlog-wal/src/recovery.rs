@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::checkpoint::{self, Sealed, INDEX_TMP_FILE};
+use crate::checkpoint::{self, LastEntry, Sealed, INDEX_TMP_FILE};
 use crate::codec;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
@@ -94,6 +94,8 @@ struct Scan {
     /// Where a run of zeros reaching the end of the file starts: preallocated space
     /// (in the last segment) rather than damage.
     zero_tail: Option<u64>,
+    /// The last valid entry (for the checkpoint).
+    last: Option<LastEntry>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +104,9 @@ struct ScanDamage {
     kind: CorruptionKind,
     /// Where the scan goes on after the damage.
     resume: Resume,
+    /// The last valid entry before the damage: the last one kept if the segment
+    /// is cut here.
+    last_before: Option<LastEntry>,
 }
 
 /// What follows damage in a segment.
@@ -133,6 +138,7 @@ fn scan_segment(id: SegmentId, bytes: &[u8]) -> Scan {
         offsets: Vec::new(),
         damage: Vec::new(),
         zero_tail: None,
+        last: None,
     };
     // One budget for every search of the segment, so that many damaged regions
     // cannot each spend a fresh one.
@@ -142,6 +148,7 @@ fn scan_segment(id: SegmentId, bytes: &[u8]) -> Scan {
         match codec::decode(&bytes[at..]) {
             Ok(entry) => {
                 scan.offsets.push(at as u32);
+                scan.last = LastEntry::at(bytes, at);
                 at += entry.len;
             }
             Err(_) if bytes[at..].iter().all(|&byte| byte == 0) => {
@@ -154,6 +161,7 @@ fn scan_segment(id: SegmentId, bytes: &[u8]) -> Scan {
                     offset: at as u64,
                     kind,
                     resume,
+                    last_before: scan.last,
                 });
                 match resume {
                     Resume::At(next) => at = next as usize,
@@ -620,8 +628,9 @@ impl Found {
 /// more than they save.
 const PARALLEL_SCAN_BYTES: u64 = 8 << 20;
 
-/// Trusts each sealed segment that `records` describes at its current length, and
-/// reads and scans the others (the newest one always, after dropping its cached
+/// Trusts each sealed segment that `records` describes and that the record still
+/// fits ([`checkpoint::vouches`]: one read of its last entry), and reads and scans
+/// the others (the newest one always, after dropping its cached
 /// pages if `drop_newest_cache`), spreading them over the machine's cores when
 /// there is enough to read (scanning is CPU-bound once the files are in the page
 /// cache).
@@ -640,9 +649,12 @@ fn find_segments(
         if drop_newest_cache && Some(id) == newest {
             file.drop_cache()?;
         }
-        let record = records
-            .and_then(|records| records.get(&id))
-            .filter(|record| Some(id) != newest && record.len == len);
+        let record = match records.and_then(|records| records.get(&id)) {
+            Some(record) if Some(id) != newest && checkpoint::vouches(&file, len, record)? => {
+                Some(record)
+            }
+            _ => None,
+        };
         match record {
             Some(record) => found.push(Some(Found::Trusted(*record))),
             None => {
@@ -707,10 +719,15 @@ fn available_parallelism() -> usize {
 /// syncing a clean file again costs little.
 fn sync_unrecorded(dir: &Dir, index: &Index, records: &HashMap<SegmentId, Sealed>) -> Result<()> {
     let active = index.active().id;
+    let sealed: HashMap<SegmentId, Sealed> = index
+        .sealed(active)
+        .into_iter()
+        .map(|record| (record.id, record))
+        .collect();
     for segment in &index.segments {
         let recorded = records
             .get(&segment.id)
-            .is_some_and(|record| record.len == segment.end);
+            .is_some_and(|record| sealed.get(&segment.id) == Some(record));
         if segment.id != active && !recorded {
             dir.open(&segment.id.file_name(), OpenMode::Read)?
                 .sync_data()?;
@@ -778,6 +795,7 @@ fn apply_mode(
                     offset: zeros,
                     kind: CorruptionKind::BadLength(0),
                     resume: Resume::Nowhere,
+                    last_before: scan.last,
                 });
             }
         }
@@ -853,7 +871,17 @@ fn apply_mode(
             .copied()
             .filter(|&offset| u64::from(offset) < keep_until)
             .collect();
-        let mut segment = SegmentIndex::scanned(scan.id, next_seq, offsets, keep_until);
+        // The last entry kept: the scan's last, or the last before the damage the
+        // segment is cut at.
+        let last = if offsets.len() == scan.offsets.len() {
+            scan.last
+        } else {
+            damages
+                .iter()
+                .find(|damage| damage.offset == keep_until)
+                .and_then(|damage| damage.last_before)
+        };
+        let mut segment = SegmentIndex::scanned(scan.id, next_seq, offsets, keep_until, last);
         segment.skipped_damage = damages.iter().any(|damage| damage.offset < keep_until);
         next_seq = segment.next_seq();
         index.segments.push_back(segment);

@@ -510,7 +510,7 @@ fn read_only_opens_of_a_live_log(root: &Path, run_for: std::time::Duration) -> u
                     assert_eq!(wal.append(Op::Put, &key(seq), b"value").unwrap(), seq);
                 }
                 wal.rotate().unwrap();
-                if round % 3 == 0 {
+                if round.is_multiple_of(3) {
                     let mut first = first.lock().unwrap();
                     *first = wal
                         .truncate_front(wal.last_seq().saturating_sub(60))
