@@ -4,29 +4,58 @@
 //! A sealed segment (any but the newest) never changes once the writer has moved
 //! on: it was trimmed and synced before the next segment was created. The
 //! checkpoint records, for each sealed segment, its first sequence number, its
-//! number of entries and its length. Recovery under the default
-//! [`RecoveryMode`](crate::RecoveryMode) trusts a record when the file has exactly
-//! that length and the record continues the sequence numbers of the segments
-//! before it; the newest segment is always scanned. Entries of a trusted segment
-//! are still checked (CRC and all) when they are read, and its offsets are found
-//! when it is first read.
+//! number of entries, its length, and where its last entry starts and that
+//! entry's stored CRC. Recovery under the default
+//! [`RecoveryMode`](crate::RecoveryMode) trusts a record when the record continues
+//! the sequence numbers of the segments before it and [`vouches`] finds it still
+//! true of the file: exactly the recorded length, and at the recorded offset a
+//! valid entry with the recorded CRC that ends exactly there (one small read per
+//! segment). Otherwise that segment is scanned. The newest segment is always
+//! scanned. Entries of a trusted segment are still checked (CRC and all) when they
+//! are read, and its offsets are found when it is first read.
 //!
 //! The checkpoint is a hint, never the truth: it is rewritten (without an fsync)
-//! after every rotation and at close, a damaged or missing one means a full scan,
-//! and whatever changes a sealed segment (`truncate_back`, recovery cutting or
-//! removing segments, `flashlog repair`) removes it first, durably.
+//! after every rotation and at close, a damaged or missing one (or one of another
+//! version) means a full scan, and whatever changes a sealed segment
+//! (`truncate_back`, recovery finishing one or cutting or removing segments,
+//! `flashlog repair`) removes it first, durably.
+//!
+//! # What the open-time check guarantees, and what it assumes
+//!
+//! A trusted segment has the recorded length and ends with a valid entry that has
+//! the recorded CRC at the recorded offset. So a checkpoint that went stale (put
+//! back from a backup, say) after anything changed a segment's length or its last
+//! entry costs a scan of that segment, never wrong sequence numbers.
+//!
+//! It does not read the entries before the last one, so it assumes they are as
+//! they were recorded. flashlog itself never breaks that: a sealed segment only
+//! changes by `truncate_back` or recovery, which remove the checkpoint durably
+//! first. Something else can: a `truncate_back` into a sealed segment, appends
+//! that bring it back to its old length with entries of other sizes *ending with
+//! an entry byte-identical to the old last one at the same offset*, and then the
+//! old checkpoint restored. The record then passes with the old, wrong entry
+//! count: the first read of that segment's entries finds the count wrong
+//! ([`Error::SegmentChanged`](crate::Error::SegmentChanged)), but sequence numbers
+//! of later segments are off until the next open in a mode that scans everything
+//! (any mode but the default). Catching that too would mean reading every entry
+//! header of every sealed segment at open: the scan the checkpoint exists to avoid.
 //!
 //! Layout, integers little-endian:
 //! ```text
-//! | "FLWLINDX" (8) | version u32 = 1 | count u32 |
-//! | count × (segment u64 | first_seq u64 | entries u64 | len u64) |
+//! | "FLWLINDX" (8) | version u32 = 2 | count u32 |
+//! | count × (segment u64 | first_seq u64 | entries u64 | len u64 |
+//! |          last_offset u64 | last_crc u32) |
 //! | CRC-32/IEEE of everything before (4) |
 //! ```
+//! `last_offset` and `last_crc` are 0 for a segment without entries. Version 1
+//! (without them) is ignored: the next open scans, and the next rotation or close
+//! writes version 2.
 
 use std::collections::HashMap;
 
+use crate::codec;
 use crate::error::Result;
-use crate::fs::{Dir, OpenMode};
+use crate::fs::{Dir, OpenMode, PathFile};
 use crate::SegmentId;
 
 /// The checkpoint's name.
@@ -35,9 +64,9 @@ pub const INDEX_FILE: &str = "flashlog.index";
 pub const INDEX_TMP_FILE: &str = "flashlog.index.tmp";
 
 const MAGIC: &[u8; 8] = b"FLWLINDX";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const HEADER_LEN: usize = 16;
-const RECORD_LEN: usize = 32;
+const RECORD_LEN: usize = 44;
 const CRC_LEN: usize = 4;
 
 /// What the checkpoint says about one sealed segment.
@@ -47,6 +76,26 @@ pub(crate) struct Sealed {
     pub first_seq: u64,
     pub entries: u64,
     pub len: u64,
+    /// The segment's last entry; `None` if it has none.
+    pub last: Option<LastEntry>,
+}
+
+/// Where a segment's last entry starts and the CRC stored in its first 4 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LastEntry {
+    pub offset: u64,
+    pub crc: u32,
+}
+
+impl LastEntry {
+    /// The entry starting at `offset` in `bytes`, if 4 bytes are there.
+    pub(crate) fn at(bytes: &[u8], offset: usize) -> Option<LastEntry> {
+        let crc = bytes.get(offset..offset + codec::CRC_LEN)?;
+        Some(LastEntry {
+            offset: offset as u64,
+            crc: u32::from_le_bytes(crc.try_into().ok()?),
+        })
+    }
 }
 
 fn encode(records: &[Sealed]) -> Vec<u8> {
@@ -55,9 +104,17 @@ fn encode(records: &[Sealed]) -> Vec<u8> {
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&(records.len() as u32).to_le_bytes());
     for record in records {
-        for word in [record.id.0, record.first_seq, record.entries, record.len] {
+        let last = record.last.unwrap_or(LastEntry { offset: 0, crc: 0 });
+        for word in [
+            record.id.0,
+            record.first_seq,
+            record.entries,
+            record.len,
+            last.offset,
+        ] {
             out.extend_from_slice(&word.to_le_bytes());
         }
+        out.extend_from_slice(&last.crc.to_le_bytes());
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -87,11 +144,18 @@ fn decode(bytes: &[u8]) -> Option<Vec<Sealed>> {
     Some(
         records
             .chunks_exact(RECORD_LEN)
-            .map(|record| Sealed {
-                id: SegmentId(u64_at(record, 0)),
-                first_seq: u64_at(record, 8),
-                entries: u64_at(record, 16),
-                len: u64_at(record, 24),
+            .map(|record| {
+                let entries = u64_at(record, 16);
+                Sealed {
+                    id: SegmentId(u64_at(record, 0)),
+                    first_seq: u64_at(record, 8),
+                    entries,
+                    len: u64_at(record, 24),
+                    last: (entries > 0).then(|| LastEntry {
+                        offset: u64_at(record, 32),
+                        crc: u32::from_le_bytes(record[40..44].try_into().expect("4 bytes")),
+                    }),
+                }
             })
             .collect(),
     )
@@ -118,6 +182,35 @@ pub(crate) fn load(dir: &Dir) -> Result<HashMap<SegmentId, Sealed>> {
         .into_iter()
         .map(|record| (record.id, record))
         .collect())
+}
+
+/// Whether `record` is still true of the segment `file` of `len` bytes, checked
+/// with at most one read of its last entry: the file has the recorded length, and
+/// a valid entry (CRC checked) with the recorded stored CRC starts at the recorded
+/// offset and ends exactly at the end of the file. See the module docs for what
+/// that guarantees.
+///
+/// # Errors
+/// [`Error::Io`](crate::Error::Io) if the read fails.
+pub(crate) fn vouches(file: &PathFile, len: u64, record: &Sealed) -> Result<bool> {
+    if len != record.len {
+        return Ok(false);
+    }
+    let Some(last) = record.last else {
+        return Ok(record.entries == 0 && len == 0);
+    };
+    let Some(entry_len) = len.checked_sub(last.offset) else {
+        return Ok(false);
+    };
+    if !(codec::MIN_ENTRY_LEN..=codec::MAX_ENTRY_LEN).contains(&entry_len) || record.entries == 0 {
+        return Ok(false);
+    }
+    let mut bytes = vec![0u8; entry_len as usize];
+    if file.read_up_to(&mut bytes, last.offset)? != bytes.len() {
+        return Ok(false);
+    }
+    let fits = codec::decode(&bytes).is_ok_and(|entry| entry.len == bytes.len());
+    Ok(fits && LastEntry::at(&bytes, 0) == Some(LastEntry { offset: 0, ..last }))
 }
 
 /// Replaces the checkpoint with `records`: written to the temporary name, then
@@ -168,12 +261,17 @@ mod tests {
                 first_seq: 100,
                 entries: 7,
                 len: 700,
+                last: Some(LastEntry {
+                    offset: 600,
+                    crc: 0xDEAD_BEEF,
+                }),
             },
             Sealed {
                 id: SegmentId(4),
                 first_seq: 107,
                 entries: 0,
                 len: 0,
+                last: None,
             },
         ]
     }
@@ -182,6 +280,21 @@ mod tests {
     fn round_trip() {
         assert_eq!(decode(&encode(&records())), Some(records()));
         assert_eq!(decode(&encode(&[])), Some(Vec::new()));
+    }
+
+    /// A version 1 checkpoint (no last entries) is ignored: the open scans.
+    #[test]
+    fn an_older_version_is_ignored() {
+        let mut v1 = Vec::new();
+        v1.extend_from_slice(MAGIC);
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        for word in [3u64, 100, 7, 700] {
+            v1.extend_from_slice(&word.to_le_bytes());
+        }
+        let crc = crc32fast::hash(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode(&v1), None);
     }
 
     #[test]

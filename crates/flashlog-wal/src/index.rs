@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use crate::checkpoint::Sealed;
+use crate::checkpoint::{LastEntry, Sealed};
 use crate::{Position, SegmentId};
 
 /// One segment's entries.
@@ -29,20 +29,27 @@ pub(crate) struct SegmentIndex {
     entries: u64,
     /// Byte offset of each entry, in order; `None` until a trusted segment is read.
     offsets: Option<Vec<u32>>,
+    /// The last entry's offset and stored CRC, for the checkpoint; `None` if the
+    /// segment has no entries, or if nobody looked at the CRC (such a segment is
+    /// left out of the checkpoint).
+    last: Option<LastEntry>,
 }
 
 impl SegmentIndex {
     pub(crate) fn new(id: SegmentId, first_seq: u64) -> SegmentIndex {
-        SegmentIndex::scanned(id, first_seq, Vec::new(), 0)
+        SegmentIndex::scanned(id, first_seq, Vec::new(), 0, None)
     }
 
-    /// A segment whose entries recovery read: they start at `offsets` and end at `end`.
+    /// A segment whose entries recovery read: they start at `offsets` and end at
+    /// `end`, and the last one is `last` (if recovery knows its CRC).
     pub(crate) fn scanned(
         id: SegmentId,
         first_seq: u64,
         offsets: Vec<u32>,
         end: u64,
+        last: Option<LastEntry>,
     ) -> SegmentIndex {
+        debug_assert!(last.is_none_or(|last| offsets.last() == Some(&(last.offset as u32))));
         SegmentIndex {
             id,
             first_seq,
@@ -50,6 +57,7 @@ impl SegmentIndex {
             skipped_damage: false,
             entries: offsets.len() as u64,
             offsets: Some(offsets),
+            last,
         }
     }
 
@@ -62,6 +70,7 @@ impl SegmentIndex {
             skipped_damage: false,
             entries: record.entries,
             offsets: None,
+            last: record.last,
         }
     }
 
@@ -86,27 +95,49 @@ impl SegmentIndex {
             first_seq: self.first_seq,
             entries: self.entries,
             len: self.end,
+            last: self.last,
         }))
     }
 
-    /// Adds an entry at `offset` (the segment's offsets are known: it is active).
-    pub(crate) fn push(&mut self, offset: u32) {
+    /// Adds an entry at `offset` whose stored CRC is `crc` (the segment's offsets
+    /// are known: it is active).
+    pub(crate) fn push(&mut self, offset: u32, crc: u32) {
         self.offsets
             .as_mut()
             .expect("the active segment's offsets are known")
             .push(offset);
         self.entries += 1;
+        self.last = Some(LastEntry {
+            offset: u64::from(offset),
+            crc,
+        });
     }
 
     /// Keeps the first `entries` entries; returns where the next one started, if
-    /// the offsets are known.
+    /// the offsets are known. The new last entry's CRC is unknown until
+    /// [`SegmentIndex::set_last_crc`] gives it.
     pub(crate) fn truncate(&mut self, entries: usize) -> Option<u64> {
         let offsets = self.offsets.as_mut()?;
         let cut = offsets.get(entries).map_or(self.end, |&at| u64::from(at));
+        if entries < offsets.len() {
+            self.last = None;
+        }
         offsets.truncate(entries);
         self.entries = entries as u64;
         self.end = cut;
         Some(cut)
+    }
+
+    /// The offset of the last entry, if the segment has entries and its offsets
+    /// are known.
+    pub(crate) fn last_offset(&self) -> Option<u64> {
+        self.offsets()?.last().map(|&at| u64::from(at))
+    }
+
+    /// Records the stored CRC of the last entry (read from the file after
+    /// [`SegmentIndex::truncate`]).
+    pub(crate) fn set_last_crc(&mut self, crc: u32) {
+        self.last = self.last_offset().map(|offset| LastEntry { offset, crc });
     }
 
     /// Frees the spare capacity of the offsets (the segment is being sealed).
@@ -212,16 +243,19 @@ impl Index {
         }
     }
 
-    /// The sealed segments before `active` that a checkpoint may describe.
+    /// The sealed segments before `active` that a checkpoint may describe: not
+    /// those with skipped damage, nor those whose last entry's CRC is unknown.
     pub(crate) fn sealed(&self, active: SegmentId) -> Vec<Sealed> {
         self.segments
             .iter()
             .filter(|segment| segment.id < active && !segment.skipped_damage)
+            .filter(|segment| segment.entries == 0 || segment.last.is_some())
             .map(|segment| Sealed {
                 id: segment.id,
                 first_seq: segment.first_seq,
                 entries: segment.entries,
                 len: segment.end,
+                last: segment.last,
             })
             .collect()
     }
@@ -280,9 +314,9 @@ mod tests {
     use super::*;
 
     fn index() -> Index {
-        let a = SegmentIndex::scanned(SegmentId(3), 10, vec![0, 20, 45], 60);
+        let a = SegmentIndex::scanned(SegmentId(3), 10, vec![0, 20, 45], 60, None);
         let empty = SegmentIndex::new(SegmentId(4), 13);
-        let b = SegmentIndex::scanned(SegmentId(5), 13, vec![0, 30], 50);
+        let b = SegmentIndex::scanned(SegmentId(5), 13, vec![0, 30], 50, None);
         Index {
             segments: [a, empty, b].into_iter().collect(),
         }
@@ -338,11 +372,12 @@ mod tests {
             first_seq: 4,
             entries: 2,
             len: 40,
+            last: Some(LastEntry { offset: 25, crc: 7 }),
         };
         let mut index = Index {
             segments: [
                 SegmentIndex::trusted(&record),
-                SegmentIndex::scanned(SegmentId(3), 6, vec![0], 10),
+                SegmentIndex::scanned(SegmentId(3), 6, vec![0], 10, None),
             ]
             .into_iter()
             .collect(),

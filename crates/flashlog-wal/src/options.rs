@@ -41,9 +41,11 @@ pub enum RecoveryMode {
     /// entry. See docs/design.md.)
     ///
     /// This mode alone trusts the checkpoint `flashlog.index`: a sealed segment it
-    /// records at the file's current length is not read at open (so a clean reopen
-    /// reads only the newest segment, however long the log), and damage in it is
-    /// reported as [`Error::Corrupt`] when its entries are first read instead.
+    /// records is not read at open when the file has the recorded length and its
+    /// last entry is the recorded one (one small read: so a clean reopen reads the
+    /// newest segment and one entry per sealed segment, however long the log), and
+    /// damage in it is reported as [`Error::Corrupt`] when its entries are first
+    /// read instead. A segment whose record no longer fits is scanned at open.
     /// The other modes read every segment at open.
     #[default]
     TolerateCorruptedTail,
@@ -160,7 +162,10 @@ impl Options {
     /// Opens the log read-only: `open` changes no file (a torn tail is left in place
     /// and only hidden), takes no lock, creates nothing, and every write returns
     /// [`Error::ReadOnly`]. For dumping or verifying a log, even one that another
-    /// process has open. Default: read-write.
+    /// process is writing: the open sees a consistent state of it (it retries, a
+    /// bounded number of times, a try that a rotation or truncation overlapped),
+    /// and the handle keeps seeing that state; entries the writer removes later
+    /// fail to read. Default: read-write.
     #[must_use]
     pub fn read_only(mut self) -> Options {
         self.read_only = true;

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::checkpoint::{self, Sealed, INDEX_TMP_FILE};
+use crate::checkpoint::{self, LastEntry, Sealed, INDEX_TMP_FILE};
 use crate::codec;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
@@ -94,6 +94,8 @@ struct Scan {
     /// Where a run of zeros reaching the end of the file starts: preallocated space
     /// (in the last segment) rather than damage.
     zero_tail: Option<u64>,
+    /// The last valid entry (for the checkpoint).
+    last: Option<LastEntry>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +104,9 @@ struct ScanDamage {
     kind: CorruptionKind,
     /// Where the scan goes on after the damage.
     resume: Resume,
+    /// The last valid entry before the damage: the last one kept if the segment
+    /// is cut here.
+    last_before: Option<LastEntry>,
 }
 
 /// What follows damage in a segment.
@@ -133,6 +138,7 @@ fn scan_segment(id: SegmentId, bytes: &[u8]) -> Scan {
         offsets: Vec::new(),
         damage: Vec::new(),
         zero_tail: None,
+        last: None,
     };
     // One budget for every search of the segment, so that many damaged regions
     // cannot each spend a fresh one.
@@ -142,6 +148,7 @@ fn scan_segment(id: SegmentId, bytes: &[u8]) -> Scan {
         match codec::decode(&bytes[at..]) {
             Ok(entry) => {
                 scan.offsets.push(at as u32);
+                scan.last = LastEntry::at(bytes, at);
                 at += entry.len;
             }
             Err(_) if bytes[at..].iter().all(|&byte| byte == 0) => {
@@ -154,6 +161,7 @@ fn scan_segment(id: SegmentId, bytes: &[u8]) -> Scan {
                     offset: at as u64,
                     kind,
                     resume,
+                    last_before: scan.last,
                 });
                 match resume {
                     Resume::At(next) => at = next as usize,
@@ -373,14 +381,88 @@ struct Plan {
 }
 
 /// Recovers the log in `dir` under `mode`.
+///
+/// A read-write open holds the directory lock, so no flashlog writer changes the
+/// files meanwhile. A read-only open takes no lock: see [`recover_live`].
 pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<Recovered> {
+    match access {
+        Access::ReadWrite => recover_from(dir, mode, access, meta::load(dir)?),
+        Access::ReadOnly => recover_live(dir, mode),
+    }
+}
+
+/// How many times a read-only open tries before it reports what the last try found.
+const LIVE_ATTEMPTS: u32 = 50;
+
+/// Recovers, read-only, a log that another process may be writing: every try
+/// reads the side file before it lists the directory and again at its end, and a
+/// try during which the side file changed in a way that can make what it read
+/// inconsistent is repeated (at most [`LIVE_ATTEMPTS`] times).
+///
+/// Why reading the side file first and last is enough: the writer records a
+/// change of the segment set in the side file before the files can disagree with
+/// the old side file. A rotation creates the new segment (and syncs the
+/// directory) before the side file names it, so a listing made after the side
+/// file was read holds every segment it names. `truncate_front` names the new
+/// first segment before it removes older ones, and `truncate_back` records its
+/// intent before it removes or cuts any: a segment missing from the listing, one
+/// that vanished before it was opened, or one cut while it was read all come with
+/// a side file that changed during the try. A try that saw no change and failed
+/// failed for real (a log nobody writes is reported at once), and one that
+/// succeeded while only rotations or `truncate_front` happened saw the log as it
+/// was when it began (the files it opened stay readable once removed).
+///
+/// What this cannot see: a `truncate_back` that cuts only the newest segment and
+/// finishes within one try leaves the side file as it was; reading the newest
+/// segment while it is cut and appended to again can then find damage there.
+fn recover_live(dir: &Dir, mode: RecoveryMode) -> Result<Recovered> {
+    let mut attempt = 1;
+    loop {
+        let before = meta::load(dir)?;
+        let outcome = recover_from(dir, mode, Access::ReadOnly, before);
+        let after = meta::load(dir)?;
+        let consistent = match &outcome {
+            Ok(_) => before == after || only_grew(before, after),
+            Err(_) => before == after,
+        };
+        if consistent || attempt == LIVE_ATTEMPTS {
+            return outcome;
+        }
+        attempt += 1;
+        // The writer is in the middle of a change: give it a moment to finish.
+        std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt.min(10))));
+    }
+}
+
+/// Whether the side file went from `before` to `after` by rotations and
+/// `truncate_front`s only: changes that leave a try's view of the log as it was
+/// when the try began.
+fn only_grew(before: Option<Meta>, after: Option<Meta>) -> bool {
+    let (Some(before), Some(after)) = (before, after) else {
+        // A side file that appeared: the first one a new log stores.
+        return before.is_none();
+    };
+    before.pending_truncate_back.is_none()
+        && after.pending_truncate_back.is_none()
+        && after.first_segment >= before.first_segment
+        && after.first_seq >= before.first_seq
+        && after.last_segment >= before.last_segment
+}
+
+/// Recovers the log in `dir` from the side file `stored_meta` (read before the
+/// directory is listed: see [`recover_live`]).
+fn recover_from(
+    dir: &Dir,
+    mode: RecoveryMode,
+    access: Access,
+    stored_meta: Option<Meta>,
+) -> Result<Recovered> {
     let mut listing = list_segments(dir)?;
     if access == Access::ReadWrite {
         rename_misnamed(dir, &mut listing)?;
     }
     let ids = listing.ids.clone();
     let has_tmp = listing.has_tmp;
-    let stored_meta = meta::load(dir)?;
     let mut meta = stored_meta.unwrap_or_default();
     if stored_meta.is_none() {
         // Without a side file no truncate_front ever ran, so no segment is stale: a
@@ -546,8 +628,9 @@ impl Found {
 /// more than they save.
 const PARALLEL_SCAN_BYTES: u64 = 8 << 20;
 
-/// Trusts each sealed segment that `records` describes at its current length, and
-/// reads and scans the others (the newest one always, after dropping its cached
+/// Trusts each sealed segment that `records` describes and that the record still
+/// fits ([`checkpoint::vouches`]: one read of its last entry), and reads and scans
+/// the others (the newest one always, after dropping its cached
 /// pages if `drop_newest_cache`), spreading them over the machine's cores when
 /// there is enough to read (scanning is CPU-bound once the files are in the page
 /// cache).
@@ -566,9 +649,12 @@ fn find_segments(
         if drop_newest_cache && Some(id) == newest {
             file.drop_cache()?;
         }
-        let record = records
-            .and_then(|records| records.get(&id))
-            .filter(|record| Some(id) != newest && record.len == len);
+        let record = match records.and_then(|records| records.get(&id)) {
+            Some(record) if Some(id) != newest && checkpoint::vouches(&file, len, record)? => {
+                Some(record)
+            }
+            _ => None,
+        };
         match record {
             Some(record) => found.push(Some(Found::Trusted(*record))),
             None => {
@@ -633,10 +719,15 @@ fn available_parallelism() -> usize {
 /// syncing a clean file again costs little.
 fn sync_unrecorded(dir: &Dir, index: &Index, records: &HashMap<SegmentId, Sealed>) -> Result<()> {
     let active = index.active().id;
+    let sealed: HashMap<SegmentId, Sealed> = index
+        .sealed(active)
+        .into_iter()
+        .map(|record| (record.id, record))
+        .collect();
     for segment in &index.segments {
         let recorded = records
             .get(&segment.id)
-            .is_some_and(|record| record.len == segment.end);
+            .is_some_and(|record| sealed.get(&segment.id) == Some(record));
         if segment.id != active && !recorded {
             dir.open(&segment.id.file_name(), OpenMode::Read)?
                 .sync_data()?;
@@ -704,6 +795,7 @@ fn apply_mode(
                     offset: zeros,
                     kind: CorruptionKind::BadLength(0),
                     resume: Resume::Nowhere,
+                    last_before: scan.last,
                 });
             }
         }
@@ -779,7 +871,17 @@ fn apply_mode(
             .copied()
             .filter(|&offset| u64::from(offset) < keep_until)
             .collect();
-        let mut segment = SegmentIndex::scanned(scan.id, next_seq, offsets, keep_until);
+        // The last entry kept: the scan's last, or the last before the damage the
+        // segment is cut at.
+        let last = if offsets.len() == scan.offsets.len() {
+            scan.last
+        } else {
+            damages
+                .iter()
+                .find(|damage| damage.offset == keep_until)
+                .and_then(|damage| damage.last_before)
+        };
+        let mut segment = SegmentIndex::scanned(scan.id, next_seq, offsets, keep_until, last);
         segment.skipped_damage = damages.iter().any(|damage| damage.offset < keep_until);
         next_seq = segment.next_seq();
         index.segments.push_back(segment);

@@ -6,8 +6,13 @@
 //! removes later segments newest first and cuts the segment holding `seq`; recovery
 //! finishes an interrupted one. Either way a crash reopens to the state before or
 //! after, nothing else.
+//!
+//! `truncate_back` (and recovery finishing one) removes the checkpoint durably
+//! before it removes or cuts any segment: a record must never outlive the segment
+//! it describes (see [`checkpoint`]).
 
 use crate::checkpoint;
+use crate::codec;
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode};
 use crate::index::Index;
@@ -101,6 +106,14 @@ pub(crate) fn finish_back(
         let segment = index.active_mut();
         let entries = (seq - segment.first_seq) as usize;
         segment.truncate(entries);
+        if let (Access::ReadWrite, Some(offset)) = (access, segment.last_offset()) {
+            // The checkpoint records each sealed segment's last entry, and this one
+            // may be sealed before anything is appended to it.
+            let mut crc = [0u8; codec::CRC_LEN];
+            dir.open(&segment.id.file_name(), OpenMode::Read)?
+                .read_exact_at(&mut crc, offset)?;
+            segment.set_last_crc(u32::from_le_bytes(crc));
+        }
     }
     meta.pending_truncate_back = None;
     if access == Access::ReadWrite {

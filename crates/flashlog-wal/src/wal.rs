@@ -65,6 +65,12 @@ impl Wal {
     /// is no log yet, and recovering it per the options' [`RecoveryMode`]
     /// otherwise. What recovery found is in [`Wal::recovery_report`].
     ///
+    /// A read-only open ([`Options::read_only`]) may open a log that another
+    /// process is writing: it sees a consistent state of the log, retrying (a
+    /// bounded number of times) a recovery that a rotation or truncation
+    /// overlapped, and never reports a segment missing that the writer had just
+    /// added or removed.
+    ///
     /// # Errors
     /// [`Error::InvalidOptions`] for unusable options; [`Error::Locked`] if another
     /// `Wal` has the directory open; [`Error::Corrupt`] for damage the recovery mode

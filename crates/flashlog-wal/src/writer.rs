@@ -226,7 +226,7 @@ impl State {
         let seq = segment.next_seq();
         let offset = segment.end;
         // Offsets fit in u32: max_segment_size is below 4 GiB (Options::validate).
-        segment.push(offset as u32);
+        segment.push(offset as u32, entry.crc);
         segment.end += entry.len;
         let id = segment.id;
         let chunk = match self.queue.last_mut() {

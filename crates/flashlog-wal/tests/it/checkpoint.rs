@@ -43,6 +43,24 @@ fn newest_segment_len(dir: &Path) -> u64 {
     segment_files(dir).last().unwrap().1.len() as u64
 }
 
+/// The bytes an open reads from the sealed segments the checkpoint vouches for:
+/// each one's last entry.
+fn last_entries_len(dir: &Path) -> u64 {
+    let files = segment_files(dir);
+    files[..files.len() - 1]
+        .iter()
+        .map(|(_, bytes)| {
+            let mut at = 0;
+            let mut last = 0;
+            while let Ok(entry) = flashlog_wal::codec::decode(&bytes[at..]) {
+                last = entry.len;
+                at += entry.len;
+            }
+            last as u64
+        })
+        .sum()
+}
+
 #[test]
 fn a_clean_reopen_reads_only_the_newest_segment() {
     let dir = tempfile::tempdir().unwrap();
@@ -51,7 +69,10 @@ fn a_clean_reopen_reads_only_the_newest_segment() {
     let (wal, fs) = open_counting(dir.path(), options());
     let wal = wal.unwrap();
     let read_at_open = fs.segment_bytes_read.load(Ordering::Relaxed);
-    assert_eq!(read_at_open, newest_segment_len(dir.path()));
+    assert_eq!(
+        read_at_open,
+        newest_segment_len(dir.path()) + last_entries_len(dir.path())
+    );
     assert_eq!(wal.recovery_report().entries, records.len() as u64);
     // Random reads and iteration find every entry where it was.
     for seq in [1, 77, 300, 599, 600] {
@@ -187,7 +208,7 @@ fn a_reopen_after_a_crash_reads_only_what_was_sealed_since_the_checkpoint() {
     let (wal, fs) = open_counting(crashed.path(), options());
     let wal = wal.unwrap();
     // The checkpoint was rewritten at the last rotation: only the newest segment
-    // (with its preallocated zeros) is read.
+    // (with its preallocated zeros) and the last entry of each sealed one are read.
     let newest = fs::metadata(
         crashed
             .path()
@@ -195,7 +216,9 @@ fn a_reopen_after_a_crash_reads_only_what_was_sealed_since_the_checkpoint() {
     )
     .unwrap()
     .len();
-    assert!(fs.segment_bytes_read.load(Ordering::Relaxed) <= newest);
+    assert!(
+        fs.segment_bytes_read.load(Ordering::Relaxed) <= newest + last_entries_len(crashed.path())
+    );
     assert_eq!(read_all(&wal), records);
 }
 
@@ -226,7 +249,14 @@ fn truncate_back_removes_the_checkpoint_before_changing_a_sealed_segment() {
     wal.close().unwrap();
     drop(wal);
     assert_eq!(segment_files(dir.path())[0].1.len(), 2000);
-    let wal = Wal::open(dir.path(), options()).unwrap();
+    // The cut segment, sealed again, is in the new checkpoint: the open reads only
+    // its last entry.
+    let (wal, fs) = open_counting(dir.path(), options());
+    let wal = wal.unwrap();
+    assert_eq!(
+        fs.segment_bytes_read.load(Ordering::Relaxed),
+        newest_segment_len(dir.path()) + 200
+    );
     let all = read_all(&wal);
     assert_eq!(all.len(), 15);
     assert_eq!(all[14].2, long);
@@ -282,9 +312,10 @@ fn entries_larger_than_a_read_piece_replay_from_a_trusted_segment() {
 }
 
 /// A sealed segment rewritten behind the log's back with other entries of the same
-/// total length: its record fits by length, and the iterator finds out.
+/// total length: the open-time check of its last entry finds out, and the segment
+/// is scanned.
 #[test]
-fn a_segment_rewritten_to_the_same_length_is_reported_as_changed() {
+fn a_segment_rewritten_to_the_same_length_is_scanned_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), options()).unwrap();
     let value = vec![7u8; 83]; // 100-byte entries, 20 per segment
@@ -302,6 +333,38 @@ fn a_segment_rewritten_to_the_same_length_is_reported_as_changed() {
     assert_eq!(rewritten.len() as u64, fs::metadata(&path).unwrap().len());
     fs::write(&path, &rewritten).unwrap();
     let wal = Wal::open(dir.path(), options()).unwrap();
+    assert_eq!(wal.last_seq(), 40);
+    assert_eq!(wal.segments()[1].entries, 10);
+    assert_eq!(wal.read(30).unwrap().value(), [9u8; 183]);
+    assert_eq!(read_all(&wal).len(), 40);
+}
+
+/// What the open-time check cannot see (checkpoint.rs says so): a segment
+/// rewritten to the same length whose last entry is byte-identical at the same
+/// offset. The record's entry count is then wrong, and the first read of the
+/// segment's entries reports it rather than returning them.
+#[test]
+fn a_rewrite_keeping_the_last_entry_in_place_is_reported_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), options()).unwrap();
+    let value = vec![7u8; 83]; // 100-byte entries, 20 per segment
+    for _ in 0..50 {
+        wal.append(Op::Put, b"", &value).unwrap();
+    }
+    wal.close().unwrap();
+    drop(wal);
+    // Segment 2 as 9 entries of 200 bytes, one of 100, and the old last entry
+    // where it was (byte 1900): 11 entries instead of 20.
+    let mut rewritten = Vec::new();
+    for _ in 0..9 {
+        flashlog_wal::codec::encode(&mut rewritten, Op::Put, b"", &[9u8; 183]);
+    }
+    flashlog_wal::codec::encode(&mut rewritten, Op::Put, b"", &[9u8; 83]);
+    flashlog_wal::codec::encode(&mut rewritten, Op::Put, b"", &value);
+    let path = dir.path().join(SegmentId(2).file_name());
+    assert_eq!(rewritten.len() as u64, fs::metadata(&path).unwrap().len());
+    fs::write(&path, &rewritten).unwrap();
+    let wal = Wal::open(dir.path(), options()).unwrap();
     let result: flashlog_wal::Result<Vec<_>> = wal.iter_from(1).unwrap().collect();
     assert!(
         matches!(
@@ -309,7 +372,7 @@ fn a_segment_rewritten_to_the_same_length_is_reported_as_changed() {
             Err(Error::SegmentChanged {
                 segment: SegmentId(2),
                 expected_entries: 20,
-                found_entries: 10,
+                found_entries: 11,
                 ..
             })
         ),
@@ -323,5 +386,83 @@ fn a_segment_rewritten_to_the_same_length_is_reported_as_changed() {
         options().recovery_mode(RecoveryMode::PointInTime),
     )
     .unwrap();
-    assert_eq!(strict.last_seq(), 40);
+    assert_eq!(strict.last_seq(), 41);
+}
+
+/// 100-byte entries (17 + empty key + 83) whose value names their sequence number.
+fn numbered(seq: u64) -> Vec<u8> {
+    vec![seq as u8; 83]
+}
+
+/// A `truncate_back` into a sealed segment and appends that give it back its old
+/// length with fewer entries, then the old checkpoint put back (a partial backup
+/// restore): the record fits the segment's length but not its entries, and must
+/// cost a scan of that segment, never wrong sequence numbers.
+#[test]
+fn regression_a_restored_checkpoint_never_vouches_for_a_changed_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), options()).unwrap();
+    for seq in 1..=50 {
+        assert_eq!(wal.append(Op::Put, b"", &numbered(seq)).unwrap(), seq);
+    }
+    wal.close().unwrap();
+    drop(wal);
+    let old_checkpoint = fs::read(dir.path().join(INDEX_FILE)).unwrap();
+
+    // Segment 2 held 21..=40 in 2000 bytes; keep 21..=25, then 5 entries of 200
+    // bytes and 5 of 100: 2000 bytes again, 15 entries (21..=35).
+    let wal = Wal::open(dir.path(), options()).unwrap();
+    wal.truncate_back(26).unwrap();
+    for seq in 26..=30 {
+        wal.append(Op::Put, b"", &[seq as u8; 183]).unwrap();
+    }
+    for seq in 31..=45 {
+        assert_eq!(wal.append(Op::Put, b"", &numbered(seq)).unwrap(), seq);
+    }
+    wal.close().unwrap();
+    drop(wal);
+    assert_eq!(segment_files(dir.path())[1].1.len(), 2000);
+    fs::write(dir.path().join(INDEX_FILE), &old_checkpoint).unwrap();
+
+    let wal = Wal::open(dir.path(), options()).unwrap();
+    assert_eq!((wal.first_seq(), wal.last_seq()), (1, 45));
+    assert_eq!(wal.recovery_report().entries, 45);
+    assert_eq!(wal.read(36).unwrap().value(), numbered(36));
+    assert_eq!(wal.read(25).unwrap().value(), numbered(25));
+    assert_eq!(wal.read(26).unwrap().value(), [26u8; 183]);
+    assert_eq!(wal.append(Op::Put, b"", &numbered(46)).unwrap(), 46);
+    wal.close().unwrap();
+    drop(wal);
+    // What close saved describes the segments as they are: every mode agrees.
+    for mode in [
+        RecoveryMode::TolerateCorruptedTail,
+        RecoveryMode::AbsoluteConsistency,
+    ] {
+        let wal = Wal::open(dir.path(), options().recovery_mode(mode)).unwrap();
+        let all = read_all(&wal);
+        assert_eq!(all.len(), 46, "{mode:?}");
+        assert_eq!(all[45].2, numbered(46), "{mode:?}");
+        assert_eq!(all[30].2, numbered(31), "{mode:?}");
+    }
+}
+
+/// A segment cut by `truncate_back` and sealed before anything is appended to it:
+/// the cut read its new last entry's CRC, so the next checkpoint vouches for it.
+#[test]
+fn a_segment_sealed_right_after_truncate_back_is_checkpointed() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path(), options()).unwrap();
+    for seq in 1..=50 {
+        wal.append(Op::Put, b"", &numbered(seq)).unwrap();
+    }
+    wal.truncate_back(31).unwrap();
+    assert_eq!(wal.rotate().unwrap(), SegmentId(3));
+    wal.close().unwrap();
+    drop(wal);
+    let (wal, fs) = open_counting(dir.path(), options());
+    let wal = wal.unwrap();
+    // Segments 1 and 2 trusted: one 100-byte last entry read from each.
+    assert_eq!(fs.segment_bytes_read.load(Ordering::Relaxed), 200);
+    assert_eq!(wal.last_seq(), 30);
+    assert_eq!(wal.read(30).unwrap().value(), numbered(30));
 }

@@ -207,3 +207,70 @@ fn truncate_front_is_crash_safe_at_every_step() {
     }
     panic!("truncate_front never succeeded");
 }
+
+/// Whatever `flashlog.index` says of each segment that exists, read off its bytes
+/// per the layout in checkpoint.rs: `(segment, entries, len)`.
+fn checkpoint_records(dir: &std::path::Path) -> Vec<(u64, u64, u64)> {
+    let Ok(bytes) = std::fs::read(dir.join(flashlog_wal::INDEX_FILE)) else {
+        return Vec::new();
+    };
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    assert_eq!(&bytes[8..12], 2u32.to_le_bytes(), "version");
+    let count = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    (0..count)
+        .map(|i| 16 + 44 * i)
+        .map(|at| (u64_at(at), u64_at(at + 16), u64_at(at + 24)))
+        .collect()
+}
+
+/// Fails if the checkpoint in `dir` says of an existing segment anything its
+/// bytes do not bear out.
+fn assert_checkpoint_true(dir: &std::path::Path, when: &str) {
+    for (id, entries, len) in checkpoint_records(dir) {
+        let Ok(bytes) = std::fs::read(dir.join(SegmentId(id).file_name())) else {
+            continue;
+        };
+        let mut at = 0;
+        let mut found = 0;
+        while let Ok(entry) = flashlog_wal::codec::decode(&bytes[at..]) {
+            at += entry.len;
+            found += 1;
+        }
+        assert_eq!(
+            (found, bytes.len() as u64),
+            (entries, len),
+            "{when}: the checkpoint's record of segment {id}"
+        );
+    }
+}
+
+/// `truncate_back` into a sealed segment removes the checkpoint before it touches
+/// any segment, on every path: a failure at each of its steps (the files as a
+/// crash would leave them), and the recovery that finishes it.
+#[test]
+fn truncate_back_never_leaves_a_checkpoint_a_segment_disagrees_with() {
+    let records = sample_records(60);
+    for fail_at in 1.. {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let wal = open(dir.path(), options());
+            append_all(&wal, &records);
+            assert!(wal.segments().len() > 3);
+        }
+        assert!(!checkpoint_records(dir.path()).is_empty());
+        let fs = FaultyFs::failing_at(fail_at, false, true);
+        let result = Wal::open(dir.path(), faulty_options(&fs).max_segment_size(SEGMENT))
+            .and_then(|wal| wal.truncate_back(12));
+        assert_checkpoint_true(dir.path(), &format!("failure at mutation {fail_at}"));
+        let wal = open(dir.path(), options());
+        assert_checkpoint_true(dir.path(), &format!("reopen after failure {fail_at}"));
+        // Sealing the cut segment again checkpoints it anew, truthfully.
+        append_all(&wal, &records[wal.last_seq() as usize..]);
+        wal.close().unwrap();
+        assert_checkpoint_true(dir.path(), &format!("close after failure {fail_at}"));
+        if result.is_ok() {
+            assert!(fail_at > 2, "the failure points were exercised");
+            break;
+        }
+    }
+}
