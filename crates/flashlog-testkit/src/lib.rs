@@ -4,6 +4,7 @@ pub mod crash;
 pub mod delay_fs;
 pub mod fault;
 pub mod faulty_fs;
+pub mod history;
 pub mod model;
 pub mod rng;
 pub mod sim_fs;
