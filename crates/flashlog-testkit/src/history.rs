@@ -132,6 +132,9 @@ pub struct Violation {
     pub kind: &'static str,
     /// The sequence number concerned, for [`History::around`].
     pub seq: u64,
+    /// The clock's tick at the end of the call concerned (`u64::MAX` after the
+    /// test).
+    pub tick: u64,
     /// What was seen and why it is wrong.
     pub detail: String,
 }
@@ -142,8 +145,13 @@ impl fmt::Display for Violation {
     }
 }
 
-fn violation(kind: &'static str, seq: u64, detail: String) -> Violation {
-    Violation { kind, seq, detail }
+fn violation(tick: u64, kind: &'static str, seq: u64, detail: String) -> Violation {
+    Violation {
+        kind,
+        seq,
+        tick,
+        detail,
+    }
 }
 
 /// What one call of an iterator's `next` (or a seek) gave.
@@ -318,9 +326,10 @@ impl History {
             Ok(record) => self
                 .matching(seq, record, span.start, span.end)
                 .map(drop)
-                .map_err(|why| violation("read returned a wrong entry", seq, why)),
+                .map_err(|why| violation(span.end, "read returned a wrong entry", seq, why)),
             Err(None) => match self.surely_held(seq, span) {
                 Some(v) => Err(violation(
+                    span.end,
                     "read said SeqOutOfRange for an entry held throughout",
                     seq,
                     format!(
@@ -333,6 +342,7 @@ impl History {
                 None => Ok(()),
             },
             Err(Some(error)) => Err(violation(
+                span.end,
                 "read failed",
                 seq,
                 format!("{error} (read {span})"),
@@ -340,20 +350,25 @@ impl History {
         }
     }
 
-    /// Checks the result of `wait_for(seq)` that did not time out early: `true`
-    /// needs a version that may have held `seq`; `false` one that did not surely.
+    /// Checks the result of `wait_for(seq)`, which says whether the log reached
+    /// `seq`: `true` needs a version that may have held `seq` during the call, or
+    /// `seq` being before the first entry; `false` must not come while a version
+    /// surely held `seq` throughout.
     pub fn check_wait(&self, span: Span, seq: u64, visible: bool) -> Result<(), Violation> {
-        let may = self
-            .versions(seq)
-            .iter()
-            .any(|v| v.may_hold(span.start, span.end));
+        let may = self.may_be_cut_in_front(seq, span.end)
+            || self
+                .versions(seq)
+                .iter()
+                .any(|v| v.may_hold(span.start, span.end));
         match (visible, self.surely_held(seq, span)) {
             (true, _) if !may => Err(violation(
+                span.end,
                 "wait_for saw an entry that was not there",
                 seq,
                 format!("wait {span}"),
             )),
             (false, Some(v)) => Err(violation(
+                span.end,
                 "wait_for missed an entry held throughout",
                 seq,
                 format!(
@@ -372,6 +387,7 @@ impl History {
             return Ok(());
         }
         Err(violation(
+            span.end,
             "iter_from said SeqOutOfRange, nothing before it was removed",
             from,
             format!("iter_from {span}"),
@@ -396,10 +412,12 @@ impl History {
                     yielded.iter().find(|(_, cut_by)| *cut_by < span.start)
                 {
                     return Err(violation(
+                        span.end,
                         "iterator went on past a truncate_back without Error::Truncated",
                         seq,
                         at(format!(
-                            "it had yielded {seq}, surely cut by tick {cut_by}, and now gave {outcome:?}"
+                            "it had yielded {seq}, surely cut by tick {cut_by}, and now gave {}",
+                            describe(outcome)
                         )),
                     ));
                 }
@@ -408,6 +426,7 @@ impl History {
                 IterOutcome::Entry(record) => {
                     if record.seq != next {
                         return Err(violation(
+                            span.end,
                             "iterator skipped or repeated a sequence number",
                             next,
                             at(format!("expected {next}, got {}", record.seq)),
@@ -416,7 +435,7 @@ impl History {
                     let version = self
                         .matching(next, record, window_start, span.end)
                         .map_err(|why| {
-                            violation("iterator yielded a wrong entry", next, at(why))
+                            violation(span.end, "iterator yielded a wrong entry", next, at(why))
                         })?;
                     yielded.push((next, version.cut_by));
                     next += 1;
@@ -427,7 +446,7 @@ impl History {
                         seq == *first_cut && back.end > trace.created.start && back.start < span.end
                     });
                     if !cut_yielded || !cut {
-                        return Err(violation(
+                        return Err(violation(span.end,
                             "iterator returned a Truncated it should not have",
                             *first_cut,
                             at(format!(
@@ -444,6 +463,7 @@ impl History {
                         return Ok(());
                     }
                     return Err(violation(
+                        span.end,
                         "iterator said SeqOutOfRange, nothing was removed in front",
                         next,
                         at(String::new()),
@@ -452,6 +472,7 @@ impl History {
                 IterOutcome::End => {
                     if let Some(v) = self.surely_held(next, *span) {
                         return Err(violation(
+                            span.end,
                             "iterator ended before an entry held throughout",
                             next,
                             at(format!(
@@ -463,7 +484,12 @@ impl History {
                     }
                 }
                 IterOutcome::Failed(error) => {
-                    return Err(violation("iterator failed", next, at(error.clone())));
+                    return Err(violation(
+                        span.end,
+                        "iterator failed",
+                        next,
+                        at(error.clone()),
+                    ));
                 }
                 IterOutcome::Seek(_) => {}
             }
@@ -484,16 +510,22 @@ impl History {
                 IterOutcome::Entry(record) if record.seq == next => {
                     self.matching(next, record, trace.created.start, span.end)
                         .map_err(|why| {
-                            violation("read-only log yielded a wrong entry", next, at(why))
+                            violation(
+                                span.end,
+                                "read-only log yielded a wrong entry",
+                                next,
+                                at(why),
+                            )
                         })?;
                     next += 1;
                 }
                 IterOutcome::End => return Ok(()),
                 other => {
                     return Err(violation(
+                        span.end,
                         "read-only log's iterator failed",
                         next,
-                        at(format!("{other:?}")),
+                        at(describe(other)),
                     ))
                 }
             }
@@ -505,24 +537,31 @@ impl History {
     /// is a version nothing surely removed, and every version nothing may have
     /// removed is there.
     pub fn check_final(&self, first_seq: u64, entries: &[Record]) -> Result<(), Violation> {
-        let mut expected = first_seq;
-        for record in entries {
+        for (expected, record) in (first_seq..).zip(entries) {
             if record.seq != expected {
                 return Err(violation(
+                    u64::MAX,
                     "reopened log is not contiguous",
                     expected,
                     format!("expected {expected}, found {}", record.seq),
                 ));
             }
             self.matching(record.seq, record, u64::MAX, u64::MAX)
-                .map_err(|why| violation("reopened log holds a wrong entry", record.seq, why))?;
-            expected += 1;
+                .map_err(|why| {
+                    violation(
+                        u64::MAX,
+                        "reopened log holds a wrong entry",
+                        record.seq,
+                        why,
+                    )
+                })?;
         }
         let held: HashMap<u64, &Record> = entries.iter().map(|r| (r.seq, r)).collect();
         for (&seq, versions) in &self.versions {
             for version in versions.iter().filter(|v| v.held_until == u64::MAX) {
                 if held.get(&seq) != Some(&&version.record) {
                     return Err(violation(
+                        u64::MAX,
                         "reopened log lost an entry nothing removed",
                         seq,
                         format!(
@@ -584,6 +623,14 @@ fn tick(value: u64) -> String {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// An outcome in a line: an entry by its sequence number and key.
+fn describe(outcome: &IterOutcome) -> String {
+    match outcome {
+        IterOutcome::Entry(record) => format!("entry {} {:?}", record.seq, text(&record.key)),
+        other => format!("{other:?}"),
+    }
 }
 
 fn describe_yielded(yielded: &[(u64, u64)]) -> String {
