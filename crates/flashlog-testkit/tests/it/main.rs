@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod concurrent;
 mod damage;
 mod dir_durability;
 mod enospc;
