@@ -416,8 +416,9 @@ impl History {
                         "iterator went on past a truncate_back without Error::Truncated",
                         seq,
                         at(format!(
-                            "it had yielded {seq}, surely cut by tick {cut_by}, and now gave {}",
-                            describe(outcome)
+                            "it had yielded {seq}, surely cut by tick {cut_by}, and now gave {}; trace from {} created {}: {}",
+                            describe(outcome), trace.from, trace.created,
+                            trace.steps.iter().map(|(s, o)| format!("{s} {}", describe(o))).collect::<Vec<_>>().join(" | ")
                         )),
                     ));
                 }

@@ -146,6 +146,15 @@ pub enum Error {
         /// The first sequence number the truncation removed.
         first_cut: u64,
     },
+    /// A read-only view ([`Options::read_only`](crate::Options::read_only)) of a
+    /// log that another process writes: the writer truncated the log back since
+    /// the view was opened, and the entries asked for may have been replaced.
+    /// Open the log again to see it as it is now.
+    #[error("the log in {} was truncated back by its writer since this read-only view opened it; open it again", dir.display())]
+    ViewOutdated {
+        /// The log directory.
+        dir: PathBuf,
+    },
     /// The options cannot be used.
     #[error("invalid options: {0}")]
     InvalidOptions(&'static str),

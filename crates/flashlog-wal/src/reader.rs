@@ -1,6 +1,7 @@
 //! Reading entries back: [`Iter`], which reads runs of consecutive entries with
 //! one positioned read each, and can follow the log as it grows.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -182,18 +183,32 @@ impl Iter {
         self.failed = false;
     }
 
-    /// Looks for a `truncate_back` since the last look. What the iterator read
-    /// ahead may be gone: it is dropped. If entries it yielded were cut, says so
-    /// ([`Error::Truncated`]) and moves to the first cut entry.
+    /// Whether a truncation since the last look may have removed what the
+    /// iterator read ahead: a `truncate_back` at all, or a `truncate_front` past
+    /// the next entry. Two atomic loads, no lock.
+    fn read_ahead_doubtful(&self) -> bool {
+        self.notice.has_news() || self.next_seq < self.shared.first_seq.load(Ordering::Acquire)
+    }
+
+    /// Looks for a truncation since the last look. What the iterator read ahead
+    /// may be gone: it is dropped (the next load finds out what the log holds,
+    /// [`Error::SeqOutOfRange`] after a `truncate_front`). If `truncate_back` cut
+    /// entries it yielded, says so ([`Error::Truncated`]) and moves to the first
+    /// cut entry.
     fn check_cuts(&mut self) -> Result<()> {
+        if !self.read_ahead_doubtful() {
+            return Ok(());
+        }
+        self.run = None;
+        self.trusted = None;
         let Some(first_cut) = self.notice.take() else {
             return Ok(());
         };
-        self.run = None;
-        self.trusted = None;
         if first_cut < self.next_seq && self.delivered_from < self.next_seq {
+            // Entries yielded before the cut stay yielded: a later cut of them
+            // must be reported too.
             self.next_seq = first_cut;
-            self.delivered_from = first_cut;
+            self.delivered_from = self.delivered_from.min(first_cut);
             return Err(Error::Truncated { first_cut });
         }
         Ok(())
@@ -241,10 +256,14 @@ impl Iter {
                 // The segment's offsets are known (now): a scan of it, if any, is over.
                 self.trusted = None;
                 drop(state);
-                let file = shared.read_file(run.segment)?;
-                self.buf.clear();
-                self.buf.resize((run.end - run.start) as usize, 0);
-                file.read_exact_at(&mut self.buf, run.start)?;
+                let read = shared.read_file(run.segment).and_then(|file| {
+                    self.buf.clear();
+                    self.buf.resize((run.end - run.start) as usize, 0);
+                    file.read_exact_at(&mut self.buf, run.start)?;
+                    Ok(file)
+                });
+                let last = run.first_seq + run.offsets.len() as u64 - 1;
+                let file = shared.confirm_view(run.first_seq, last, read)?;
                 drop(pin);
                 self.run = Some(LoadedRun {
                     run,
@@ -450,7 +469,7 @@ impl Iter {
             if let Some(loaded) = self.run.take() {
                 for &offset in &loaded.run.offsets[loaded.next..] {
                     // What was read ahead may have been cut since: look first.
-                    if self.notice.has_news() {
+                    if self.read_ahead_doubtful() {
                         // A cut of yielded entries is not fatal: the next call
                         // goes on from the cut.
                         self.check_cuts().map_err(E::from)?;

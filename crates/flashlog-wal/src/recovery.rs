@@ -391,13 +391,15 @@ pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<R
     }
 }
 
-/// How many times a read-only open tries before it reports what the last try found.
-const LIVE_ATTEMPTS: u32 = 50;
+/// How long a read-only open keeps trying before it reports what the last try
+/// found: a writer would have to change the log's segments without a pause of a
+/// few milliseconds for this long.
+const LIVE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Recovers, read-only, a log that another process may be writing: every try
 /// reads the side file before it lists the directory and again at its end, and a
 /// try during which the side file changed in a way that can make what it read
-/// inconsistent is repeated (at most [`LIVE_ATTEMPTS`] times).
+/// inconsistent is repeated (for at most [`LIVE_PATIENCE`]).
 ///
 /// Why reading the side file first and last is enough: the writer records a
 /// change of the segment set in the side file before the files can disagree with
@@ -412,20 +414,24 @@ const LIVE_ATTEMPTS: u32 = 50;
 /// succeeded while only rotations or `truncate_front` happened saw the log as it
 /// was when it began (the files it opened stay readable once removed).
 ///
-/// What this cannot see: a `truncate_back` that cuts only the newest segment and
-/// finishes within one try leaves the side file as it was; reading the newest
-/// segment while it is cut and appended to again can then find damage there.
+/// Every `truncate_back` counts itself in the side file (`truncations`) before it
+/// changes anything, so even one that cuts only the newest segment and finishes
+/// within one try, leaving the other fields as they were, makes the try repeat.
 fn recover_live(dir: &Dir, mode: RecoveryMode) -> Result<Recovered> {
-    let mut attempt = 1;
+    let started = std::time::Instant::now();
+    let mut attempt: u32 = 1;
     loop {
         let before = meta::load(dir)?;
         let outcome = recover_from(dir, mode, Access::ReadOnly, before);
         let after = meta::load(dir)?;
         let consistent = match &outcome {
             Ok(_) => before == after || only_grew(before, after),
-            Err(_) => before == after,
+            // A failure while a truncate_back is under way (its intent recorded,
+            // its segments going) may be the writer's doing: try again. (A log
+            // whose writer crashed then, read-only, recovers without failing.)
+            Err(_) => before == after && before.is_none_or(|m| m.pending_truncate_back.is_none()),
         };
-        if consistent || attempt == LIVE_ATTEMPTS {
+        if consistent || started.elapsed() >= LIVE_PATIENCE {
             return outcome;
         }
         attempt += 1;
@@ -444,6 +450,7 @@ fn only_grew(before: Option<Meta>, after: Option<Meta>) -> bool {
     };
     before.pending_truncate_back.is_none()
         && after.pending_truncate_back.is_none()
+        && after.truncations == before.truncations
         && after.first_segment >= before.first_segment
         && after.first_seq >= before.first_seq
         && after.last_segment >= before.last_segment

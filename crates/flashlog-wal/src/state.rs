@@ -39,6 +39,13 @@ pub(crate) struct Shared {
     /// reader found under the lock still holds the same entry when it reads
     /// there. Taken before `state`, never while holding it.
     pub layout: RwLock<()>,
+    /// For a read-only view: the side file's count of `truncate_back`s when the
+    /// view was opened (see [`Shared::confirm_view`]).
+    pub view_truncations: Option<u64>,
+    /// The first sequence number, published after every `truncate_front` so that
+    /// an iterator can check, without the lock, that an entry it read ahead is
+    /// still in the log before it yields it.
+    pub first_seq: AtomicU64,
 }
 
 /// The mutable part of an open log, under one mutex.
@@ -177,6 +184,36 @@ impl Shared {
         let mut state = self.wait(&self.progress, state);
         state.progress_waiters -= 1;
         state
+    }
+
+    /// Confirms what a read-only view read from files another process may be
+    /// writing: entries `first..=last` read at positions found at open are still
+    /// those entries if the writer did not truncate back at or before `last`
+    /// since (the side file counts its truncations before it changes anything,
+    /// and is read here after the entries were). A failed read is explained the
+    /// same way: an outdated view, or entries that `truncate_front` removed.
+    /// Costs one small read of the side file; nothing for a read-write log,
+    /// whose truncations exclude its reads ([`Shared::layout`]).
+    pub(crate) fn confirm_view<T>(&self, first: u64, last: u64, read: Result<T>) -> Result<T> {
+        let Some(at_open) = self.view_truncations else {
+            return read;
+        };
+        let now = crate::meta::load(&self.dir)?.unwrap_or_default();
+        let untouched =
+            now.truncations == at_open || (now.truncations == at_open + 1 && now.last_cut > last);
+        if !untouched {
+            return Err(Error::ViewOutdated {
+                dir: self.dir.path().to_path_buf(),
+            });
+        }
+        match read {
+            Err(Error::Io { .. }) if first < now.first_seq => Err(Error::SeqOutOfRange {
+                seq: first,
+                first: now.first_seq,
+                last: self.lock().visible_end() - 1,
+            }),
+            read => read,
+        }
     }
 
     /// Pins the positions of entries while they are located and read: see

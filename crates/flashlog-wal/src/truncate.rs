@@ -67,6 +67,9 @@ pub(crate) fn back(
         return Err(out_of_range(index, seq));
     }
     meta.pending_truncate_back = Some(seq);
+    // Counted before any entry changes: readers in other processes compare it.
+    meta.truncations += 1;
+    meta.last_cut = seq;
     // The intent names the newest segment that stays, before newer ones go.
     meta.last_segment = index.segment_of(seq).map(|keep| index.segments[keep].id);
     meta::store(dir, meta)?;

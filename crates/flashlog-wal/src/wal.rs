@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -98,6 +99,8 @@ impl Wal {
             (Some(lock), recovered, Some(writer))
         };
         let read_only = options.read_only;
+        let view_truncations = recovered.meta.truncations;
+        let first_seq = recovered.index.first_seq();
         let last = recovered.index.next_seq() - 1;
         let interval = match options.sync_policy {
             SyncPolicy::Interval(interval) => Some(interval),
@@ -133,6 +136,8 @@ impl Wal {
             misnamed: recovered.misnamed,
             read_files: Mutex::new(HashMap::new()),
             layout: RwLock::new(()),
+            view_truncations: read_only.then_some(view_truncations),
+            first_seq: AtomicU64::new(first_seq),
         });
         let flusher = interval.map(|interval| {
             let shared = Arc::clone(&shared);
@@ -330,10 +335,15 @@ impl Wal {
         // still holds entry `seq` when the (unlocked) read below happens.
         let _pin = self.shared.pin();
         let located = self.locate(seq)?;
-        let file = self.shared.read_file(located.position.segment)?;
-        let mut buf = vec![0u8; located.span as usize];
-        file.read_exact_at(&mut buf, located.position.offset)?;
-        decode_at(&file, located.position, seq, &buf)
+        let read = self
+            .shared
+            .read_file(located.position.segment)
+            .and_then(|file| {
+                let mut buf = vec![0u8; located.span as usize];
+                file.read_exact_at(&mut buf, located.position.offset)?;
+                decode_at(&file, located.position, seq, &buf)
+            });
+        self.shared.confirm_view(seq, seq, read)
     }
 
     /// Where the entry with sequence number `seq` is on disk.
@@ -469,6 +479,7 @@ impl Wal {
         let State { index, meta, .. } = &mut *state;
         let result = truncate::front(&self.shared.dir, index, meta, seq);
         let first = state.index.first_seq();
+        self.shared.first_seq.store(first, Ordering::Release);
         self.finish_truncation(state, result)?;
         Ok(first)
     }
