@@ -248,7 +248,10 @@ impl Iter {
                     Ok(None) => return Ok(false),
                     Err(unloaded) => {
                         drop(state);
+                        let record = unloaded.0;
+                        let last = record.first_seq + record.entries.saturating_sub(1);
                         let loaded = self.load_trusted(unloaded);
+                        let loaded = shared.confirm_view(self.next_seq, last, loaded);
                         drop(pin);
                         return loaded;
                     }

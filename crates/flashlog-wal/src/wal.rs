@@ -334,15 +334,12 @@ impl Wal {
         // Held until the bytes are read: the position found under the state lock
         // still holds entry `seq` when the (unlocked) read below happens.
         let _pin = self.shared.pin();
-        let located = self.locate(seq)?;
-        let read = self
-            .shared
-            .read_file(located.position.segment)
-            .and_then(|file| {
-                let mut buf = vec![0u8; located.span as usize];
-                file.read_exact_at(&mut buf, located.position.offset)?;
-                decode_at(&file, located.position, seq, &buf)
-            });
+        let read = self.locate(seq).and_then(|located| {
+            let file = self.shared.read_file(located.position.segment)?;
+            let mut buf = vec![0u8; located.span as usize];
+            file.read_exact_at(&mut buf, located.position.offset)?;
+            decode_at(&file, located.position, seq, &buf)
+        });
         self.shared.confirm_view(seq, seq, read)
     }
 
@@ -356,7 +353,8 @@ impl Wal {
     /// [`Error::SegmentChanged`] if it no longer checks out, [`Error::Io`].
     pub fn position(&self, seq: u64) -> Result<Position> {
         let _pin = self.shared.pin();
-        self.locate(seq).map(|located| located.position)
+        let located = self.locate(seq).map(|located| located.position);
+        self.shared.confirm_view(seq, seq, located)
     }
 
     /// Where a visible entry is, reading its segment's offsets first if the log was

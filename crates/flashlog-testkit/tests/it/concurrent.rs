@@ -401,13 +401,23 @@ impl Worker<'_> {
                     let outcome = match next {
                         Some(Ok(entry)) => IterOutcome::Entry(Record::of(&entry)),
                         // The live log may remove or rewrite what the read-only
-                        // view is about to read: no promise there, only counted.
-                        Some(Err(_)) => {
-                            *self
-                                .log
-                                .ops
-                                .entry("read-only reads that failed")
-                                .or_default() += 1;
+                        // view is about to read: the view must say which, and
+                        // nothing else may fail.
+                        Some(Err(err)) => {
+                            let counted = match err {
+                                Error::ViewOutdated { .. } => "read-only view outdated",
+                                Error::SeqOutOfRange { .. } => "read-only view out of range",
+                                other => {
+                                    self.log.violations.push(Violation {
+                                        kind: "a read-only view failed otherwise than outdated or out of range",
+                                        seq: 0,
+                                        tick: span.end,
+                                        detail: format!("{span}: {}", full(&other)),
+                                    });
+                                    "read-only view failed"
+                                }
+                            };
+                            *self.log.ops.entry(counted).or_default() += 1;
                             break;
                         }
                         None => IterOutcome::End,
@@ -419,13 +429,12 @@ impl Worker<'_> {
                     }
                 }
             }
-            Err(_) => {
-                *self
-                    .log
-                    .ops
-                    .entry("read-only reads that failed")
-                    .or_default() += 1
-            }
+            Err(err) => self.log.violations.push(Violation {
+                kind: "a read-only view refused to iterate from its first entry",
+                seq: from,
+                tick: created.end,
+                detail: format!("{created}: {}", full(&err)),
+            }),
         }
         self.log.snapshots.push(trace);
     }
