@@ -112,7 +112,19 @@ impl Db {
         let bytes_before = self.wal.segments().iter().map(|s| s.bytes).sum();
         // Seal the active segment so that its dead entries can go too.
         self.wal.rotate()?;
-        let segments = self.wal.segments();
+        // The cut and the live entries before it are taken together under the gate,
+        // held exclusively: no writer is then between its append and its index
+        // update, so the index shows every entry before `cut` (an entry whose update
+        // came after the list was taken would be neither copied nor kept), and every
+        // entry appended once the gate is released gets a sequence number from `cut`
+        // on. Without the gate, a put that landed before the cut and updated the
+        // index after `live_before` was lost (issue 11, item 1).
+        let (segments, live) = {
+            let _gate = write(&self.gate);
+            let segments = self.wal.segments();
+            let cut = segments.last().map_or(0, |active| active.first_seq);
+            (segments, read(&self.index).live_before(cut))
+        };
         let mut report = CompactionReport {
             bytes_before,
             bytes_after: bytes_before,
@@ -132,9 +144,10 @@ impl Db {
             entries_copied: 0,
         };
         // The live entries are found by walking the log and this sorted list side
-        // by side: no index lookup per (mostly dead) entry. A key overwritten after
-        // the list was taken is caught by the re-check in `append_copies`.
-        let live = read(&self.index).live_before(cut);
+        // by side: no index lookup per (mostly dead) entry. The list is used after
+        // the gate was released: a key overwritten or deleted since is caught by the
+        // re-check in `append_copies`, and no key can become live before `cut`
+        // meanwhile (new entries come after it).
         let mut next_live = live.iter().copied().peekable();
         let mut copies = Copies::default();
         // Entries are visited borrowed from the reader's buffer: only live ones are
@@ -260,5 +273,144 @@ impl From<flashlog_wal::Error> for Visit {
 impl From<crate::Error> for Visit {
     fn from(err: crate::Error) -> Visit {
         Visit::Failed(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use flashlog_wal::Options;
+
+    use crate::hooks::{self, Gap};
+    use crate::{AutoCompact, Db, DbOptions};
+
+    /// How long a paused thread stays in its gap: long enough that the other thread
+    /// gets through what it does there, unless it waits for the paused one.
+    const PAUSE: Duration = Duration::from_millis(300);
+
+    fn open(dir: &std::path::Path) -> Arc<Db> {
+        let options = DbOptions::default()
+            .wal(Options::default().max_segment_size(4096))
+            .auto_compact(AutoCompact::Never);
+        Arc::new(Db::open(dir, options).unwrap())
+    }
+
+    /// Runs `op` on a new thread that pauses once, for [`PAUSE`], the first time it
+    /// passes `gap`; returns once it is paused there, with the thread's handle.
+    fn paused_in<T: Send + 'static>(
+        gap: Gap,
+        op: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let (entered, in_gap) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut first = true;
+            hooks::set(move |at| {
+                if at == gap && first {
+                    first = false;
+                    entered.send(()).unwrap();
+                    std::thread::sleep(PAUSE);
+                }
+            });
+            op()
+        });
+        in_gap.recv_timeout(Duration::from_secs(10)).unwrap();
+        thread
+    }
+
+    /// Issue 11, item 1: a put whose entry lands before the compaction's cut and
+    /// whose index update comes after the compaction listed the live entries was
+    /// neither copied nor kept: `truncate_front` removed it.
+    #[test]
+    fn regression_put_between_append_and_index_update_survives_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        for key in 0..10u32 {
+            db.put(format!("old{key}").as_bytes(), b"value").unwrap();
+        }
+        let writer = {
+            let db = Arc::clone(&db);
+            paused_in(Gap::AfterAppend, move || db.put(b"racer", b"acknowledged"))
+        };
+        db.compact().unwrap();
+        writer.join().unwrap().unwrap();
+        assert_eq!(
+            db.get(b"racer").unwrap().as_deref(),
+            Some(&b"acknowledged"[..])
+        );
+        db.compact().unwrap();
+        assert_eq!(
+            db.get(b"racer").unwrap().as_deref(),
+            Some(&b"acknowledged"[..])
+        );
+        db.close().unwrap();
+        drop(db);
+        let db = open(dir.path());
+        assert_eq!(
+            db.get(b"racer").unwrap().as_deref(),
+            Some(&b"acknowledged"[..])
+        );
+        assert_eq!(db.len(), 11);
+    }
+
+    /// The same gap for a delete: the key must stay deleted, the others intact.
+    #[test]
+    fn delete_between_append_and_index_update_stays_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        for key in 0..10u32 {
+            db.put(format!("old{key}").as_bytes(), b"value").unwrap();
+        }
+        let deleter = {
+            let db = Arc::clone(&db);
+            paused_in(Gap::AfterAppend, move || db.delete(b"old3"))
+        };
+        db.compact().unwrap();
+        assert!(deleter.join().unwrap().unwrap());
+        assert_eq!(db.get(b"old3").unwrap(), None);
+        assert_eq!(db.get(b"old4").unwrap().as_deref(), Some(&b"value"[..]));
+        db.close().unwrap();
+        drop(db);
+        let db = open(dir.path());
+        assert_eq!((db.get(b"old3").unwrap(), db.len()), (None, 9));
+    }
+
+    /// Issue 11, item 6 (the store's half): a read that looked the key up before a
+    /// compaction copied it and removed the original follows it to the copy.
+    #[test]
+    fn get_and_scan_follow_a_key_compaction_moved_under_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        for key in 0..10u32 {
+            db.put(
+                format!("key{key}").as_bytes(),
+                format!("value{key}").as_bytes(),
+            )
+            .unwrap();
+        }
+        let first = db.wal.first_seq();
+        let reader = {
+            let db = Arc::clone(&db);
+            paused_in(Gap::BeforeRead, move || db.get(b"key3"))
+        };
+        let scanner = {
+            let db = Arc::clone(&db);
+            paused_in(Gap::BeforeRead, move || {
+                db.scan(..).collect::<crate::Result<Vec<_>>>()
+            })
+        };
+        db.compact().unwrap();
+        assert!(db.wal.first_seq() > first, "the originals were removed");
+        assert_eq!(
+            reader.join().unwrap().unwrap().as_deref(),
+            Some(&b"value3"[..])
+        );
+        let pairs = scanner.join().unwrap().unwrap();
+        assert_eq!(pairs.len(), 10);
+        for (key, value) in pairs {
+            assert_eq!(key[3..], value[5..]);
+        }
     }
 }

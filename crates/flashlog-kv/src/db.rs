@@ -184,6 +184,7 @@ impl Db {
             let _stripe = lock(self.stripe(key));
             let _gate = read(&self.gate);
             let seq = self.wal.append(Op::Put, key, value)?;
+            crate::hooks::at(crate::hooks::Gap::AfterAppend);
             write(&self.index).put(key, Slot::new(seq, value.len()));
         }
         self.after_write(len);
@@ -204,6 +205,7 @@ impl Db {
             }
             let _gate = read(&self.gate);
             self.wal.append(Op::Delete, key, b"")?;
+            crate::hooks::at(crate::hooks::Gap::AfterAppend);
             write(&self.index).delete(key, len);
         }
         self.after_write(len);
@@ -228,6 +230,7 @@ impl Db {
     /// original was removed meanwhile.
     pub(crate) fn read_value(&self, key: &[u8], mut slot: Slot) -> Result<Option<Vec<u8>>> {
         loop {
+            crate::hooks::at(crate::hooks::Gap::BeforeRead);
             match self.wal.read(slot.seq()) {
                 Ok(entry) => {
                     if entry.op() != Op::Put || entry.key() != key {

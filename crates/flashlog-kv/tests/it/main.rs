@@ -5,4 +5,5 @@ mod common;
 mod compaction;
 mod crash;
 mod model;
+mod races;
 mod store;
