@@ -57,10 +57,22 @@ impl Db {
     /// segments (all but the active one) to the head of the log, then removes those
     /// segments. Disk use then tracks live data (plus the active segment).
     ///
-    /// Writers keep going meanwhile, pausing only while a batch of copies is
-    /// appended. A crash at any moment loses nothing and duplicates nothing: the
-    /// store reopens with the same contents. Only one compaction runs at a time; a
-    /// second call waits for the first.
+    /// Writers keep going meanwhile, pausing only while the compaction lists the
+    /// live entries and while a batch of copies is appended. A crash at any moment
+    /// loses nothing and duplicates nothing: the store reopens with the same
+    /// contents. Only one compaction runs at a time; a second call waits for the
+    /// first.
+    ///
+    /// Concurrent use (see [`Db`]'s *Concurrency*):
+    /// - every put and delete that returned before, during or after the compaction
+    ///   keeps its effect, including one whose entry was in the log but not yet in
+    ///   the index when the compaction started;
+    /// - `get` and `scan` racing it return the key's value (following the key to
+    ///   its copy if the original's segment was removed under them), never an error
+    ///   for a healthy store;
+    /// - a copy is appended only if its key still holds that value at the moment
+    ///   of the append, so a copy never brings back an overwritten or deleted
+    ///   value.
     ///
     /// ```
     /// use flashlog_kv::{AutoCompact, Db, DbOptions};
@@ -109,6 +121,7 @@ impl Db {
         progress: &mut dyn FnMut(&CompactionProgress),
     ) -> Result<CompactionReport> {
         self.appended.store(0, std::sync::atomic::Ordering::Relaxed);
+        // For the report only.
         let bytes_before = self.wal.segments().iter().map(|s| s.bytes).sum();
         // Seal the active segment so that its dead entries can go too.
         self.wal.rotate()?;
@@ -186,7 +199,14 @@ impl Db {
         // The copies must be durable before the originals go (a no-op under
         // `SyncPolicy::Always`, where each batch was synced).
         self.wal.sync()?;
+        // Without the gate: every entry before `cut` is now dead or has a copy the
+        // index points at (the live list was complete, see above, and each copy
+        // was repointed before this), so removing them changes no key's value; a
+        // reader still holding an old slot gets `SeqOutOfRange` and looks again.
         self.wal.truncate_front(cut)?;
+        // The recount under the gate (exclusive): no writer is between its append
+        // and its index update, so the segments' bytes are exactly the entries the
+        // index has counted.
         let _gate = write(&self.gate);
         let after = self.wal.segments();
         report.bytes_after = after.iter().map(|s| s.bytes).sum();
@@ -202,6 +222,11 @@ impl Db {
         if copies.batch.is_empty() {
             return Ok(());
         }
+        // Held across the re-check, the append and the repoint (the index lock is
+        // released between them, the gate is not): no write is between its append
+        // and its index update, and none starts, so a key the re-check finds at its
+        // origin is still there when the copy lands after every entry of the key,
+        // and when the index is pointed at it.
         let _gate = write(&self.gate);
         copies.drop_overwritten(&read(&self.index));
         let seqs = self.wal.append_batch(&copies.batch)?;
