@@ -3,6 +3,7 @@
 
 mod common;
 mod compaction;
+mod concurrent_model;
 mod crash;
 mod model;
 mod races;
