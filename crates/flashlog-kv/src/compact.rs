@@ -57,10 +57,22 @@ impl Db {
     /// segments (all but the active one) to the head of the log, then removes those
     /// segments. Disk use then tracks live data (plus the active segment).
     ///
-    /// Writers keep going meanwhile, pausing only while a batch of copies is
-    /// appended. A crash at any moment loses nothing and duplicates nothing: the
-    /// store reopens with the same contents. Only one compaction runs at a time; a
-    /// second call waits for the first.
+    /// Writers keep going meanwhile, pausing only while the compaction lists the
+    /// live entries and while a batch of copies is appended. A crash at any moment
+    /// loses nothing and duplicates nothing: the store reopens with the same
+    /// contents. Only one compaction runs at a time; a second call waits for the
+    /// first.
+    ///
+    /// Concurrent use (see [`Db`]'s *Concurrency*):
+    /// - every put and delete that returned before, during or after the compaction
+    ///   keeps its effect, including one whose entry was in the log but not yet in
+    ///   the index when the compaction started;
+    /// - `get` and `scan` racing it return the key's value (following the key to
+    ///   its copy if the original's segment was removed under them), never an error
+    ///   for a healthy store;
+    /// - a copy is appended only if its key still holds that value at the moment
+    ///   of the append, so a copy never brings back an overwritten or deleted
+    ///   value.
     ///
     /// ```
     /// use flashlog_kv::{AutoCompact, Db, DbOptions};
@@ -109,10 +121,23 @@ impl Db {
         progress: &mut dyn FnMut(&CompactionProgress),
     ) -> Result<CompactionReport> {
         self.appended.store(0, std::sync::atomic::Ordering::Relaxed);
+        // For the report only.
         let bytes_before = self.wal.segments().iter().map(|s| s.bytes).sum();
         // Seal the active segment so that its dead entries can go too.
         self.wal.rotate()?;
-        let segments = self.wal.segments();
+        // The cut and the live entries before it are taken together under the gate,
+        // held exclusively: no writer is then between its append and its index
+        // update, so the index shows every entry before `cut` (an entry whose update
+        // came after the list was taken would be neither copied nor kept), and every
+        // entry appended once the gate is released gets a sequence number from `cut`
+        // on. Without the gate, a put that landed before the cut and updated the
+        // index after `live_before` was lost (issue 11, item 1).
+        let (segments, live) = {
+            let _gate = write(&self.gate);
+            let segments = self.wal.segments();
+            let cut = segments.last().map_or(0, |active| active.first_seq);
+            (segments, read(&self.index).live_before(cut))
+        };
         let mut report = CompactionReport {
             bytes_before,
             bytes_after: bytes_before,
@@ -132,9 +157,10 @@ impl Db {
             entries_copied: 0,
         };
         // The live entries are found by walking the log and this sorted list side
-        // by side: no index lookup per (mostly dead) entry. A key overwritten after
-        // the list was taken is caught by the re-check in `append_copies`.
-        let live = read(&self.index).live_before(cut);
+        // by side: no index lookup per (mostly dead) entry. The list is used after
+        // the gate was released: a key overwritten or deleted since is caught by the
+        // re-check in `append_copies`, and no key can become live before `cut`
+        // meanwhile (new entries come after it).
         let mut next_live = live.iter().copied().peekable();
         let mut copies = Copies::default();
         // Entries are visited borrowed from the reader's buffer: only live ones are
@@ -173,7 +199,14 @@ impl Db {
         // The copies must be durable before the originals go (a no-op under
         // `SyncPolicy::Always`, where each batch was synced).
         self.wal.sync()?;
+        // Without the gate: every entry before `cut` is now dead or has a copy the
+        // index points at (the live list was complete, see above, and each copy
+        // was repointed before this), so removing them changes no key's value; a
+        // reader still holding an old slot gets `SeqOutOfRange` and looks again.
         self.wal.truncate_front(cut)?;
+        // The recount under the gate (exclusive): no writer is between its append
+        // and its index update, so the segments' bytes are exactly the entries the
+        // index has counted.
         let _gate = write(&self.gate);
         let after = self.wal.segments();
         report.bytes_after = after.iter().map(|s| s.bytes).sum();
@@ -189,6 +222,11 @@ impl Db {
         if copies.batch.is_empty() {
             return Ok(());
         }
+        // Held across the re-check, the append and the repoint (the index lock is
+        // released between them, the gate is not): no write is between its append
+        // and its index update, and none starts, so a key the re-check finds at its
+        // origin is still there when the copy lands after every entry of the key,
+        // and when the index is pointed at it.
         let _gate = write(&self.gate);
         copies.drop_overwritten(&read(&self.index));
         let seqs = self.wal.append_batch(&copies.batch)?;
@@ -260,5 +298,144 @@ impl From<flashlog_wal::Error> for Visit {
 impl From<crate::Error> for Visit {
     fn from(err: crate::Error) -> Visit {
         Visit::Failed(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use flashlog_wal::Options;
+
+    use crate::hooks::{self, Gap};
+    use crate::{AutoCompact, Db, DbOptions};
+
+    /// How long a paused thread stays in its gap: long enough that the other thread
+    /// gets through what it does there, unless it waits for the paused one.
+    const PAUSE: Duration = Duration::from_millis(300);
+
+    fn open(dir: &std::path::Path) -> Arc<Db> {
+        let options = DbOptions::default()
+            .wal(Options::default().max_segment_size(4096))
+            .auto_compact(AutoCompact::Never);
+        Arc::new(Db::open(dir, options).unwrap())
+    }
+
+    /// Runs `op` on a new thread that pauses once, for [`PAUSE`], the first time it
+    /// passes `gap`; returns once it is paused there, with the thread's handle.
+    fn paused_in<T: Send + 'static>(
+        gap: Gap,
+        op: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let (entered, in_gap) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut first = true;
+            hooks::set(move |at| {
+                if at == gap && first {
+                    first = false;
+                    entered.send(()).unwrap();
+                    std::thread::sleep(PAUSE);
+                }
+            });
+            op()
+        });
+        in_gap.recv_timeout(Duration::from_secs(10)).unwrap();
+        thread
+    }
+
+    /// Issue 11, item 1: a put whose entry lands before the compaction's cut and
+    /// whose index update comes after the compaction listed the live entries was
+    /// neither copied nor kept: `truncate_front` removed it.
+    #[test]
+    fn regression_put_between_append_and_index_update_survives_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        for key in 0..10u32 {
+            db.put(format!("old{key}").as_bytes(), b"value").unwrap();
+        }
+        let writer = {
+            let db = Arc::clone(&db);
+            paused_in(Gap::AfterAppend, move || db.put(b"racer", b"acknowledged"))
+        };
+        db.compact().unwrap();
+        writer.join().unwrap().unwrap();
+        assert_eq!(
+            db.get(b"racer").unwrap().as_deref(),
+            Some(&b"acknowledged"[..])
+        );
+        db.compact().unwrap();
+        assert_eq!(
+            db.get(b"racer").unwrap().as_deref(),
+            Some(&b"acknowledged"[..])
+        );
+        db.close().unwrap();
+        drop(db);
+        let db = open(dir.path());
+        assert_eq!(
+            db.get(b"racer").unwrap().as_deref(),
+            Some(&b"acknowledged"[..])
+        );
+        assert_eq!(db.len(), 11);
+    }
+
+    /// The same gap for a delete: the key must stay deleted, the others intact.
+    #[test]
+    fn delete_between_append_and_index_update_stays_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        for key in 0..10u32 {
+            db.put(format!("old{key}").as_bytes(), b"value").unwrap();
+        }
+        let deleter = {
+            let db = Arc::clone(&db);
+            paused_in(Gap::AfterAppend, move || db.delete(b"old3"))
+        };
+        db.compact().unwrap();
+        assert!(deleter.join().unwrap().unwrap());
+        assert_eq!(db.get(b"old3").unwrap(), None);
+        assert_eq!(db.get(b"old4").unwrap().as_deref(), Some(&b"value"[..]));
+        db.close().unwrap();
+        drop(db);
+        let db = open(dir.path());
+        assert_eq!((db.get(b"old3").unwrap(), db.len()), (None, 9));
+    }
+
+    /// Issue 11, item 6 (the store's half): a read that looked the key up before a
+    /// compaction copied it and removed the original follows it to the copy.
+    #[test]
+    fn get_and_scan_follow_a_key_compaction_moved_under_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        for key in 0..10u32 {
+            db.put(
+                format!("key{key}").as_bytes(),
+                format!("value{key}").as_bytes(),
+            )
+            .unwrap();
+        }
+        let first = db.wal.first_seq();
+        let reader = {
+            let db = Arc::clone(&db);
+            paused_in(Gap::BeforeRead, move || db.get(b"key3"))
+        };
+        let scanner = {
+            let db = Arc::clone(&db);
+            paused_in(Gap::BeforeRead, move || {
+                db.scan(..).collect::<crate::Result<Vec<_>>>()
+            })
+        };
+        db.compact().unwrap();
+        assert!(db.wal.first_seq() > first, "the originals were removed");
+        assert_eq!(
+            reader.join().unwrap().unwrap().as_deref(),
+            Some(&b"value3"[..])
+        );
+        let pairs = scanner.join().unwrap().unwrap();
+        assert_eq!(pairs.len(), 10);
+        for (key, value) in pairs {
+            assert_eq!(key[3..], value[5..]);
+        }
     }
 }

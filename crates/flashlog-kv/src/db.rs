@@ -25,6 +25,27 @@ const STRIPES: usize = 64;
 /// `Db` is `Send + Sync` and its methods take `&self`: share it with an `Arc`.
 /// Concurrent writers share fsyncs through the log's group commit.
 ///
+/// # Concurrency
+///
+/// Any number of threads may call any methods at once, compaction included:
+/// - **Writes are atomic and ordered per key.** A [`Db::put`] or [`Db::delete`]
+///   that returned is seen by every `get`, `contains` and `scan` that starts later
+///   (until a later write of the key); writes of one key take effect in the order
+///   their entries have in the log, which is the order a reopen replays.
+/// - **Reads see values the key really held.** [`Db::get`] returns the value the
+///   key held (or `None` if it was absent) at some moment between the call and its
+///   return: never another key's value, never one overwritten before the call.
+///   A [`Scan`](crate::Scan) does the same for each key it yields (it is not a
+///   snapshot of the whole range, see there).
+/// - **Compaction changes no value.** [`Db::compact`] (or an automatic one) runs
+///   beside reads and writes; a read that raced it follows the key to its copy,
+///   and a write in flight when it started is kept. Writers pause only while it
+///   lists the live entries and while it appends a batch of copies.
+/// - **Reopen gives each key's last acknowledged write.** After
+///   [`Db::close`] (or a crash, under `SyncPolicy::Always`), the reopened store
+///   holds, for each key, its last write that returned `Ok`, or a later one that
+///   was in flight at the crash.
+///
 /// ```
 /// use flashlog_kv::{Db, DbOptions};
 ///
@@ -46,8 +67,9 @@ pub struct Db {
     pub(crate) wal: Wal,
     pub(crate) index: RwLock<Index>,
     /// Writers hold it shared from their append until the index shows it;
-    /// compaction holds it exclusively while it appends copies and while it
-    /// recounts the log's bytes.
+    /// compaction holds it exclusively while it takes its cut and the live entries
+    /// before it, while it re-checks and appends copies, and while it recounts
+    /// the log's bytes: then no entry is in the log and missing from the index.
     pub(crate) gate: RwLock<()>,
     stripes: Box<[Mutex<()>]>,
     /// Held by the one compaction that runs at a time.
@@ -181,9 +203,15 @@ impl Db {
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         let len = self.check_write(key, value)?;
         {
+            // Both held across the append and the index update: the stripe orders
+            // this key's writers, so the index ends at its last entry in log order;
+            // the gate (shared) keeps a compaction from listing the live entries or
+            // re-checking its copies while this entry is in the log and not yet in
+            // the index.
             let _stripe = lock(self.stripe(key));
             let _gate = read(&self.gate);
             let seq = self.wal.append(Op::Put, key, value)?;
+            crate::hooks::at(crate::hooks::Gap::AfterAppend);
             write(&self.index).put(key, Slot::new(seq, value.len()));
         }
         self.after_write(len);
@@ -199,11 +227,16 @@ impl Db {
         let len = self.check_write(key, b"")?;
         {
             let _stripe = lock(self.stripe(key));
+            // The index lock is released before the append, and the key is still
+            // there when the delete lands: only writers of this key add or remove
+            // it, and they wait for the stripe held here; a compaction only repoints
+            // a key to a copy of the same value. The gate as in `put`.
             if read(&self.index).get(key).is_none() {
                 return Ok(false);
             }
             let _gate = read(&self.gate);
             self.wal.append(Op::Delete, key, b"")?;
+            crate::hooks::at(crate::hooks::Gap::AfterAppend);
             write(&self.index).delete(key, len);
         }
         self.after_write(len);
@@ -218,16 +251,30 @@ impl Db {
     /// `Corrupt` or `Io`); [`Error::IndexMismatch`] if the log was changed by
     /// someone else.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        // The index lock is released before the read: see `read_value` for why the
+        // slot is still good (or followed).
         let Some(slot) = read(&self.index).get(key) else {
             return Ok(None);
         };
         self.read_value(key, slot)
     }
 
-    /// Reads the value at `slot`; follows the key to a compaction's copy if the
+    /// Reads the value at `slot`, which the index held for `key` a moment ago (its
+    /// lock is released now); follows the key to a compaction's copy if the
     /// original was removed meanwhile.
+    ///
+    /// Why what the index said is still good without its lock:
+    /// - sequence numbers are never reused (the store never calls
+    ///   `truncate_back`), so the entry at `slot` is forever the put the index
+    ///   saw: a value the key held at the moment of the lookup, never another's;
+    /// - a compaction points the index at a copy *before* `truncate_front` removes
+    ///   the original, so once the log says `SeqOutOfRange` the index has moved on
+    ///   (to the copy, a later write, or nothing): a second lookup finds where.
+    ///   The index still holding the removed `seq` then means the files were
+    ///   changed behind the store's back.
     pub(crate) fn read_value(&self, key: &[u8], mut slot: Slot) -> Result<Option<Vec<u8>>> {
         loop {
+            crate::hooks::at(crate::hooks::Gap::BeforeRead);
             match self.wal.read(slot.seq()) {
                 Ok(entry) => {
                     if entry.op() != Op::Put || entry.key() != key {
@@ -235,6 +282,8 @@ impl Db {
                     }
                     return Ok(Some(entry.into_value()));
                 }
+                // The log returns this, never an I/O error, when `truncate_front`
+                // removed the entry's segment between finding and reading it.
                 Err(flashlog_wal::Error::SeqOutOfRange { .. }) => {
                     // A compaction copied the value and removed the original.
                     match read(&self.index).get(key) {
@@ -264,7 +313,15 @@ impl Db {
     }
 
     /// Sizes of the store and its log.
+    ///
+    /// The key and byte counts are taken together (consistent with each other); the
+    /// segment and sequence-number figures a moment later, so under concurrent
+    /// writes or a compaction they may describe a slightly later log.
     pub fn stats(&self) -> Stats {
+        // The gate (shared) keeps a compaction's recount of `log_bytes` out; the
+        // log's figures below are read after both locks are released and are not
+        // tied to these: nothing is computed from the two together but
+        // `dead_bytes`, which uses only these.
         let (keys, live_bytes, log_bytes) = {
             let _gate = read(&self.gate);
             let index = read(&self.index);
@@ -351,6 +408,9 @@ impl Db {
         if since < self.options.wal.max_segment_size_bytes() {
             return;
         }
+        // A heuristic: the counts may be stale by the time the compaction runs
+        // (it needs nothing from them to be correct), and two writers may both find
+        // them over the line: the `try_lock` below lets one compact.
         let (dead, total) = {
             let index = read(&self.index);
             (index.dead_bytes(), index.log_bytes())

@@ -4,6 +4,7 @@ mod compact;
 mod db;
 mod dir;
 mod error;
+mod hooks;
 mod index;
 mod locks;
 mod options;

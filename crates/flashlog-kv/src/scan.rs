@@ -101,6 +101,10 @@ fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
 
 impl Scan<'_> {
     fn refill(&mut self) {
+        // Only the keys are used after the lock is released (each key's slot is
+        // looked up again when it is reached), so a chunk never goes stale in a way
+        // that matters: a key deleted since is skipped, one added since in a part
+        // already passed is not seen, as the type's docs say.
         let keys = read(&self.db.index).range(as_slice(&self.lower), as_slice(&self.upper), CHUNK);
         if keys.len() < CHUNK {
             self.exhausted = true;
@@ -126,6 +130,8 @@ impl Iterator for Scan<'_> {
             }
             let (key, _) = self.chunk.pop_front()?;
             // The key may have changed since the chunk was taken: read its latest.
+            // The lock is released before the read: `Db::read_value` says why the
+            // slot stays good or is followed.
             let Some(slot) = read(&self.db.index).get(&key) else {
                 continue;
             };

@@ -22,8 +22,10 @@ use flashlog_chaos::payload::{id_of, key_for, value_for};
 use flashlog_chaos::Rng;
 use flashlog_wal::{Batch, Op, Options, SyncPolicy, Wal};
 
-const CHILD_ENV: &str = "FLASHLOG_KILL_CHILD";
-const START_ENV: &str = "FLASHLOG_KILL_START";
+/// Set in a child: the directory it works on. (`kv_kill` reuses the harness.)
+pub(crate) const CHILD_ENV: &str = "FLASHLOG_KILL_CHILD";
+/// Set in a child: the first id it issues.
+pub(crate) const START_ENV: &str = "FLASHLOG_KILL_START";
 const TEST_NAME: &str = "kill::sigkill_cycles";
 /// Appending threads in the child; thread `t` appends ids `start + t + THREADS * k`.
 const THREADS: u64 = 4;
@@ -44,7 +46,7 @@ fn options() -> Options {
         .sync_policy(SyncPolicy::Always)
 }
 
-fn env_u64(name: &str) -> Option<u64> {
+pub(crate) fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
@@ -165,7 +167,7 @@ fn run_cycles(cycles: u64, seed: u64) -> Totals {
             };
         }
         let start = (cycle + 1) * CYCLE_IDS;
-        let acks = run_child(tmp.path(), start, rng.range(5, 60));
+        let acks = parse_acks(&run_child(TEST_NAME, tmp.path(), start, rng.range(5, 60)));
         let wal = Wal::open(tmp.path(), options())
             .unwrap_or_else(|err| panic!("cycle {cycle} (seed {seed}): reopen failed: {err}"));
         let context = format!("cycle {cycle} (seed {seed}, dir {})", tmp.path().display());
@@ -191,18 +193,28 @@ fn run_cycles(cycles: u64, seed: u64) -> Totals {
     totals
 }
 
-/// Runs one child on `dir`, kills it after `ms` milliseconds and returns the
-/// `(id, seq)` pairs it acknowledged.
-fn run_child(dir: &Path, start: u64, ms: u64) -> Vec<(u64, u64)> {
+/// The `(id, seq)` pairs of a child's `ack ID SEQ` lines.
+fn parse_acks(lines: &[String]) -> Vec<(u64, u64)> {
+    let mut acks = Vec::new();
+    for line in lines {
+        if let Some(rest) = line.strip_prefix("ack ") {
+            let mut fields = rest.split(' ').map(|f| f.parse::<u64>());
+            if let (Some(Ok(id)), Some(Ok(seq))) = (fields.next(), fields.next()) {
+                acks.push((id, seq));
+            }
+        }
+    }
+    acks
+}
+
+/// Runs the test `test` of this binary as a child on `dir` (with `CHILD_ENV` and
+/// `START_ENV` set), kills it with SIGKILL after `ms` milliseconds and returns the
+/// complete lines it printed on its standard output (a line the kill cut short is
+/// left out).
+pub(crate) fn run_child(test: &str, dir: &Path, start: u64, ms: u64) -> Vec<String> {
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut child = Command::new(exe)
-        .args([
-            TEST_NAME,
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
+        .args([test, "--exact", "--nocapture", "--test-threads=1", "-q"])
         .env(CHILD_ENV, PathBuf::from(dir))
         .env(START_ENV, start.to_string())
         .stdin(Stdio::null())
@@ -213,18 +225,22 @@ fn run_child(dir: &Path, start: u64, ms: u64) -> Vec<(u64, u64)> {
     // The child has exec'd: it holds none of this process's files any more.
     let stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
-    let acks = std::thread::spawn(move || {
-        let mut acks = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.strip_prefix("ack ") {
-                let mut fields = rest.split(' ').map(|f| f.parse::<u64>());
-                if let (Some(Ok(id)), Some(Ok(seq))) = (fields.next(), fields.next()) {
-                    acks.push((id, seq));
+    let lines = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        let mut reader = BufReader::new(stdout);
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                // Without its newline, the kill cut the line short.
+                Ok(_) if !line.ends_with('\n') => break,
+                Ok(_) => {
+                    line.pop();
+                    lines.push(line);
                 }
             }
         }
-        acks
+        lines
     });
     let errors = std::thread::spawn(move || {
         let mut text = String::new();
@@ -234,13 +250,13 @@ fn run_child(dir: &Path, start: u64, ms: u64) -> Vec<(u64, u64)> {
     std::thread::sleep(Duration::from_millis(ms));
     let _ = child.kill();
     let status = child.wait().expect("wait for the child");
-    let acks = acks.join().expect("ack reader");
+    let lines = lines.join().expect("stdout reader");
     let errors = errors.join().expect("stderr reader");
     assert!(
         status.code().is_none(),
         "the child exited by itself ({status}) instead of being killed:\n{errors}"
     );
-    acks
+    lines
 }
 
 /// Checks the reopened log against what was known before the cycle and what the

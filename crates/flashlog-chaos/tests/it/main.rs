@@ -7,6 +7,8 @@
 mod fuzz_corpus;
 mod group_commit_model;
 mod kill;
+mod kv_gate_model;
+mod kv_kill;
 mod kv_model;
 mod model;
 mod regressions;

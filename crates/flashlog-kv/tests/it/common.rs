@@ -28,6 +28,16 @@ pub fn contents(db: &Db) -> Model {
     all
 }
 
+/// A fresh directory on the disk and, where `/dev/shm` exists, one on tmpfs: the
+/// concurrent tests run on both (tmpfs makes I/O fast, so races hit other gaps).
+pub fn disk_and_tmpfs() -> Vec<(&'static str, tempfile::TempDir)> {
+    let mut dirs = vec![("disk", tempfile::tempdir().unwrap())];
+    if Path::new("/dev/shm").is_dir() {
+        dirs.push(("tmpfs", tempfile::tempdir_in("/dev/shm").unwrap()));
+    }
+    dirs
+}
+
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

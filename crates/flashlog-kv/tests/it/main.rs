@@ -3,6 +3,8 @@
 
 mod common;
 mod compaction;
+mod concurrent_model;
 mod crash;
 mod model;
+mod races;
 mod store;
