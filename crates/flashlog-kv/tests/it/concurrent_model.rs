@@ -61,8 +61,6 @@ fn concurrent_ops_match_the_model_with_automatic_compaction_on_disk() {
 /// On tmpfs, compactions are fast enough that reads often meet a segment removed
 /// between `Wal::read` finding an entry and opening its file (issue 11, item 6).
 #[test]
-#[ignore = "needs the flashlog-wal fix of issue 11 item 6 (a read of a segment removed \
-            meanwhile gives SeqOutOfRange); run with --ignored"]
 fn concurrent_ops_match_the_model_with_a_compaction_loop_on_tmpfs() {
     let dir = tempfile::tempdir_in(SHM).unwrap();
     run(dir.path(), "tmpfs", Workload::CompactLoop);
@@ -70,8 +68,6 @@ fn concurrent_ops_match_the_model_with_a_compaction_loop_on_tmpfs() {
 
 /// As above.
 #[test]
-#[ignore = "needs the flashlog-wal fix of issue 11 item 6 (a read of a segment removed \
-            meanwhile gives SeqOutOfRange); run with --ignored"]
 fn concurrent_ops_match_the_model_with_automatic_compaction_on_tmpfs() {
     let dir = tempfile::tempdir_in(SHM).unwrap();
     run(dir.path(), "tmpfs", Workload::Automatic);

@@ -154,8 +154,6 @@ fn overwrites_under_auto_compaction(dir: &Path) {
 /// opening its file gave `Io { op: "open", NotFound }` instead of `SeqOutOfRange`,
 /// which the store follows to the key's copy.
 #[test]
-#[ignore = "needs the flashlog-wal fix of issue 11 item 6 (a read of a segment removed \
-            meanwhile gives SeqOutOfRange); run with --ignored"]
 fn regression_reads_racing_compaction_never_fail() {
     for (_, dir) in disk_and_tmpfs() {
         reads_racing_compaction(dir.path());
