@@ -4,6 +4,7 @@ use flashlog_kv::{AutoCompact, Db, DbOptions};
 use flashlog_wal::{Op, Options, RecoveryMode, Wal};
 
 use crate::common::{assert_go_layout, contents, copy_dir, fixtures, small, Model};
+use flashlog_testkit::{faulty_options, FaultyFs};
 
 fn fill(db: &Db, rounds: u32, keys: u32, model: &mut Model) {
     for round in 0..rounds {
@@ -211,4 +212,94 @@ fn regression_go_log_reopened_with_smaller_segments_is_compacted() {
         let db = Db::open(dir.path(), small(max)).unwrap();
         assert_eq!(contents(&db), expected, "{max}");
     }
+}
+
+/// An automatic compaction has no caller to return its error to: the write that
+/// ran it succeeds, and the error is kept for `stats` and traced as a warning.
+#[test]
+fn an_automatic_compaction_failure_is_kept_reported_and_traced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    {
+        let db = Db::open(dir.path(), small(4096)).unwrap();
+        fill(&db, 50, 10, &mut model);
+        db.close().unwrap();
+    }
+    // Counting fsyncs only: the first from now is the put's own, the second the
+    // compaction's (sealing the active segment), which fails with EIO.
+    let fs = FaultyFs::failing_at(0, true, false);
+    let options = DbOptions::default()
+        .wal(faulty_options(&fs).max_segment_size(4096))
+        .auto_compact(AutoCompact::DeadShare(0.5));
+    let db = Db::open(dir.path(), options).unwrap();
+    let stats = db.stats();
+    assert!(stats.dead_bytes * 2 > stats.log_bytes, "{stats:?}");
+    assert_eq!(
+        (
+            stats.compactions,
+            stats.compaction_failures,
+            stats.last_compaction_error
+        ),
+        (0, 0, None)
+    );
+    fs.fail_after(2);
+    let warnings = Warnings::default();
+    tracing::subscriber::with_default(warnings.clone(), || {
+        db.put(b"key000", b"acknowledged").unwrap();
+    });
+    assert!(fs.failed(), "the compaction ran and hit the failure");
+    model.insert(b"key000".to_vec(), b"acknowledged".to_vec());
+
+    let stats = db.stats();
+    assert_eq!((stats.compactions, stats.compaction_failures), (1, 1));
+    let error = stats.last_compaction_error.expect("the error is kept");
+    assert!(
+        error.contains("segment-") && error.contains("os error 5"),
+        "{error}"
+    );
+    let traced = warnings.0.lock().unwrap().clone();
+    assert_eq!(traced.len(), 1, "{traced:?}");
+    assert!(
+        traced[0].contains("automatic compaction failed") && traced[0].contains("os error 5"),
+        "{traced:?}"
+    );
+    // The contents are intact; the log refuses writes after the failed fsync.
+    assert_eq!(contents(&db), model);
+    assert!(db.put(b"key001", b"later").is_err());
+    drop(db);
+    let db = Db::open(dir.path(), small(4096)).unwrap();
+    assert_eq!(contents(&db), model);
+    assert_eq!(
+        db.stats().compaction_failures,
+        0,
+        "kept until the store closes"
+    );
+}
+
+/// A `tracing` subscriber that keeps the warnings' messages and fields as text.
+#[derive(Clone, Default)]
+struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Text(String);
+        impl tracing::field::Visit for Text {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={value:?} ", field.name()));
+            }
+        }
+        let mut text = Text(String::new());
+        event.record(&mut text);
+        self.0.lock().unwrap().push(text.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }

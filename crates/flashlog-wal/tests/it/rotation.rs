@@ -364,7 +364,11 @@ fn a_carried_entry_above_the_limit_gets_a_segment_of_its_own() {
             wal.append_batch(&batch),
             Err(Error::EntryTooLarge { len: 220, max: 100 })
         ));
-        assert_eq!(wal.last_seq(), 1, "nothing of the refused batch was appended");
+        assert_eq!(
+            wal.last_seq(),
+            1,
+            "nothing of the refused batch was appended"
+        );
         assert_eq!(wal.append_carried(&batch).unwrap(), 2..=4);
         wal.append(Op::Put, b"c", b"3").unwrap();
         let entries: Vec<u64> = wal.segments().iter().map(|s| s.entries).collect();
@@ -375,7 +379,10 @@ fn a_carried_entry_above_the_limit_gets_a_segment_of_its_own() {
         huge.put(b"huge", &vec![0; 16 << 20]);
         assert!(matches!(
             wal.append_carried(&huge),
-            Err(Error::EntryTooLarge { max: codec::MAX_ENTRY_LEN, .. })
+            Err(Error::EntryTooLarge {
+                max: codec::MAX_ENTRY_LEN,
+                ..
+            })
         ));
         wal.close().unwrap();
     }
