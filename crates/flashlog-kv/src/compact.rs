@@ -96,9 +96,14 @@ impl Db {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
+    /// Entries are carried whatever the log's current `max_segment_size`: one
+    /// written under a larger limit is copied into a segment of its own
+    /// (`flashlog_wal::Wal::append_carried`).
+    ///
     /// # Errors
     /// The log's error; the contents are unchanged then, and the log may be
-    /// poisoned (see `flashlog_wal::Error::Poisoned`).
+    /// poisoned (see `flashlog_wal::Error::Poisoned`). The outcome is also counted
+    /// in [`Db::stats`](crate::Db::stats).
     pub fn compact(&self) -> Result<CompactionReport> {
         self.compact_with_progress(|_| {})
     }
