@@ -96,9 +96,14 @@ impl Db {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
+    /// Entries are carried whatever the log's current `max_segment_size`: one
+    /// written under a larger limit is copied into a segment of its own
+    /// (`flashlog_wal::Wal::append_carried`).
+    ///
     /// # Errors
     /// The log's error; the contents are unchanged then, and the log may be
-    /// poisoned (see `flashlog_wal::Error::Poisoned`).
+    /// poisoned (see `flashlog_wal::Error::Poisoned`). The outcome is also counted
+    /// in [`Db::stats`](crate::Db::stats).
     pub fn compact(&self) -> Result<CompactionReport> {
         self.compact_with_progress(|_| {})
     }
@@ -112,10 +117,50 @@ impl Db {
         mut progress: impl FnMut(&CompactionProgress),
     ) -> Result<CompactionReport> {
         let running = lock(&self.compacting);
-        self.compact_locked(&running, &mut progress)
+        self.run_compaction(&running, &mut progress, Trigger::Called)
     }
 
-    pub(crate) fn compact_locked(
+    /// Runs a compaction (the caller holds `compacting`) and records how it went
+    /// for [`Db::stats`]. An automatic one's outcome is also traced: a failure as
+    /// a warning, since no caller sees its error.
+    pub(crate) fn run_compaction(
+        &self,
+        running: &MutexGuard<'_, ()>,
+        progress: &mut dyn FnMut(&CompactionProgress),
+        trigger: Trigger,
+    ) -> Result<CompactionReport> {
+        let result = self.compact_locked(running, progress);
+        let mut status = lock(&self.compaction_status);
+        status.runs += 1;
+        match &result {
+            Ok(report) => {
+                status.last_error = None;
+                if trigger == Trigger::Automatic {
+                    tracing::debug!(
+                        dir = %self.dir().display(),
+                        bytes_before = report.bytes_before,
+                        bytes_after = report.bytes_after,
+                        "automatic compaction done"
+                    );
+                }
+            }
+            Err(err) => {
+                let error = crate::error::describe(err);
+                status.failures += 1;
+                if trigger == Trigger::Automatic {
+                    tracing::warn!(
+                        dir = %self.dir().display(),
+                        %error,
+                        "automatic compaction failed; the write that ran it succeeded"
+                    );
+                }
+                status.last_error = Some(error);
+            }
+        }
+        result
+    }
+
+    fn compact_locked(
         &self,
         _running: &MutexGuard<'_, ()>,
         progress: &mut dyn FnMut(&CompactionProgress),
@@ -229,7 +274,10 @@ impl Db {
         // and when the index is pointed at it.
         let _gate = write(&self.gate);
         copies.drop_overwritten(&read(&self.index));
-        let seqs = self.wal.append_batch(&copies.batch)?;
+        // Carried, not appended anew: an entry written under a larger
+        // `max_segment_size` than the current one is copied all the same, in a
+        // segment of its own (issue 12, item 7).
+        let seqs = self.wal.append_carried(&copies.batch)?;
         let mut index = write(&self.index);
         for ((_, key, value), (&origin, seq)) in
             copies.batch.iter().zip(copies.origins.iter().zip(seqs))
@@ -241,6 +289,24 @@ impl Db {
         copies.clear();
         Ok(())
     }
+}
+
+/// What started a compaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// [`Db::compact`] or [`Db::compact_with_progress`]: the caller gets the error.
+    Called,
+    /// A write that found the log over the [`AutoCompact`](crate::AutoCompact) line.
+    Automatic,
+}
+
+/// How the compactions since open went, for [`Db::stats`].
+#[derive(Debug, Default)]
+pub(crate) struct CompactionStatus {
+    pub runs: u64,
+    pub failures: u64,
+    /// The latest compaction's error, if it failed.
+    pub last_error: Option<String>,
 }
 
 /// A batch of copies being gathered, with the sequence number each copies.

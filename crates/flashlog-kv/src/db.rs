@@ -10,6 +10,7 @@ use std::sync::{Mutex, RwLock};
 use flashlog_wal::codec::{encoded_len, MAX_ENTRY_LEN};
 use flashlog_wal::{Op, RecoveryReport, SegmentInfo, Wal};
 
+use crate::compact::{CompactionStatus, Trigger};
 use crate::index::{Index, Slot};
 use crate::locks::{lock, read, write};
 use crate::{AutoCompact, DbOptions, Error, Result, Stats};
@@ -76,6 +77,9 @@ pub struct Db {
     pub(crate) compacting: Mutex<()>,
     /// Bytes appended since the last compaction (or the log's size at open).
     pub(crate) appended: AtomicU64,
+    /// How the compactions since open went (taken after `compacting`, never
+    /// before it, and held only to update or read it).
+    pub(crate) compaction_status: Mutex<CompactionStatus>,
     options: DbOptions,
 }
 
@@ -189,6 +193,7 @@ impl Db {
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             compacting: Mutex::new(()),
             appended,
+            compaction_status: Mutex::new(CompactionStatus::default()),
             options,
         })
     }
@@ -312,7 +317,9 @@ impl Db {
         self.len() == 0
     }
 
-    /// Sizes of the store and its log.
+    /// Sizes of the store and its log, and how its compactions went (an
+    /// automatic compaction's error is reported here: see
+    /// [`Stats::last_compaction_error`]).
     ///
     /// The key and byte counts are taken together (consistent with each other); the
     /// segment and sequence-number figures a moment later, so under concurrent
@@ -330,6 +337,7 @@ impl Db {
         let segments = self.wal.segments();
         let first_seq = self.wal.first_seq();
         let last_seq = self.wal.last_seq();
+        let status = lock(&self.compaction_status);
         Stats {
             keys,
             live_bytes,
@@ -339,6 +347,9 @@ impl Db {
             entries: (last_seq + 1).saturating_sub(first_seq),
             first_seq,
             last_seq,
+            compactions: status.runs,
+            compaction_failures: status.failures,
+            last_compaction_error: status.last_error.clone(),
         }
     }
 
@@ -422,8 +433,9 @@ impl Db {
             return;
         };
         // The write itself is durable; a failed compaction leaves the contents as
-        // they were (or the log poisoned, which the next write reports).
-        let _ = self.compact_locked(&running, &mut |_| {});
+        // they were (or the log poisoned, which the next write reports). Its error
+        // is kept for `stats` and traced, not returned: this write succeeded.
+        let _ = self.run_compaction(&running, &mut |_| {}, Trigger::Automatic);
     }
 }
 

@@ -64,3 +64,16 @@ pub enum Error {
     #[error("invalid options: {0}")]
     InvalidOptions(&'static str),
 }
+
+/// An error and its causes as one line (`a: b: c`), for what is kept and shown
+/// later instead of returned: [`Stats::last_compaction_error`](crate::Stats::last_compaction_error).
+pub(crate) fn describe(err: &Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

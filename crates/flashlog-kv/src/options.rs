@@ -13,7 +13,9 @@ pub enum AutoCompact {
     /// share of the log, between 0 and 1 (exclusive of 0). The check runs after a
     /// write once a segment's worth of bytes was appended since the last compaction
     /// (or since `open`); the write that crosses the line runs the compaction before
-    /// it returns.
+    /// it returns. That write's result is its own: a failed compaction's error is
+    /// kept in [`Stats::last_compaction_error`](crate::Stats::last_compaction_error)
+    /// and traced as a `tracing` warning.
     DeadShare(f64),
 }
 

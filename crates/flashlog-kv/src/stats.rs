@@ -1,7 +1,8 @@
 //! [`Stats`]: sizes of a store and its log.
 
-/// Sizes of a store and its log, from [`Db::stats`](crate::Db::stats).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Sizes of a store and its log, and how its compactions went, from
+/// [`Db::stats`](crate::Db::stats).
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
     /// Keys in the store.
@@ -21,4 +22,13 @@ pub struct Stats {
     pub first_seq: u64,
     /// Sequence number of the last entry (`first_seq - 1` if the log is empty).
     pub last_seq: u64,
+    /// Compactions run since the store was opened, automatic and called.
+    pub compactions: u64,
+    /// How many of them failed.
+    pub compaction_failures: u64,
+    /// The error of the latest compaction, with its causes as one line, if it
+    /// failed; `None` once one succeeds. An automatic compaction has no caller to
+    /// return its error to: it is kept here (and traced as a `tracing` warning),
+    /// while the write that ran it has succeeded.
+    pub last_compaction_error: Option<String>,
 }

@@ -3,7 +3,9 @@
 use crate::error::Result;
 use crate::Op;
 
-/// Entries to append together with [`Wal::append_batch`](crate::Wal::append_batch).
+/// Entries to append together with [`Wal::append_batch`](crate::Wal::append_batch)
+/// (or, for entries carried over from the log's older segments,
+/// [`Wal::append_carried`](crate::Wal::append_carried)).
 ///
 /// ```
 /// use flashlog_wal::{Batch, Op, Options, Wal};
@@ -84,9 +86,10 @@ impl Batch {
         })
     }
 
-    pub(crate) fn pending(&self, max_segment_size: u64) -> Result<Vec<crate::writer::Pending<'_>>> {
+    /// The entries checked against `max_len` bytes each, with their checksums.
+    pub(crate) fn pending(&self, max_len: u64) -> Result<Vec<crate::writer::Pending<'_>>> {
         self.iter()
-            .map(|(op, key, value)| crate::writer::Pending::new(op, key, value, max_segment_size))
+            .map(|(op, key, value)| crate::writer::Pending::new(op, key, value, max_len))
             .collect()
     }
 }

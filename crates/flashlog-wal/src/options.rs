@@ -107,8 +107,10 @@ impl Default for Options {
 impl Options {
     /// Rotation threshold in bytes: before appending an entry of `n` bytes, if
     /// `segment size + n > max_segment_size`, a new segment is started. An entry larger
-    /// than this is rejected. Default 16 MiB; at least 17 (the smallest entry) and at
-    /// most 4 GiB - 1.
+    /// than this is rejected, except by [`Wal::append_carried`](crate::Wal::append_carried),
+    /// which copies entries the log already holds (written under a larger limit) and
+    /// gives such an entry a segment of its own. Default 16 MiB; at least 17 (the
+    /// smallest entry) and at most 4 GiB - 1.
     #[must_use]
     pub fn max_segment_size(mut self, bytes: u64) -> Options {
         self.max_segment_size = bytes;

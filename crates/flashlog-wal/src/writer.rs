@@ -188,20 +188,13 @@ pub(crate) struct Pending<'a> {
 }
 
 impl<'a> Pending<'a> {
-    /// Checks an entry against the format's limit and the segment size, and computes
-    /// its checksum (outside the lock).
-    pub(crate) fn new(
-        op: Op,
-        key: &'a [u8],
-        value: &'a [u8],
-        max_segment_size: u64,
-    ) -> Result<Self> {
+    /// Checks an entry against the format's limit and `max_len` (the segment size,
+    /// or the format's limit for a carried entry), and computes its checksum
+    /// (outside the lock).
+    pub(crate) fn new(op: Op, key: &'a [u8], value: &'a [u8], max_len: u64) -> Result<Self> {
         let len = codec::check_len(key.len(), value.len())?;
-        if len > max_segment_size {
-            return Err(Error::EntryTooLarge {
-                len,
-                max: max_segment_size,
-            });
+        if len > max_len {
+            return Err(Error::EntryTooLarge { len, max: max_len });
         }
         Ok(Pending {
             op,
@@ -215,9 +208,17 @@ impl<'a> Pending<'a> {
 
 impl State {
     /// Gives an entry its sequence number and place, and queues its bytes.
+    ///
+    /// Rotation is FORMAT.md's: a new segment first if the entry does not fit in
+    /// what is left of the active one. An entry larger than `max_segment_size`
+    /// (only [`Wal::append_carried`](crate::Wal::append_carried) queues one) thus
+    /// starts a segment, unless the active one is empty, and the next entry starts
+    /// another: it lies alone in its segment, as the Go writer's rule would have
+    /// put it had it accepted it. (An empty active segment is never left behind:
+    /// for an entry within the limit, an empty segment always has room.)
     pub(crate) fn enqueue(&mut self, entry: &Pending<'_>, max_segment_size: u64) -> u64 {
         let active = self.index.active();
-        if active.end + entry.len > max_segment_size {
+        if active.end > 0 && active.end + entry.len > max_segment_size {
             let next = SegmentIndex::new(active.id.next(), active.next_seq());
             self.index.active_mut().shrink_to_fit();
             self.index.segments.push_back(next);
@@ -225,7 +226,8 @@ impl State {
         let segment = self.index.active_mut();
         let seq = segment.next_seq();
         let offset = segment.end;
-        // Offsets fit in u32: max_segment_size is below 4 GiB (Options::validate).
+        // Offsets fit in u32: max_segment_size is below 4 GiB (Options::validate),
+        // and an entry above it starts at offset 0.
         segment.push(offset as u32, entry.crc);
         segment.end += entry.len;
         let id = segment.id;

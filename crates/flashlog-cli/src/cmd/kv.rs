@@ -14,8 +14,17 @@ pub fn put(dir: &Path, key: &str, value: &str) -> anyhow::Result<ExitCode> {
     let db = open_db(dir)?;
     db.put(key.as_bytes(), value.as_bytes())
         .with_context(|| format!("cannot put {key:?}"))?;
+    warn_failed_compaction(&db);
     db.close().context("cannot close the store")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr that the automatic compaction a write ran failed: the write
+/// succeeded (the exit code says so), but the log keeps its dead bytes.
+fn warn_failed_compaction(db: &flashlog_kv::Db) {
+    if let Some(error) = db.stats().last_compaction_error {
+        eprintln!("warning: the automatic compaction after this write failed: {error}");
+    }
 }
 
 /// `flashlog get KEY`: prints the value as it is (bytes and a newline); exit code 1
@@ -42,6 +51,7 @@ pub fn delete(dir: &Path, key: &str) -> anyhow::Result<ExitCode> {
     let db = open_db(dir)?;
     db.delete(key.as_bytes())
         .with_context(|| format!("cannot delete {key:?}"))?;
+    warn_failed_compaction(&db);
     db.close().context("cannot close the store")?;
     Ok(ExitCode::SUCCESS)
 }

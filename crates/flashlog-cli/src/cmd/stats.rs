@@ -40,7 +40,10 @@ pub fn run(dir: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The totals of a store as a two-column table.
+/// The totals of a store as a two-column table. When the store ran compactions
+/// since it was opened (in the shell, not in a read-only `flashlog stats`), two
+/// more rows say how many and how the last one failed, if it did: an automatic
+/// compaction's error is reported nowhere else.
 pub fn store_table(stats: &Stats) -> String {
     let share = if stats.log_bytes == 0 {
         0.0
@@ -63,9 +66,70 @@ pub fn store_table(stats: &Stats) -> String {
         ),
         ("dead bytes", format!("{} ({share:.1}%)", stats.dead_bytes)),
     ];
+    let mut rows = rows.to_vec();
+    if stats.compactions > 0 {
+        rows.push((
+            "compactions",
+            format!(
+                "{} since open, {} failed",
+                stats.compactions, stats.compaction_failures
+            ),
+        ));
+    }
+    if let Some(error) = &stats.last_compaction_error {
+        rows.push(("last compaction", format!("failed: {error}")));
+    }
     let rows: Vec<Vec<String>> = rows
         .into_iter()
         .map(|(name, value)| vec![name.to_owned(), value])
         .collect();
     table(&rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use flashlog_kv::{AutoCompact, Db, DbOptions};
+    use flashlog_testkit::{faulty_options, FaultyFs};
+
+    use super::store_table;
+
+    /// A store whose automatic compaction failed shows the failure and its error.
+    #[test]
+    fn a_failed_automatic_compaction_is_in_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFs::failing_at(0, true, false);
+        let options = DbOptions::default()
+            .wal(faulty_options(&fs).max_segment_size(1024))
+            .auto_compact(AutoCompact::DeadShare(0.5));
+        let db = Db::open(dir.path(), options).unwrap();
+        assert!(!store_table(&db.stats()).contains("compaction"));
+        for round in 0..20u32 {
+            db.put(b"key", &round.to_le_bytes().repeat(10)).unwrap();
+        }
+        let table = store_table(&db.stats());
+        assert!(
+            table.contains("compactions  1 since open, 0 failed\n"),
+            "{table}"
+        );
+        // A compaction's first fsync (sealing the active segment) fails; the put
+        // that ran it succeeds. Armed only for a put that does not rotate: a
+        // rotation's fsyncs would come before the put's own.
+        while db.stats().compaction_failures == 0 {
+            let active = db.segments().last().map_or(0, |segment| segment.bytes);
+            if active + 60 <= 1024 {
+                fs.fail_after(2);
+            } else {
+                fs.fail_at.store(0, Ordering::SeqCst);
+            }
+            db.put(b"key", &[0; 40]).unwrap();
+        }
+        let table = store_table(&db.stats());
+        assert!(table.contains(" since open, 1 failed\n"), "{table}");
+        assert!(
+            table.contains("last compaction  failed: cannot ") && table.contains("os error 5"),
+            "{table}"
+        );
+    }
 }

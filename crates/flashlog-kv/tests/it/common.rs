@@ -47,3 +47,91 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The directory of the Go-written fixtures.
+pub fn fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../flashlog-wal/tests/fixtures")
+}
+
+/// Reads `dir`'s segment files as the Go implementation's reader does, checking
+/// them against FORMAT.md without any flashlog code (the CRC is computed here):
+/// ids contiguous; each file entries back to back from byte 0 with nothing after
+/// the last; every entry checks out (CRC, lengths, at most 16 MiB). Returns each
+/// segment's entry sizes, in order.
+pub fn go_segments(dir: &Path) -> Vec<(u64, Vec<u64>)> {
+    let mut ids: Vec<u64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let id = name.strip_prefix("segment-")?.strip_suffix(".log")?;
+            Some(id.parse().unwrap())
+        })
+        .collect();
+    ids.sort_unstable();
+    assert!(
+        ids.windows(2).all(|pair| pair[1] == pair[0] + 1),
+        "segment ids not contiguous: {ids:?}"
+    );
+    let u32_at =
+        |bytes: &[u8], at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    ids.into_iter()
+        .map(|id| {
+            let name = format!("segment-{id:04}.log");
+            let bytes = std::fs::read(dir.join(&name)).unwrap();
+            let mut sizes = Vec::new();
+            let mut at = 0;
+            while at < bytes.len() {
+                assert!(bytes.len() - at >= 17, "{name}:{at}: cut short");
+                let total = u32_at(&bytes, at + 4) as usize;
+                assert!(
+                    (13..=16 << 20).contains(&total),
+                    "{name}:{at}: TOTAL_LEN {total}"
+                );
+                assert!(at + 4 + total <= bytes.len(), "{name}:{at}: cut short");
+                let body = &bytes[at + 4..at + 4 + total];
+                assert_eq!(u32_at(&bytes, at), crc32_ieee(body), "{name}:{at}: CRC");
+                assert!(body[4] <= 1, "{name}:{at}: TYPE {}", body[4]);
+                let key_len = u32_at(body, 5) as usize;
+                assert!(9 + key_len + 4 <= total, "{name}:{at}: KEY_LEN");
+                let value_len = u32_at(body, 9 + key_len) as usize;
+                assert_eq!(13 + key_len + value_len, total, "{name}:{at}: VAL_LEN");
+                sizes.push(4 + total as u64);
+                at += 4 + total;
+            }
+            (id, sizes)
+        })
+        .collect()
+}
+
+/// CRC-32/IEEE (reflected 0xEDB88320), bit by bit: Go's `crc32.ChecksumIEEE`.
+fn crc32_ieee(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// Checks that `dir` holds valid Go segments (see [`go_segments`]) that the Go
+/// writer's rotation rule allows with `max_segment_size`: a segment holds at most
+/// `max_segment_size` bytes, or else exactly one entry (one larger than the limit,
+/// carried over from a log written with a larger one). Returns the bytes of all.
+pub fn assert_go_layout(dir: &Path, max_segment_size: u64) -> u64 {
+    let segments = go_segments(dir);
+    for (id, sizes) in &segments {
+        let bytes: u64 = sizes.iter().sum();
+        assert!(
+            bytes <= max_segment_size || sizes.len() == 1,
+            "segment {id} holds {bytes} bytes in {} entries, above {max_segment_size}",
+            sizes.len()
+        );
+    }
+    segments.iter().flat_map(|(_, sizes)| sizes).sum()
+}

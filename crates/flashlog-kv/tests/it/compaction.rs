@@ -1,9 +1,10 @@
 //! Compaction: disk use tracks live data, and automatic compaction runs.
 
 use flashlog_kv::{AutoCompact, Db, DbOptions};
-use flashlog_wal::Options;
+use flashlog_wal::{Op, Options, RecoveryMode, Wal};
 
-use crate::common::{contents, small, Model};
+use crate::common::{assert_go_layout, contents, copy_dir, fixtures, small, Model};
+use flashlog_testkit::{faulty_options, FaultyFs};
 
 fn fill(db: &Db, rounds: u32, keys: u32, model: &mut Model) {
     for round in 0..rounds {
@@ -103,4 +104,202 @@ fn invalid_dead_share_is_refused() {
         Db::open(dir.path(), options),
         Err(flashlog_kv::Error::InvalidOptions(_))
     ));
+}
+
+/// Issue 12, item 7: an 8,000-byte value written under 64 KiB segments, the store
+/// reopened with 4 KiB ones. Every compaction failed (`entry of 8020 bytes exceeds
+/// the limit of 4096 bytes`), the automatic ones silently, and the log grew without
+/// bound. The copy of an entry larger than the limit now gets a segment of its own.
+#[test]
+fn regression_value_above_a_reopened_smaller_segment_size_is_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = vec![0xb1; 8000];
+    let mut model = Model::new();
+    {
+        let db = Db::open(dir.path(), small(64 << 10)).unwrap();
+        db.put(b"big", &big).unwrap();
+        model.insert(b"big".to_vec(), big.clone());
+        fill(&db, 100, 20, &mut model);
+        db.close().unwrap();
+    }
+    let options = DbOptions::default()
+        .wal(Options::default().max_segment_size(4096))
+        .auto_compact(AutoCompact::DeadShare(0.5));
+    let db = Db::open(dir.path(), options.clone()).unwrap();
+    // About 1 MB of overwrites: automatic compactions must keep up.
+    let mut largest = 0;
+    for round in 0..10 {
+        fill(&db, 100, 20, &mut model);
+        let stats = db.stats();
+        largest = largest.max(stats.log_bytes);
+        assert_eq!(
+            stats.last_compaction_error, None,
+            "round {round}: {stats:?}"
+        );
+    }
+    let stats = db.stats();
+    assert!(
+        stats.compactions > 0 && stats.compaction_failures == 0,
+        "{stats:?}"
+    );
+    assert!(
+        largest < 100 << 10,
+        "the log grew to {largest} bytes: {stats:?}"
+    );
+
+    let report = db.compact().unwrap();
+    assert!(report.entries_copied >= 1, "{report:?}");
+    let after = db.stats();
+    assert_eq!(after.dead_bytes, 0, "{after:?}");
+    assert_eq!(after.log_bytes, after.live_bytes);
+    assert_eq!(db.get(b"big").unwrap(), Some(big.clone()));
+    assert_eq!(contents(&db), model);
+    // Writes go on after it, and rotate out of the big entry's segment.
+    db.put(b"after", b"compaction").unwrap();
+    model.insert(b"after".to_vec(), b"compaction".to_vec());
+    db.close().unwrap();
+    drop(db);
+
+    let bytes = assert_go_layout(dir.path(), 4096);
+    assert_eq!(
+        bytes,
+        after.live_bytes + 17 + 5 + 10,
+        "disk use is the live data"
+    );
+    let db = Db::open(
+        dir.path(),
+        options.wal(
+            Options::default()
+                .max_segment_size(4096)
+                .recovery_mode(RecoveryMode::AbsoluteConsistency),
+        ),
+    )
+    .unwrap();
+    assert_eq!(contents(&db), model);
+    db.compact().unwrap();
+    assert_eq!(contents(&db), model);
+}
+
+/// Issue 12, item 7, with the Go-written fixture (written with 4096-byte segments)
+/// reopened with 100- and 1000-byte ones: compaction failed on its first entry
+/// above the new limit.
+#[test]
+fn regression_go_log_reopened_with_smaller_segments_is_compacted() {
+    for max in [100, 1000] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&fixtures().join("go-basic/wal"), dir.path());
+        let mut expected = Model::new();
+        {
+            let wal = Wal::open(dir.path(), Options::default().read_only()).unwrap();
+            for entry in wal.iter_from(1).unwrap() {
+                let entry = entry.unwrap();
+                match entry.op() {
+                    Op::Put => expected.insert(entry.key().to_vec(), entry.value().to_vec()),
+                    Op::Delete => expected.remove(entry.key()),
+                };
+            }
+        }
+        let db = Db::open(dir.path(), small(max)).unwrap();
+        assert_eq!(contents(&db), expected, "{max}");
+        let report = db.compact().unwrap_or_else(|err| panic!("{max}: {err}"));
+        assert!(report.segments_removed >= 12, "{max}: {report:?}");
+        assert_eq!(contents(&db), expected, "{max}");
+        let stats = db.stats();
+        assert_eq!(stats.log_bytes, stats.live_bytes, "{max}: {stats:?}");
+        db.close().unwrap();
+        drop(db);
+        assert_eq!(assert_go_layout(dir.path(), max), stats.live_bytes, "{max}");
+        let db = Db::open(dir.path(), small(max)).unwrap();
+        assert_eq!(contents(&db), expected, "{max}");
+    }
+}
+
+/// An automatic compaction has no caller to return its error to: the write that
+/// ran it succeeds, and the error is kept for `stats` and traced as a warning.
+#[test]
+fn an_automatic_compaction_failure_is_kept_reported_and_traced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new();
+    {
+        let db = Db::open(dir.path(), small(4096)).unwrap();
+        fill(&db, 50, 10, &mut model);
+        db.close().unwrap();
+    }
+    // Counting fsyncs only: the first from now is the put's own, the second the
+    // compaction's (sealing the active segment), which fails with EIO.
+    let fs = FaultyFs::failing_at(0, true, false);
+    let options = DbOptions::default()
+        .wal(faulty_options(&fs).max_segment_size(4096))
+        .auto_compact(AutoCompact::DeadShare(0.5));
+    let db = Db::open(dir.path(), options).unwrap();
+    let stats = db.stats();
+    assert!(stats.dead_bytes * 2 > stats.log_bytes, "{stats:?}");
+    assert_eq!(
+        (
+            stats.compactions,
+            stats.compaction_failures,
+            stats.last_compaction_error
+        ),
+        (0, 0, None)
+    );
+    fs.fail_after(2);
+    let warnings = Warnings::default();
+    tracing::subscriber::with_default(warnings.clone(), || {
+        db.put(b"key000", b"acknowledged").unwrap();
+    });
+    assert!(fs.failed(), "the compaction ran and hit the failure");
+    model.insert(b"key000".to_vec(), b"acknowledged".to_vec());
+
+    let stats = db.stats();
+    assert_eq!((stats.compactions, stats.compaction_failures), (1, 1));
+    let error = stats.last_compaction_error.expect("the error is kept");
+    assert!(
+        error.contains("segment-") && error.contains("os error 5"),
+        "{error}"
+    );
+    let traced = warnings.0.lock().unwrap().clone();
+    assert_eq!(traced.len(), 1, "{traced:?}");
+    assert!(
+        traced[0].contains("automatic compaction failed") && traced[0].contains("os error 5"),
+        "{traced:?}"
+    );
+    // The contents are intact; the log refuses writes after the failed fsync.
+    assert_eq!(contents(&db), model);
+    assert!(db.put(b"key001", b"later").is_err());
+    drop(db);
+    let db = Db::open(dir.path(), small(4096)).unwrap();
+    assert_eq!(contents(&db), model);
+    assert_eq!(
+        db.stats().compaction_failures,
+        0,
+        "kept until the store closes"
+    );
+}
+
+/// A `tracing` subscriber that keeps the warnings' messages and fields as text.
+#[derive(Clone, Default)]
+struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Text(String);
+        impl tracing::field::Visit for Text {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={value:?} ", field.name()));
+            }
+        }
+        let mut text = Text(String::new());
+        event.record(&mut text);
+        self.0.lock().unwrap().push(text.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }

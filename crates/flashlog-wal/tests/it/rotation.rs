@@ -2,9 +2,9 @@
 
 use std::fs;
 
-use flashlog_wal::{codec, Error, Op, Options, SegmentId, Wal};
+use flashlog_wal::{codec, Batch, Error, Op, Options, RecoveryMode, SegmentId, Wal};
 
-use crate::common::{open, read_all, segment_files};
+use crate::common::{expected, fixtures, open, read_all, segment_files};
 
 /// The Go segment manager's rotation cases (50 writes of a 5-byte payload with
 /// limits 10, 8 and 5 give 25, 50 and 50 segments), scaled to our smallest entry:
@@ -337,4 +337,88 @@ fn a_missing_newest_segment_is_an_error_not_a_shorter_log() {
         .unwrap();
     fs::remove_file(single.path().join("segment-0001.log")).unwrap();
     open_fails_naming_missing(single.path(), 1);
+}
+
+/// `append_carried` (a compaction's copies) takes an entry above `max_segment_size`
+/// and gives it a segment of its own: the segment before it is left, the next
+/// entry starts another, and no empty segment is left behind. `append` and
+/// `append_batch` keep refusing it.
+#[test]
+fn a_carried_entry_above_the_limit_gets_a_segment_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options::default().max_segment_size(100);
+    let big = vec![7u8; 200]; // key "big": a 220-byte entry
+    {
+        let wal = open(dir.path(), options.clone());
+        // First in an empty log: it takes the empty active segment.
+        let mut alone = Batch::new();
+        alone.put(b"big", &big);
+        assert_eq!(wal.append_carried(&alone).unwrap(), 1..=1);
+        let mut batch = Batch::new();
+        batch.put(b"a", b"1").put(b"big", &big).put(b"b", b"2");
+        assert!(matches!(
+            wal.append(Op::Put, b"big", &big),
+            Err(Error::EntryTooLarge { len: 220, max: 100 })
+        ));
+        assert!(matches!(
+            wal.append_batch(&batch),
+            Err(Error::EntryTooLarge { len: 220, max: 100 })
+        ));
+        assert_eq!(
+            wal.last_seq(),
+            1,
+            "nothing of the refused batch was appended"
+        );
+        assert_eq!(wal.append_carried(&batch).unwrap(), 2..=4);
+        wal.append(Op::Put, b"c", b"3").unwrap();
+        let entries: Vec<u64> = wal.segments().iter().map(|s| s.entries).collect();
+        assert_eq!(entries, [1, 1, 1, 2]);
+        assert_eq!(wal.read(3).unwrap().value(), &big[..]);
+        // Above the format's limit, carrying is refused too.
+        let mut huge = Batch::new();
+        huge.put(b"huge", &vec![0; 16 << 20]);
+        assert!(matches!(
+            wal.append_carried(&huge),
+            Err(Error::EntryTooLarge {
+                max: codec::MAX_ENTRY_LEN,
+                ..
+            })
+        ));
+        wal.close().unwrap();
+    }
+    let mut one = Vec::new();
+    codec::encode(&mut one, Op::Put, b"big", &big);
+    let mut two = Vec::new();
+    codec::encode(&mut two, Op::Put, b"a", b"1");
+    let files = segment_files(dir.path());
+    let sizes: Vec<usize> = files.iter().map(|(_, bytes)| bytes.len()).collect();
+    assert_eq!(sizes, [220, 19, 220, 38]);
+    assert_eq!((&files[0].1, &files[1].1, &files[2].1), (&one, &two, &one));
+    // It reopens, with nothing to cut, under the small limit, and appends go on.
+    let wal = open(
+        dir.path(),
+        options.recovery_mode(RecoveryMode::AbsoluteConsistency),
+    );
+    assert_eq!(read_all(&wal).len(), 5);
+    assert_eq!(wal.append(Op::Put, b"d", b"4").unwrap(), 6);
+}
+
+/// Entries within the limit are placed by `append_carried` exactly as by
+/// `append_batch`: the Go fixture carried entry by entry gives its own files.
+#[test]
+fn carried_entries_within_the_limit_give_go_identical_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let wal = open(dir.path(), Options::default().max_segment_size(4096));
+        for (op, key, value) in expected("go-basic", "expected.txt") {
+            let mut batch = Batch::new();
+            batch.push(op, &key, &value);
+            wal.append_carried(&batch).unwrap();
+        }
+        wal.close().unwrap();
+    }
+    assert_eq!(
+        segment_files(dir.path()),
+        segment_files(&fixtures().join("go-basic/wal"))
+    );
 }
