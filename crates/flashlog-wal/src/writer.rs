@@ -125,8 +125,19 @@ impl SegmentWriter {
         let mut at = self.allocated.max(needed);
         while at < target {
             let len = (target - at).min(ZEROS.len() as u64) as usize;
-            self.file.write_all_at(&ZEROS[..len], at)?;
-            at += len as u64;
+            match self.file.write_all_at(&ZEROS[..len], at) {
+                Ok(()) => at += len as u64,
+                // Zeros ahead are an optimisation: on a full disk keep what fit
+                // and carry on. Whether the disk is really full is the entry's
+                // own write's to say; nothing acknowledged depends on these bytes
+                // (a partial piece is zeros too, which recovery takes for
+                // preallocated space).
+                Err(err) if is_out_of_space(&err) => {
+                    self.allocated = self.allocated.max(at);
+                    return Ok(());
+                }
+                Err(err) => return Err(err),
+            }
         }
         self.allocated = target;
         Ok(())
@@ -425,4 +436,10 @@ pub(crate) fn describe(err: &Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Whether `err` says the file system (or the user's quota) is full.
+fn is_out_of_space(err: &Error) -> bool {
+    matches!(err, Error::Io { source, .. }
+        if matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded))
 }

@@ -111,3 +111,38 @@ fn enospc_during_rotation_is_a_clear_error_and_recoverable() {
         println!("enospc during rotation: {err}");
     }
 }
+
+/// A small append on a disk with less room than the preallocation (1 MiB of
+/// zeros by default) succeeds: the zeros that fit are written and the rest
+/// skipped. A full disk is reported only once an entry itself does not fit, and
+/// then as before: a clear error, nothing lost, appends again after a reopen.
+#[test]
+fn regression_preallocation_that_does_not_fit_is_not_a_full_disk() {
+    let name = "preallocation larger than the free space";
+    if let Some(reason) = not_root() {
+        skip(name, &reason);
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mount = match Mount::new(&["-t", "tmpfs", "-o", "size=256k", "tmpfs"], tmp.path()) {
+        Ok(mount) => mount,
+        Err(reason) => {
+            skip(name, &format!("cannot mount a tmpfs: {reason}"));
+            return;
+        }
+    };
+    fs::write(mount.path.join("filler"), vec![1u8; 160 << 10]).unwrap();
+    let options = Options::default().sync_policy(SyncPolicy::Always);
+    let (model, err) = fill(&mount.path, &options, 1000);
+    check_enospc(&err);
+    let acked = model.issued().iter().filter(|issued| issued.acked).count();
+    // Before the fix, the very first append failed: its 1 MiB of zeros did not fit.
+    assert!(
+        acked > 50,
+        "only {acked} entries of 1 KB fit in ~90 KiB: {err}"
+    );
+    fs::remove_file(mount.path.join("filler")).unwrap();
+    let wal = Wal::open(mount.path.join("log"), options).unwrap();
+    let recovered = Recovered::read(&wal).unwrap();
+    check_recovered(&recovered, &model).unwrap();
+}
