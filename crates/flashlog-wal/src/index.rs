@@ -7,6 +7,12 @@
 //! entries: they are found when it is first read ([`Index::locate`] and
 //! [`Index::run`] say so with [`Unloaded`]), so that opening a log costs nothing
 //! per sealed segment.
+//!
+//! A segment may also have **gaps**: sequence numbers that skipped damage held
+//! ([`RecoveryMode::SkipCorrupted`](crate::RecoveryMode::SkipCorrupted)) where
+//! the checkpoint says how many entries the damage held. They keep the numbers of
+//! the entries after them; [`Index::locate`] finds nothing there and
+//! [`Index::gap_end`] says where the next readable entry may be.
 
 use std::collections::VecDeque;
 
@@ -22,10 +28,23 @@ pub(crate) struct SegmentIndex {
     /// Where the next entry goes: the end of the last entry (or of skipped bytes).
     pub end: u64,
     /// Whether recovery skipped damage in it ([`RecoveryMode::SkipCorrupted`]):
-    /// such a segment is never checkpointed, so every open finds the damage again.
+    /// such a segment gets no record of its own in the checkpoint (only the one
+    /// recovery checked it against, `record`), so every open finds the damage
+    /// again.
     ///
     /// [`RecoveryMode::SkipCorrupted`]: crate::RecoveryMode::SkipCorrupted
     pub skipped_damage: bool,
+    /// Whether it holds skipped damage whose number of entries is unknown: the
+    /// numbering of every later entry is unverified, and the checkpoint records
+    /// no segment from this one on (it would vouch for guessed numbers).
+    pub unverified: bool,
+    /// The checkpoint record recovery checked this segment against, when it
+    /// skipped damage in it: written to later checkpoints unchanged, so that the
+    /// next open finds the same damage and the same gaps.
+    pub record: Option<Sealed>,
+    /// Sequence numbers held by skipped damage, in order (see the module docs).
+    gaps: Vec<Gap>,
+    /// Sequence numbers the segment spans: its entries and its gaps.
     entries: u64,
     /// Byte offset of each entry, in order; `None` until a trusted segment is read.
     offsets: Option<Vec<u32>>,
@@ -55,10 +74,53 @@ impl SegmentIndex {
             first_seq,
             end,
             skipped_damage: false,
+            unverified: false,
+            record: None,
+            gaps: Vec::new(),
             entries: offsets.len() as u64,
             offsets: Some(offsets),
             last,
         }
+    }
+
+    /// Adds a gap of `gap.len` sequence numbers (a segment whose offsets are
+    /// known); the sequence numbers of the entries after it grow by that much.
+    pub(crate) fn add_gap(&mut self, gap: Gap) {
+        debug_assert!(self.offsets.is_some() && gap.len > 0);
+        for later in &mut self.gaps {
+            if later.at >= gap.at {
+                later.at += gap.len;
+            }
+        }
+        let at = self.gaps.partition_point(|g| g.at < gap.at);
+        self.gaps.insert(at, gap);
+        // Gaps with no entry between them are one.
+        let mut merged: Vec<Gap> = Vec::with_capacity(self.gaps.len());
+        for g in self.gaps.drain(..) {
+            match merged.last_mut() {
+                Some(before) if before.at + before.len == g.at => before.len += g.len,
+                _ => merged.push(g),
+            }
+        }
+        self.gaps = merged;
+        self.entries += gap.len;
+    }
+
+    /// The gap holding the `rel`-th sequence number of the segment, if any.
+    fn gap_at(&self, rel: u64) -> Option<&Gap> {
+        self.gaps.iter().find(|g| g.at <= rel && rel < g.at + g.len)
+    }
+
+    /// The index in the offsets of the `rel`-th sequence number of the segment
+    /// (not in a gap).
+    fn present_index(&self, rel: u64) -> usize {
+        let before: u64 = self
+            .gaps
+            .iter()
+            .filter(|g| g.at + g.len <= rel)
+            .map(|g| g.len)
+            .sum();
+        (rel - before) as usize
     }
 
     /// A sealed segment as the checkpoint describes it, not read yet.
@@ -68,6 +130,9 @@ impl SegmentIndex {
             first_seq: record.first_seq,
             end: record.len,
             skipped_damage: false,
+            unverified: false,
+            record: Some(*record),
+            gaps: Vec::new(),
             entries: record.entries,
             offsets: None,
             last: record.last,
@@ -89,7 +154,7 @@ impl SegmentIndex {
     }
 
     /// What reading this segment's offsets needs, if they are not known yet.
-    fn unloaded(&self) -> Option<Unloaded> {
+    pub(crate) fn unloaded(&self) -> Option<Unloaded> {
         self.offsets.is_none().then_some(Unloaded(Sealed {
             id: self.id,
             first_seq: self.first_seq,
@@ -113,17 +178,51 @@ impl SegmentIndex {
         });
     }
 
-    /// Keeps the first `entries` entries; returns where the next one started, if
-    /// the offsets are known. The new last entry's CRC is unknown until
-    /// [`SegmentIndex::set_last_crc`] gives it.
+    /// How many entries (offsets) the first `keep` sequence numbers hold, and
+    /// where the bytes of the rest start, if the offsets are known.
+    pub(crate) fn cut_at(&self, keep: u64) -> Option<(usize, u64)> {
+        let offsets = self.offsets.as_ref()?;
+        let in_gaps: u64 = self
+            .gaps
+            .iter()
+            .map(|g| (g.at + g.len).min(keep).saturating_sub(g.at))
+            .sum();
+        let kept = (keep - in_gaps) as usize;
+        let next_entry = offsets.get(kept).map(|&at| u64::from(at));
+        let next_gap = self
+            .gaps
+            .iter()
+            .filter(|g| g.at + g.len > keep)
+            .map(|g| g.offset)
+            .min();
+        let cut = next_entry
+            .into_iter()
+            .chain(next_gap)
+            .min()
+            .unwrap_or(self.end);
+        Some((kept, cut))
+    }
+
+    /// Keeps the first `entries` sequence numbers; returns where the next one
+    /// started (or the skipped bytes before it), if the offsets are known. The
+    /// new last entry's CRC is unknown until [`SegmentIndex::set_last_crc`]
+    /// gives it. A gap the cut falls into keeps its numbers before the cut
+    /// (its bytes go).
     pub(crate) fn truncate(&mut self, entries: usize) -> Option<u64> {
+        let (kept, cut) = self.cut_at(entries as u64)?;
+        let keep = entries as u64;
         let offsets = self.offsets.as_mut()?;
-        let cut = offsets.get(entries).map_or(self.end, |&at| u64::from(at));
-        if entries < offsets.len() {
+        if kept < offsets.len() {
             self.last = None;
         }
-        offsets.truncate(entries);
-        self.entries = entries as u64;
+        offsets.truncate(kept);
+        self.gaps.retain(|g| g.at < keep);
+        for gap in &mut self.gaps {
+            gap.len = gap.len.min(keep - gap.at);
+        }
+        // The record no longer describes the segment.
+        self.record = None;
+        self.entries = keep;
         self.end = cut;
         Some(cut)
     }
@@ -153,6 +252,19 @@ impl SegmentIndex {
         let end = offsets.get(i + 1).map_or(end, |&next| u64::from(next));
         (start, end)
     }
+}
+
+/// Sequence numbers of a segment that skipped damage held: the checkpoint
+/// counted entries there, and none can be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gap {
+    /// The first of them, counted from the segment's first sequence number.
+    pub at: u64,
+    /// How many.
+    pub len: u64,
+    /// Where the skipped bytes start in the segment (where the next entry
+    /// starts, if they are gone).
+    pub offset: u64,
 }
 
 /// A sealed segment whose offsets must be read before its entries can be found:
@@ -214,7 +326,11 @@ impl Index {
         let Some(offsets) = segment.offsets() else {
             return Err(segment.unloaded().expect("offsets unknown"));
         };
-        let i = (seq - segment.first_seq) as usize;
+        let rel = seq - segment.first_seq;
+        if segment.gap_at(rel).is_some() {
+            return Ok(None);
+        }
+        let i = segment.present_index(rel);
         let (start, end) = SegmentIndex::span(offsets, segment.end, i);
         Ok(Some(Located {
             position: Position {
@@ -223,6 +339,14 @@ impl Index {
             },
             span: end - start,
         }))
+    }
+
+    /// If `seq` lies in a gap (its entry was skipped damage), the sequence
+    /// number after the gap.
+    pub(crate) fn gap_end(&self, seq: u64) -> Option<u64> {
+        let segment = &self.segments[self.segment_of(seq)?];
+        let gap = segment.gap_at(seq - segment.first_seq)?;
+        Some(segment.first_seq + gap.at + gap.len)
     }
 
     /// Gives a trusted segment the offsets read from its file. Returns `false` (and
@@ -244,20 +368,29 @@ impl Index {
     }
 
     /// The sealed segments before `active` that a checkpoint may describe: not
-    /// those with skipped damage, nor those whose last entry's CRC is unknown.
+    /// those whose last entry's CRC is unknown; for those with skipped damage,
+    /// and from the first segment whose numbering is unverified on, only the
+    /// record recovery checked them against (if any).
     pub(crate) fn sealed(&self, active: SegmentId) -> Vec<Sealed> {
-        self.segments
-            .iter()
-            .filter(|segment| segment.id < active && !segment.skipped_damage)
-            .filter(|segment| segment.entries == 0 || segment.last.is_some())
-            .map(|segment| Sealed {
-                id: segment.id,
-                first_seq: segment.first_seq,
-                entries: segment.entries,
-                len: segment.end,
-                last: segment.last,
-            })
-            .collect()
+        let mut out = Vec::new();
+        let mut verified = true;
+        for segment in self.segments.iter().filter(|s| s.id < active) {
+            verified &= !segment.unverified;
+            if !verified || segment.skipped_damage || !segment.gaps.is_empty() {
+                // Only what a checkpoint said: numbers recovery could not check
+                // must not be vouched for.
+                out.extend(segment.record);
+            } else if segment.entries == 0 || segment.last.is_some() {
+                out.push(Sealed {
+                    id: segment.id,
+                    first_seq: segment.first_seq,
+                    entries: segment.entries,
+                    len: segment.end,
+                    last: segment.last,
+                });
+            }
+        }
+        out
     }
 
     /// The entries from `seq` (inclusive) to `until` (exclusive) that lie in `seq`'s
@@ -277,8 +410,21 @@ impl Index {
         let Some(offsets) = segment.offsets() else {
             return Err(segment.unloaded().expect("offsets unknown"));
         };
-        let first = (seq - segment.first_seq) as usize;
-        let last_exclusive = ((until.min(segment.next_seq())) - segment.first_seq) as usize;
+        let rel = seq - segment.first_seq;
+        if segment.gap_at(rel).is_some() {
+            return Ok(None);
+        }
+        // The run stops at the next gap.
+        let until_rel = segment
+            .gaps
+            .iter()
+            .map(|g| g.at)
+            .filter(|&at| at > rel)
+            .min()
+            .unwrap_or(u64::MAX)
+            .min(until.min(segment.next_seq()) - segment.first_seq);
+        let first = segment.present_index(rel);
+        let last_exclusive = first + (until_rel - rel) as usize;
         let start = u64::from(offsets[first]);
         let mut count = 1;
         while first + count < last_exclusive {

@@ -74,6 +74,14 @@ fn corrupt(file: &PathFile, position: Position, kind: CorruptionKind) -> Error {
 /// A following iterator whose log is poisoned returns [`Error::Poisoned`] instead
 /// of waiting for entries that cannot come.
 ///
+/// Sequence numbers that damage skipped under
+/// [`RecoveryMode::SkipCorrupted`](crate::RecoveryMode::SkipCorrupted) held (gaps:
+/// the checkpoint counted entries there) are passed over: the next entry
+/// yielded has a higher [`Entry::seq`] than one more than the last, and the
+/// [`RecoveryReport`](crate::RecoveryReport) names the damage. A follower that
+/// needs every number (a Raft log) checks `seq` and treats a jump as the loss it
+/// is.
+///
 /// [`Wal::iter_from`]: crate::Wal::iter_from
 #[derive(Debug)]
 pub struct Iter {
@@ -245,7 +253,20 @@ impl Iter {
                     .run(self.next_seq, state.visible_end(), MAX_RUN_BYTES)
                 {
                     Ok(Some(run)) => run,
-                    Ok(None) => return Ok(false),
+                    Ok(None) => match state.index.gap_end(self.next_seq) {
+                        // Skipped damage held these numbers: pass over them.
+                        Some(after) => {
+                            if self.delivered_from == self.next_seq {
+                                // Nothing yielded yet: nothing before `after` either.
+                                self.delivered_from = after;
+                            }
+                            self.next_seq = after;
+                            drop(state);
+                            drop(pin);
+                            continue;
+                        }
+                        None => return Ok(false),
+                    },
                     Err(unloaded) => {
                         drop(state);
                         let record = unloaded.0;
