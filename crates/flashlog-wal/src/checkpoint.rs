@@ -64,20 +64,46 @@ pub const INDEX_FILE: &str = "flashlog.index";
 pub const INDEX_TMP_FILE: &str = "flashlog.index.tmp";
 
 const MAGIC: &[u8; 8] = b"FLWLINDX";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
+/// Version 2: records without gaps, still read.
+const VERSION_2: u32 = 2;
 const HEADER_LEN: usize = 16;
+/// A version 2 record; version 3 adds a gap count and the gaps.
 const RECORD_LEN: usize = 44;
+const GAP_LEN: usize = 16;
 const CRC_LEN: usize = 4;
 
 /// What the checkpoint says about one sealed segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Sealed {
     pub id: SegmentId,
     pub first_seq: u64,
+    /// Sequence numbers the segment spans: its entries and its gaps.
     pub entries: u64,
     pub len: u64,
     /// The segment's last entry; `None` if it has none.
     pub last: Option<LastEntry>,
+    /// Sequence numbers that entries removed as damage held
+    /// ([`remove_skipped_damage`](crate::remove_skipped_damage)), in order:
+    /// nothing in the segment says they were there. A record with gaps is never
+    /// trusted without a scan.
+    pub gaps: Vec<RecordedGap>,
+}
+
+/// Sequence numbers a segment keeps for entries that are no longer in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordedGap {
+    /// The first of them, counted from the segment's first sequence number.
+    pub at: u64,
+    /// How many.
+    pub len: u64,
+}
+
+impl Sealed {
+    /// The sequence numbers its gaps hold.
+    pub(crate) fn in_gaps(&self) -> u64 {
+        self.gaps.iter().map(|gap| gap.len).sum()
+    }
 }
 
 /// Where a segment's last entry starts and the CRC stored in its first 4 bytes.
@@ -115,6 +141,11 @@ fn encode(records: &[Sealed]) -> Vec<u8> {
             out.extend_from_slice(&word.to_le_bytes());
         }
         out.extend_from_slice(&last.crc.to_le_bytes());
+        out.extend_from_slice(&(record.gaps.len() as u32).to_le_bytes());
+        for gap in &record.gaps {
+            out.extend_from_slice(&gap.at.to_le_bytes());
+            out.extend_from_slice(&gap.len.to_le_bytes());
+        }
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -130,35 +161,49 @@ fn decode(bytes: &[u8]) -> Option<Vec<Sealed>> {
         return None;
     }
     let u32_at = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().expect("4 bytes"));
-    if &body[..8] != MAGIC || u32_at(8) != VERSION {
+    let version = u32_at(8);
+    if &body[..8] != MAGIC || (version != VERSION && version != VERSION_2) {
         return None;
     }
     let count = u32_at(12) as usize;
-    let records = &body[HEADER_LEN..];
-    if records.len() != count.checked_mul(RECORD_LEN)? {
-        return None;
-    }
-    let u64_at = |record: &[u8], at: usize| {
-        u64::from_le_bytes(record[at..at + 8].try_into().expect("8 bytes"))
+    let mut rest = &body[HEADER_LEN..];
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (head, tail) = rest.split_at_checked(n)?;
+        rest = tail;
+        Some(head)
     };
-    Some(
-        records
-            .chunks_exact(RECORD_LEN)
-            .map(|record| {
-                let entries = u64_at(record, 16);
-                Sealed {
-                    id: SegmentId(u64_at(record, 0)),
-                    first_seq: u64_at(record, 8),
-                    entries,
-                    len: u64_at(record, 24),
-                    last: (entries > 0).then(|| LastEntry {
-                        offset: u64_at(record, 32),
-                        crc: u32::from_le_bytes(record[40..44].try_into().expect("4 bytes")),
-                    }),
-                }
-            })
-            .collect(),
-    )
+    let u64_of = |bytes: &[u8], at: usize| {
+        u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+    };
+    let mut records = Vec::new();
+    for _ in 0..count {
+        let record = take(RECORD_LEN)?;
+        let entries = u64_of(record, 16);
+        let mut gaps = Vec::new();
+        if version == VERSION {
+            let gap_count = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+            let bytes = take(gap_count.checked_mul(GAP_LEN)?)?;
+            gaps = bytes
+                .chunks_exact(GAP_LEN)
+                .map(|gap| RecordedGap {
+                    at: u64_of(gap, 0),
+                    len: u64_of(gap, 8),
+                })
+                .collect();
+        }
+        records.push(Sealed {
+            id: SegmentId(u64_of(record, 0)),
+            first_seq: u64_of(record, 8),
+            entries,
+            len: u64_of(record, 24),
+            last: (entries > gaps.iter().map(|g| g.len).sum::<u64>()).then(|| LastEntry {
+                offset: u64_of(record, 32),
+                crc: u32::from_le_bytes(record[40..44].try_into().expect("4 bytes")),
+            }),
+            gaps,
+        });
+    }
+    rest.is_empty().then_some(records)
 }
 
 /// The records of the directory's checkpoint, by segment; empty if there is none
@@ -193,7 +238,7 @@ pub(crate) fn load(dir: &Dir) -> Result<HashMap<SegmentId, Sealed>> {
 /// # Errors
 /// [`Error::Io`](crate::Error::Io) if the read fails.
 pub(crate) fn vouches(file: &PathFile, len: u64, record: &Sealed) -> Result<bool> {
-    if len != record.len {
+    if len != record.len || !record.gaps.is_empty() {
         return Ok(false);
     }
     let Some(last) = record.last else {
@@ -220,10 +265,38 @@ pub(crate) fn vouches(file: &PathFile, len: u64, record: &Sealed) -> Result<bool
 /// # Errors
 /// [`Error::Io`].
 pub(crate) fn store(dir: &Dir, records: &[Sealed]) -> Result<()> {
+    if records.iter().any(|record| !record.gaps.is_empty()) {
+        // Gaps are facts no segment holds: they must not be lost.
+        return store_durably(dir, records);
+    }
     let tmp = dir.open(INDEX_TMP_FILE, OpenMode::CreateTruncate)?;
     tmp.write_all_at(&encode(records), 0)?;
     drop(tmp);
     dir.rename(INDEX_TMP_FILE, INDEX_FILE)
+}
+
+/// Replaces the checkpoint with `records` durably (temporary file, fsync,
+/// rename, fsync of the directory): for records with gaps, which hold the only
+/// account of sequence numbers whose entries were removed.
+///
+/// # Errors
+/// [`Error::Io`](crate::Error::Io).
+pub(crate) fn store_durably(dir: &Dir, records: &[Sealed]) -> Result<()> {
+    dir.replace_durably(INDEX_FILE, INDEX_TMP_FILE, &encode(records))
+}
+
+/// Before sealed segments from some segment on change: keeps, durably, only
+/// `kept` (the records of the segments before it) when one of them has gaps,
+/// and otherwise removes the checkpoint ([`remove`]).
+///
+/// # Errors
+/// [`Error::Io`](crate::Error::Io).
+pub(crate) fn retain(dir: &Dir, kept: &[Sealed]) -> Result<()> {
+    if kept.iter().any(|record| !record.gaps.is_empty()) {
+        store_durably(dir, kept)
+    } else {
+        remove(dir)
+    }
 }
 
 /// Removes the checkpoint (and a leftover temporary one), durably, before sealed
@@ -265,6 +338,7 @@ mod tests {
                     offset: 600,
                     crc: 0xDEAD_BEEF,
                 }),
+                gaps: Vec::new(),
             },
             Sealed {
                 id: SegmentId(4),
@@ -272,8 +346,45 @@ mod tests {
                 entries: 0,
                 len: 0,
                 last: None,
+                gaps: Vec::new(),
+            },
+            Sealed {
+                id: SegmentId(5),
+                first_seq: 107,
+                entries: 9,
+                len: 300,
+                last: Some(LastEntry { offset: 250, crc: 1 }),
+                gaps: vec![RecordedGap { at: 0, len: 2 }, RecordedGap { at: 5, len: 1 }],
+            },
+            Sealed {
+                id: SegmentId(6),
+                first_seq: 116,
+                entries: 4,
+                len: 0,
+                last: None,
+                gaps: vec![RecordedGap { at: 0, len: 4 }],
             },
         ]
+    }
+
+    /// A version 2 checkpoint (records without gaps) is still read.
+    #[test]
+    fn version_2_is_read() {
+        let records: Vec<Sealed> = records().into_iter().filter(|r| r.gaps.is_empty()).collect();
+        let mut v2 = Vec::new();
+        v2.extend_from_slice(MAGIC);
+        v2.extend_from_slice(&VERSION_2.to_le_bytes());
+        v2.extend_from_slice(&(records.len() as u32).to_le_bytes());
+        for record in &records {
+            let last = record.last.unwrap_or(LastEntry { offset: 0, crc: 0 });
+            for word in [record.id.0, record.first_seq, record.entries, record.len, last.offset] {
+                v2.extend_from_slice(&word.to_le_bytes());
+            }
+            v2.extend_from_slice(&last.crc.to_le_bytes());
+        }
+        let crc = crc32fast::hash(&v2);
+        v2.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode(&v2), Some(records));
     }
 
     #[test]

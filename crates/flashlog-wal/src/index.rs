@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 
-use crate::checkpoint::{LastEntry, Sealed};
+use crate::checkpoint::{LastEntry, RecordedGap, Sealed};
 use crate::{Position, SegmentId};
 
 /// One segment's entries.
@@ -106,6 +106,17 @@ impl SegmentIndex {
         self.entries += gap.len;
     }
 
+    /// The gaps, as a checkpoint records them.
+    pub(crate) fn recorded_gaps(&self) -> Vec<RecordedGap> {
+        self.gaps
+            .iter()
+            .map(|gap| RecordedGap {
+                at: gap.at,
+                len: gap.len,
+            })
+            .collect()
+    }
+
     /// The gap holding the `rel`-th sequence number of the segment, if any.
     fn gap_at(&self, rel: u64) -> Option<&Gap> {
         self.gaps.iter().find(|g| g.at <= rel && rel < g.at + g.len)
@@ -131,7 +142,7 @@ impl SegmentIndex {
             end: record.len,
             skipped_damage: false,
             unverified: false,
-            record: Some(*record),
+            record: Some(record.clone()),
             gaps: Vec::new(),
             entries: record.entries,
             offsets: None,
@@ -161,6 +172,7 @@ impl SegmentIndex {
             entries: self.entries,
             len: self.end,
             last: self.last,
+            gaps: Vec::new(),
         }))
     }
 
@@ -269,7 +281,7 @@ pub(crate) struct Gap {
 
 /// A sealed segment whose offsets must be read before its entries can be found:
 /// what the checkpoint says of it, for [`Index::install`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Unloaded(pub Sealed);
 
 /// Where to read an entry: its position and an upper bound of its length.
@@ -379,7 +391,7 @@ impl Index {
             if !verified || segment.skipped_damage || !segment.gaps.is_empty() {
                 // Only what a checkpoint said: numbers recovery could not check
                 // must not be vouched for.
-                out.extend(segment.record);
+                out.extend(segment.record.clone());
             } else if segment.entries == 0 || segment.last.is_some() {
                 out.push(Sealed {
                     id: segment.id,
@@ -387,6 +399,7 @@ impl Index {
                     entries: segment.entries,
                     len: segment.end,
                     last: segment.last,
+                    gaps: Vec::new(),
                 });
             }
         }
@@ -519,6 +532,7 @@ mod tests {
             entries: 2,
             len: 40,
             last: Some(LastEntry { offset: 25, crc: 7 }),
+            gaps: Vec::new(),
         };
         let mut index = Index {
             segments: [
@@ -529,17 +543,49 @@ mod tests {
             .collect(),
         };
         assert_eq!(index.next_seq(), 7);
-        assert_eq!(index.locate(5), Err(Unloaded(record)));
-        assert_eq!(index.run(4, 7, 100), Err(Unloaded(record)));
+        assert_eq!(index.locate(5), Err(Unloaded(record.clone())));
+        assert_eq!(index.run(4, 7, 100), Err(Unloaded(record.clone())));
         assert_eq!(
             index.locate(6).unwrap().unwrap().position.segment,
             SegmentId(3)
         );
-        assert_eq!(index.sealed(SegmentId(3)), vec![record]);
+        assert_eq!(index.sealed(SegmentId(3)), vec![record.clone()]);
         // The wrong number of offsets is refused.
-        assert!(!index.install(&Unloaded(record), vec![0]));
-        assert!(index.install(&Unloaded(record), vec![0, 25]));
-        assert!(!index.install(&Unloaded(record), vec![0, 25]));
+        let unloaded = Unloaded(record);
+        assert!(!index.install(&unloaded, vec![0]));
+        assert!(index.install(&unloaded, vec![0, 25]));
+        assert!(!index.install(&unloaded, vec![0, 25]));
         assert_eq!(index.locate(5).unwrap().unwrap().span, 15);
+    }
+
+    /// Entries at 0, 20 and 60 numbered 10, 12 and 13: 11 is a gap (skipped
+    /// bytes at 20..40 held it... here at 40, before the entry at 60), and so are
+    /// 14 and 15 at the end.
+    #[test]
+    fn gaps_keep_the_numbers_after_them() {
+        let mut segment = SegmentIndex::scanned(SegmentId(1), 10, vec![0, 20, 60], 80, None);
+        segment.add_gap(Gap { at: 1, len: 1, offset: 20 });
+        segment.add_gap(Gap { at: 4, len: 2, offset: 80 });
+        let index = Index {
+            segments: [segment].into_iter().collect(),
+        };
+        assert_eq!((index.first_seq(), index.next_seq()), (10, 16));
+        let at = |seq| index.locate(seq).unwrap().map(|l| l.position.offset);
+        assert_eq!([at(10), at(11), at(12), at(13), at(14)], [Some(0), None, Some(20), Some(60), None]);
+        assert_eq!(index.gap_end(11), Some(12));
+        assert_eq!(index.gap_end(14), Some(16));
+        assert_eq!(index.gap_end(12), None);
+        // Runs stop before a gap.
+        let run = index.run(10, 16, 1000).unwrap().unwrap();
+        assert_eq!((run.first_seq, run.offsets.len()), (10, 1));
+        let run = index.run(12, 16, 1000).unwrap().unwrap();
+        assert_eq!((run.first_seq, run.offsets.clone()), (12, vec![20, 60]));
+        // A cut in the gap keeps the numbers before it, not its bytes.
+        let mut cut = index.segments[0].clone();
+        assert_eq!(cut.truncate(2), Some(20));
+        assert_eq!((cut.next_seq(), cut.offsets().unwrap().len()), (12, 1));
+        let mut cut = index.segments[0].clone();
+        assert_eq!(cut.truncate(5), Some(80));
+        assert_eq!((cut.next_seq(), cut.offsets().unwrap().len()), (15, 3));
     }
 }

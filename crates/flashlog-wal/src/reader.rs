@@ -269,7 +269,7 @@ impl Iter {
                     },
                     Err(unloaded) => {
                         drop(state);
-                        let record = unloaded.0;
+                        let record = &unloaded.0;
                         let last = record.first_seq + record.entries.saturating_sub(1);
                         let loaded = self.load_trusted(unloaded);
                         let loaded = shared.confirm_view(self.next_seq, last, loaded);
@@ -334,7 +334,7 @@ impl Iter {
     /// Reads the next piece of a sealed segment trusted from the checkpoint (see
     /// [`TrustedScan`]), continuing the scan under way or starting one.
     fn load_trusted(&mut self, unloaded: Unloaded) -> Result<bool> {
-        let record = unloaded.0;
+        let record = unloaded.0.clone();
         let scan = match &mut self.trusted {
             Some(scan) if scan.unloaded == unloaded => scan,
             _ => {
@@ -344,7 +344,7 @@ impl Iter {
                     return Err(segment_changed(&file, &record, None, len));
                 }
                 self.trusted.insert(TrustedScan {
-                    unloaded,
+                    unloaded: unloaded.clone(),
                     file,
                     pos: 0,
                     offsets: Vec::with_capacity(record.entries as usize),

@@ -579,7 +579,7 @@ fn recover_from(
         misnamed: listing.misnamed,
     };
     if access == Access::ReadWrite {
-        execute(dir, &plan, &mut recovered.meta, recovered.index.active().id)?;
+        execute(dir, &plan, &mut recovered.meta, &recovered.index)?;
     }
     recovered.report.removed_segments = plan
         .stale
@@ -660,7 +660,7 @@ fn find_segments(
             _ => None,
         };
         match record {
-            Some(record) => found.push(Some(Found::Trusted(*record))),
+            Some(record) => found.push(Some(Found::Trusted(record.clone()))),
             None => {
                 found.push(None);
                 to_scan.push((at, id, file, len));
@@ -775,7 +775,7 @@ impl Verdict {
         match self {
             Verdict::Unrecorded => None,
             Verdict::Matches(record) | Verdict::Damaged(record, _) | Verdict::Changed(record) => {
-                Some(*record)
+                Some(record.clone())
             }
         }
     }
@@ -795,6 +795,9 @@ enum Split {
 /// Compares a scanned sealed segment (its damaged regions `damages`, zeros
 /// included) with its checkpoint record.
 fn check_scan(scan: &Scan, damages: &[ScanDamage], record: Sealed) -> Verdict {
+    if !record.gaps.is_empty() {
+        return check_gapped(scan, damages, record);
+    }
     let found = scan.offsets.len() as u64;
     if scan.len != record.len {
         return Verdict::Changed(record);
@@ -827,6 +830,43 @@ fn check_scan(scan: &Scan, damages: &[ScanDamage], record: Sealed) -> Verdict {
         Split::Merged
     };
     Verdict::Damaged(record, split)
+}
+
+/// Compares a scanned sealed segment with a record that has gaps: what
+/// [`remove_skipped_damage`](crate::remove_skipped_damage) recorded before it
+/// took the damaged bytes out. Until it has (a crash in between), the damage is
+/// still there: one damaged region where each gap is.
+fn check_gapped(scan: &Scan, damages: &[ScanDamage], record: Sealed) -> Verdict {
+    let found = scan.offsets.len() as u64;
+    if found + record.in_gaps() != record.entries {
+        return Verdict::Changed(record);
+    }
+    if damages.is_empty() {
+        return if scan.len == record.len && scan.last == record.last {
+            Verdict::Matches(record)
+        } else {
+            Verdict::Changed(record)
+        };
+    }
+    // The damaged bytes still in place move the last entry, not its CRC.
+    let crc = |last: Option<LastEntry>| last.map(|last| last.crc);
+    if damages.len() != record.gaps.len() || crc(scan.last) != crc(record.last) {
+        return Verdict::Changed(record);
+    }
+    let mut earlier = 0;
+    for (damage, gap) in damages.iter().zip(&record.gaps) {
+        let before = scan
+            .offsets
+            .iter()
+            .filter(|&&at| u64::from(at) < damage.offset)
+            .count() as u64;
+        if before + earlier != gap.at {
+            return Verdict::Changed(record);
+        }
+        earlier += gap.len;
+    }
+    let held = record.gaps.iter().map(|gap| gap.len).collect();
+    Verdict::Damaged(record, Split::PerRegion(held))
 }
 
 /// Damage skipped under [`RecoveryMode::SkipCorrupted`] whose number of
@@ -924,9 +964,9 @@ fn apply_mode(
             Found::Trusted(_) => Vec::new(),
         };
         // The newest segment is never vouched for: the writer appends to it.
-        let record = records.get(&id).copied().filter(|_| i != last);
+        let record = records.get(&id).cloned().filter(|_| i != last);
         let mut verdict = match (found, record) {
-            (Found::Trusted(record), _) => Verdict::Matches(*record),
+            (Found::Trusted(record), _) => Verdict::Matches(record.clone()),
             (Found::Scanned(scan), Some(record)) => check_scan(scan, &damages, record),
             (Found::Scanned(_), None) => Verdict::Unrecorded,
         };
@@ -1119,6 +1159,7 @@ fn apply_mode(
             Verdict::Damaged(record, split) if mode == RecoveryMode::SkipCorrupted => {
                 gaps_of(scan, &damages, record.entries, split)
             }
+            Verdict::Matches(record) => recorded_gaps(scan, record),
             _ => Vec::new(),
         };
         // Valid entries between damaged regions whose split is unknown are part
@@ -1162,6 +1203,29 @@ fn apply_mode(
         unverified_from(report, first.seq);
     }
     Ok(index)
+}
+
+/// The gaps of a record, in a segment whose damaged bytes are gone: each
+/// where the next entry starts.
+fn recorded_gaps(scan: &Scan, record: &Sealed) -> Vec<(Gap, u64)> {
+    let mut earlier = 0;
+    record
+        .gaps
+        .iter()
+        .map(|gap| {
+            let next = scan
+                .offsets
+                .get((gap.at - earlier) as usize)
+                .map_or(scan.len, |&at| u64::from(at));
+            earlier += gap.len;
+            let gap = Gap {
+                at: gap.at,
+                len: gap.len,
+                offset: next,
+            };
+            (gap, next)
+        })
+        .collect()
 }
 
 /// The gaps a damaged segment's regions leave in its numbering, each with the
@@ -1210,10 +1274,23 @@ fn gaps_of(scan: &Scan, damages: &[ScanDamage], recorded: u64, split: &Split) ->
 /// point recoverable: stale segments go oldest first (the side file already names
 /// the new first segment), dropped segments newest first (the damage that caused
 /// the drop stays until the cut, so a second recovery decides the same).
-fn execute(dir: &Dir, plan: &Plan, meta: &mut Meta, newest_kept: SegmentId) -> Result<()> {
-    if plan.cut.is_some() || !plan.dropped.is_empty() {
-        // Segments are about to change: the checkpoint must not outlive them.
-        checkpoint::remove(dir)?;
+fn execute(
+    dir: &Dir,
+    plan: &Plan,
+    meta: &mut Meta,
+    index: &Index,
+) -> Result<()> {
+    let newest_kept = index.active().id;
+    let changed = plan.cut.map(|(id, _)| id).into_iter().chain(plan.dropped.iter().copied()).min();
+    if let Some(changed) = changed {
+        // Segments are about to change: their records must not outlive them
+        // (those of the segments before stay if they hold gaps, see checkpoint).
+        let kept: Vec<Sealed> = index
+            .sealed(newest_kept)
+            .into_iter()
+            .filter(|record| record.id < changed)
+            .collect();
+        checkpoint::retain(dir, &kept)?;
     }
     if plan.remove_index_tmp {
         checkpoint::remove_tmp(dir)?;

@@ -103,8 +103,14 @@ pub(crate) fn finish_back(
             offset: cut,
         };
         if access == Access::ReadWrite {
-            // Sealed segments are about to change: the checkpoint goes first.
-            checkpoint::remove(dir)?;
+            // Sealed segments are about to change: their records go first (those
+            // of the segments before stay if they hold gaps, see checkpoint).
+            let kept: Vec<_> = index
+                .sealed(index.active().id)
+                .into_iter()
+                .filter(|record| record.id < position.segment)
+                .collect();
+            checkpoint::retain(dir, &kept)?;
             remove_newest_first(dir, &removed)?;
             cut_segment(dir, position.segment, position.offset)?;
         }
