@@ -1,55 +1,67 @@
 //! The side file `flashlog.index`: what the sealed segments hold, so that opening a
-//! log does not have to read them.
+//! log does not have to read them, and so that a sealed segment that changed is
+//! found out.
 //!
 //! A sealed segment (any but the newest) never changes once the writer has moved
 //! on: it was trimmed and synced before the next segment was created. The
-//! checkpoint records, for each sealed segment, its first sequence number, its
-//! number of entries, its length, and where its last entry starts and that
-//! entry's stored CRC. Recovery under the default
-//! [`RecoveryMode`](crate::RecoveryMode) trusts a record when the record continues
-//! the sequence numbers of the segments before it and [`vouches`] finds it still
-//! true of the file: exactly the recorded length, and at the recorded offset a
-//! valid entry with the recorded CRC that ends exactly there (one small read per
-//! segment). Otherwise that segment is scanned. The newest segment is always
-//! scanned. Entries of a trusted segment are still checked (CRC and all) when they
-//! are read, and its offsets are found when it is first read.
+//! checkpoint records, for each sealed segment, its first sequence number, the
+//! sequence numbers it spans, its length, where its last entry starts and that
+//! entry's stored CRC, and its gaps (sequence numbers whose entries
+//! [`remove_skipped_damage`](crate::remove_skipped_damage) removed).
 //!
-//! The checkpoint is a hint, never the truth: it is rewritten (without an fsync)
-//! after every rotation and at close, a damaged or missing one (or one of another
-//! version) means a full scan, and whatever changes a sealed segment
-//! (`truncate_back`, recovery finishing one or cutting or removing segments,
-//! `flashlog repair`) removes it first, durably.
+//! **A record is a witness.** Recovery, in every mode, compares each sealed
+//! segment with its record, and a segment that does not match (and whose
+//! difference is not damage inside it that kept its length) is damage:
+//! [`CorruptionKind::SegmentChanged`](crate::CorruptionKind::SegmentChanged). No
+//! crash state of this library meets a mismatch: whatever changes a sealed
+//! segment (`truncate_back`, recovery finishing one or cutting or removing
+//! segments, `flashlog repair`) first removes the records of the segments it
+//! changes, durably ([`retain`], [`remove`]), and a crash before a rewritten
+//! checkpoint's rename leaves the previous one, still true of every segment it
+//! names. Records of the newest segment and beyond are ignored.
+//!
+//! Recovery under the default [`RecoveryMode`](crate::RecoveryMode) also
+//! **trusts** a record without gaps, not reading its segment, when the record
+//! continues the sequence numbers of the segments before it and [`vouches`] finds
+//! it still true of the file: exactly the recorded length, and at the recorded
+//! offset a valid entry with the recorded CRC that ends exactly there (one small
+//! read per segment). Otherwise that segment is scanned and compared. Entries of
+//! a trusted segment are still checked (CRC and all) when they are read, and its
+//! offsets are found when it is first read.
+//!
+//! The checkpoint is rewritten after every rotation and at close, without an
+//! fsync unless a record has gaps (gaps are facts no segment holds); a damaged or
+//! missing one (or one of version 1) means a full scan and no counts: skipped
+//! damage then leaves the numbering after it unverified (see
+//! [`RecoveryReport::numbering_unverified_from`](crate::RecoveryReport::numbering_unverified_from)).
 //!
 //! # What the open-time check guarantees, and what it assumes
 //!
 //! A trusted segment has the recorded length and ends with a valid entry that has
-//! the recorded CRC at the recorded offset. So a checkpoint that went stale (put
-//! back from a backup, say) after anything changed a segment's length or its last
-//! entry costs a scan of that segment, never wrong sequence numbers.
-//!
-//! It does not read the entries before the last one, so it assumes they are as
-//! they were recorded. flashlog itself never breaks that: a sealed segment only
-//! changes by `truncate_back` or recovery, which remove the checkpoint durably
-//! first. Something else can: a `truncate_back` into a sealed segment, appends
-//! that bring it back to its old length with entries of other sizes *ending with
-//! an entry byte-identical to the old last one at the same offset*, and then the
-//! old checkpoint restored. The record then passes with the old, wrong entry
-//! count: the first read of that segment's entries finds the count wrong
-//! ([`Error::SegmentChanged`](crate::Error::SegmentChanged)), but sequence numbers
-//! of later segments are off until the next open in a mode that scans everything
-//! (any mode but the default). Catching that too would mean reading every entry
-//! header of every sealed segment at open: the scan the checkpoint exists to avoid.
+//! the recorded CRC at the recorded offset. It does not read the entries before
+//! the last one, so it assumes they are as they were recorded. flashlog itself
+//! never breaks that. Something else can: entries of other sizes *ending with an
+//! entry byte-identical to the old last one at the same offset*. The record then
+//! passes with the old, wrong entry count: the first read of that segment's
+//! entries finds the count wrong
+//! ([`Error::SegmentChanged`](crate::Error::SegmentChanged)), and any mode but
+//! the default finds it at open. Catching that too at a default open would mean
+//! reading every entry header of every sealed segment: the scan the checkpoint
+//! exists to avoid.
 //!
 //! Layout, integers little-endian:
 //! ```text
-//! | "FLWLINDX" (8) | version u32 = 2 | count u32 |
+//! | "FLWLINDX" (8) | version u32 = 3 | count u32 |
 //! | count × (segment u64 | first_seq u64 | entries u64 | len u64 |
-//! |          last_offset u64 | last_crc u32) |
+//! |          last_offset u64 | last_crc u32 | gap_count u32 |
+//! |          gap_count × (at u64 | len u64)) |
 //! | CRC-32/IEEE of everything before (4) |
 //! ```
-//! `last_offset` and `last_crc` are 0 for a segment without entries. Version 1
-//! (without them) is ignored: the next open scans, and the next rotation or close
-//! writes version 2.
+//! `entries` counts the gaps' sequence numbers too; a gap's `at` counts from the
+//! segment's first sequence number. `last_offset` and `last_crc` are 0 for a
+//! segment without entries. Version 2 (no gap count) is still read; version 1
+//! (no last entry) is ignored: the next open scans, and the next rotation or
+//! close writes version 3.
 
 use std::collections::HashMap;
 
@@ -353,7 +365,10 @@ mod tests {
                 first_seq: 107,
                 entries: 9,
                 len: 300,
-                last: Some(LastEntry { offset: 250, crc: 1 }),
+                last: Some(LastEntry {
+                    offset: 250,
+                    crc: 1,
+                }),
                 gaps: vec![RecordedGap { at: 0, len: 2 }, RecordedGap { at: 5, len: 1 }],
             },
             Sealed {
@@ -370,14 +385,23 @@ mod tests {
     /// A version 2 checkpoint (records without gaps) is still read.
     #[test]
     fn version_2_is_read() {
-        let records: Vec<Sealed> = records().into_iter().filter(|r| r.gaps.is_empty()).collect();
+        let records: Vec<Sealed> = records()
+            .into_iter()
+            .filter(|r| r.gaps.is_empty())
+            .collect();
         let mut v2 = Vec::new();
         v2.extend_from_slice(MAGIC);
         v2.extend_from_slice(&VERSION_2.to_le_bytes());
         v2.extend_from_slice(&(records.len() as u32).to_le_bytes());
         for record in &records {
             let last = record.last.unwrap_or(LastEntry { offset: 0, crc: 0 });
-            for word in [record.id.0, record.first_seq, record.entries, record.len, last.offset] {
+            for word in [
+                record.id.0,
+                record.first_seq,
+                record.entries,
+                record.len,
+                last.offset,
+            ] {
                 v2.extend_from_slice(&word.to_le_bytes());
             }
             v2.extend_from_slice(&last.crc.to_le_bytes());

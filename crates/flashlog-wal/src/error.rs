@@ -74,8 +74,10 @@ pub enum Error {
         id: SegmentId,
     },
     /// A sealed segment no longer holds what the checkpoint (`flashlog.index`) said
-    /// when the log was opened: something other than this library changed it.
-    /// Reopening scans it again.
+    /// when the log was opened, found when its entries are first read (the
+    /// default mode checks only its length and last entry at open): something
+    /// other than this library changed it. Reopening in any mode but the default
+    /// reports it as [`CorruptionKind::SegmentChanged`] damage at open.
     #[error(
         "segment {segment} ({}) changed since the log was opened: {expected_entries} entries \
          in {expected_len} bytes were recorded, the file has {found_entries} in {found_len}",

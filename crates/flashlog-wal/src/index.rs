@@ -564,14 +564,25 @@ mod tests {
     #[test]
     fn gaps_keep_the_numbers_after_them() {
         let mut segment = SegmentIndex::scanned(SegmentId(1), 10, vec![0, 20, 60], 80, None);
-        segment.add_gap(Gap { at: 1, len: 1, offset: 20 });
-        segment.add_gap(Gap { at: 4, len: 2, offset: 80 });
+        segment.add_gap(Gap {
+            at: 1,
+            len: 1,
+            offset: 20,
+        });
+        segment.add_gap(Gap {
+            at: 4,
+            len: 2,
+            offset: 80,
+        });
         let index = Index {
             segments: [segment].into_iter().collect(),
         };
         assert_eq!((index.first_seq(), index.next_seq()), (10, 16));
         let at = |seq| index.locate(seq).unwrap().map(|l| l.position.offset);
-        assert_eq!([at(10), at(11), at(12), at(13), at(14)], [Some(0), None, Some(20), Some(60), None]);
+        assert_eq!(
+            [at(10), at(11), at(12), at(13), at(14)],
+            [Some(0), None, Some(20), Some(60), None]
+        );
         assert_eq!(index.gap_end(11), Some(12));
         assert_eq!(index.gap_end(14), Some(16));
         assert_eq!(index.gap_end(12), None);

@@ -817,7 +817,10 @@ fn check_scan(scan: &Scan, damages: &[ScanDamage], record: Sealed) -> Verdict {
     }
     let tail_damaged = !matches!(last_damage.resume, Resume::At(_));
     let last_fits = scan.last == record.last
-        || (tail_damaged && record.last.is_some_and(|last| last.offset >= last_damage.offset));
+        || (tail_damaged
+            && record
+                .last
+                .is_some_and(|last| last.offset >= last_damage.offset));
     if !last_fits {
         return Verdict::Changed(record);
     }
@@ -1274,14 +1277,14 @@ fn gaps_of(scan: &Scan, damages: &[ScanDamage], recorded: u64, split: &Split) ->
 /// point recoverable: stale segments go oldest first (the side file already names
 /// the new first segment), dropped segments newest first (the damage that caused
 /// the drop stays until the cut, so a second recovery decides the same).
-fn execute(
-    dir: &Dir,
-    plan: &Plan,
-    meta: &mut Meta,
-    index: &Index,
-) -> Result<()> {
+fn execute(dir: &Dir, plan: &Plan, meta: &mut Meta, index: &Index) -> Result<()> {
     let newest_kept = index.active().id;
-    let changed = plan.cut.map(|(id, _)| id).into_iter().chain(plan.dropped.iter().copied()).min();
+    let changed = plan
+        .cut
+        .map(|(id, _)| id)
+        .into_iter()
+        .chain(plan.dropped.iter().copied())
+        .min();
     if let Some(changed) = changed {
         // Segments are about to change: their records must not outlive them
         // (those of the segments before stay if they hold gaps, see checkpoint).

@@ -19,15 +19,26 @@ pub(crate) const REPAIR_TMP_SUFFIX: &str = ".repair-tmp";
 
 /// Recovers the log in `dir` under [`RecoveryMode::SkipCorrupted`] (which cuts a
 /// torn tail and finishes an interrupted truncation), then rewrites every segment
-/// that still holds skipped damage without the damaged bytes, and returns every
-/// damaged region found, the torn tail included.
+/// that still holds skipped damage with only the entries recovery kept, and
+/// returns every damaged region found, the torn tail included.
 ///
-/// Entries keep their sequence numbers: skipped regions were never counted. Each
-/// segment is rewritten crash-safely (a temporary file, fsync, rename over the
-/// segment, fsync of the directory), after the checkpoint is removed; a crash part
-/// way leaves some segments rewritten and the others as they were, which
-/// `SkipCorrupted` opens to the same entries and a second call finishes. The
-/// directory is locked throughout, as by [`Wal::open`](crate::Wal::open).
+/// Entries keep their sequence numbers. Where the checkpoint counted the entries
+/// the damage held, their numbers stay a gap: before the first rewrite the
+/// checkpoint is stored durably with each rewritten sealed segment's gaps (a
+/// record that fits the segment before and after its rewrite); reading a number
+/// in a gap is [`Error::Skipped`]. Uncounted damage counted as no entries and
+/// still does (the numbering [`RecoveryReport::numbering_unverified_from`]
+/// named stays as it was, no longer flagged). A sealed segment that no longer
+/// matches its checkpoint record is left as it is, with its record: every open
+/// reports it until it is restored or `flashlog.index` removed.
+///
+/// Each segment is rewritten crash-safely (a temporary file, fsync, rename over
+/// the segment, fsync of the directory); a crash part way leaves some segments
+/// rewritten and the others as they were, which every mode opens to the same
+/// numbers and `SkipCorrupted` to the same entries, and a second call finishes.
+/// The directory is locked throughout, as by [`Wal::open`](crate::Wal::open).
+///
+/// [`RecoveryReport::numbering_unverified_from`]: crate::RecoveryReport::numbering_unverified_from
 ///
 /// ```
 /// use flashlog_wal::{Op, Options, RecoveryMode, Wal};

@@ -312,6 +312,9 @@ fn regression_duplicate_segment_ids_are_named_as_such() {
     );
 }
 
+/// What a change does: its name, the new bytes of segment 2, and of segment 3.
+type Change = (&'static str, Vec<u8>, Option<Vec<u8>>);
+
 /// Issue 12 item 2, the catalogue of changed sealed segments: segment 2 of a
 /// closed (checkpointed) log cut at an entry boundary, replaced by an older
 /// shorter copy, with a valid entry appended, overwritten by its neighbour,
@@ -327,8 +330,7 @@ fn a_changed_sealed_segment_is_damage_in_every_mode() {
     let (two, three) = (&segments[1], &segments[2]);
     let mut appended = two.1.clone();
     codec::encode(&mut appended, Op::Put, b"extra", b"entry");
-    // (what, new bytes of segment 2, new bytes of segment 3)
-    let changes: Vec<(&str, Vec<u8>, Option<Vec<u8>>)> = vec![
+    let changes: Vec<Change> = vec![
         ("cut at an entry boundary", two.1[..two.2[1]].to_vec(), None),
         (
             "an older shorter copy",
@@ -354,12 +356,16 @@ fn a_changed_sealed_segment_is_damage_in_every_mode() {
             if let Some(bytes) = new_three {
                 image.put_durable(path(&three.0), bytes);
             }
-            let changed = |kind: &CorruptionKind| matches!(kind, CorruptionKind::SegmentChanged { .. });
+            let changed =
+                |kind: &CorruptionKind| matches!(kind, CorruptionKind::SegmentChanged { .. });
             match (mode, open(&image, mode)) {
                 (
                     RecoveryMode::TolerateCorruptedTail | RecoveryMode::AbsoluteConsistency,
                     Err(Error::Corrupt {
-                        segment, offset, kind, ..
+                        segment,
+                        offset,
+                        kind,
+                        ..
                     }),
                 ) => {
                     assert_eq!((segment, offset), (SegmentId(2), 0), "{what}, {mode:?}");
@@ -370,7 +376,10 @@ fn a_changed_sealed_segment_is_damage_in_every_mode() {
                     assert!(changed(&report.damage[0].kind), "{what}");
                     assert_eq!(report.damage[0].position.segment, SegmentId(2));
                     assert_eq!(wal.last_seq(), counts[0], "{what}");
-                    assert_eq!(Recovered::read(&wal).unwrap().entries.len() as u64, counts[0]);
+                    assert_eq!(
+                        Recovered::read(&wal).unwrap().entries.len() as u64,
+                        counts[0]
+                    );
                 }
                 (RecoveryMode::SkipCorrupted, Ok(wal)) => {
                     let report = wal.recovery_report();
@@ -380,7 +389,10 @@ fn a_changed_sealed_segment_is_damage_in_every_mode() {
                     assert_eq!(report.numbering_unverified_from, None, "{what}");
                     // Every other entry keeps its number.
                     assert_eq!(wal.last_seq(), total, "{what}");
-                    let kept: u64 = counts[..1].iter().chain(&counts[1 + skipped as usize..]).sum();
+                    let kept: u64 = counts[..1]
+                        .iter()
+                        .chain(&counts[1 + skipped as usize..])
+                        .sum();
                     let recovered = Recovered::read(&wal).unwrap();
                     assert_eq!(recovered.entries.len() as u64, kept, "{what}");
                     let after = counts[..=skipped as usize].iter().sum::<u64>() + 1;
@@ -389,7 +401,10 @@ fn a_changed_sealed_segment_is_damage_in_every_mode() {
                         format!("key{}", after - 1).as_bytes(),
                         "{what}"
                     );
-                    assert!(matches!(wal.read(counts[0] + 1), Err(Error::Skipped { .. })));
+                    assert!(matches!(
+                        wal.read(counts[0] + 1),
+                        Err(Error::Skipped { .. })
+                    ));
                 }
                 (mode, other) => panic!("{what}, {mode:?}: {other:?}"),
             }

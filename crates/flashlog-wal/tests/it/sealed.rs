@@ -83,9 +83,12 @@ fn changed_segments(report: &RecoveryReport) -> Vec<SegmentId> {
         .collect()
 }
 
+/// A named way to change a log's files.
+type Change = (&'static str, fn(&Path));
+
 /// The ways a sealed segment can change (issue 12 item 2), each applied to a
 /// closed log of 50 entries in five segments: segment 2 holds 11..=20.
-fn changes() -> Vec<(&'static str, fn(&Path))> {
+fn changes() -> Vec<Change> {
     vec![
         ("cut at an entry boundary", |dir| {
             let bytes = fs::read(segment(dir, 2)).unwrap();
@@ -129,7 +132,10 @@ fn regression_a_changed_sealed_segment_is_damage_in_every_mode() {
             let opened = Wal::open(dir.path(), options(mode));
             match mode {
                 RecoveryMode::TolerateCorruptedTail | RecoveryMode::AbsoluteConsistency => {
-                    assert!(refused_as_changed(&opened, 2), "{what}, {mode:?}: {opened:?}");
+                    assert!(
+                        refused_as_changed(&opened, 2),
+                        "{what}, {mode:?}: {opened:?}"
+                    );
                     assert!(
                         opened.unwrap_err().to_string().contains("segment-0002.log"),
                         "{what}, {mode:?}"
@@ -183,7 +189,6 @@ fn regression_a_changed_sealed_segment_is_damage_in_every_mode() {
                         "{what}: the default mode still refuses"
                     );
                 }
-                _ => unreachable!(),
             }
         }
     }
@@ -199,7 +204,9 @@ fn regression_an_empty_segment_before_the_newest_is_damage_without_a_checkpoint(
         fs::write(dir.path().join("segment-0005.log"), b"").unwrap();
         let opened = Wal::open(
             dir.path(),
-            Options::default().max_segment_size(4096).recovery_mode(mode),
+            Options::default()
+                .max_segment_size(4096)
+                .recovery_mode(mode),
         );
         match mode {
             RecoveryMode::TolerateCorruptedTail | RecoveryMode::AbsoluteConsistency => {
@@ -224,11 +231,10 @@ fn regression_an_empty_segment_before_the_newest_is_damage_without_a_checkpoint(
                 // How many entries it held nothing says: the numbering after it
                 // is unverified, and the report says from where.
                 let first_after = wal.segments()[5].first_seq;
-                assert_eq!(unverified_from(&report), Some(first_after));
+                assert_eq!(unverified_from(report), Some(first_after));
                 let want = expected("go-basic", "expected.txt");
                 assert_eq!(report.entries, want.len() as u64 - 21);
             }
-            _ => unreachable!(),
         }
     }
 }
@@ -324,8 +330,8 @@ fn regression_removing_counted_damage_keeps_acknowledged_numbers() {
     wal.close().unwrap();
     drop(wal);
 
-    let removed = flashlog_wal::remove_skipped_damage(dir.path(), options(RecoveryMode::default()))
-        .unwrap();
+    let removed =
+        flashlog_wal::remove_skipped_damage(dir.path(), options(RecoveryMode::default())).unwrap();
     assert_eq!(removed.len(), 1);
     for mode in MODES {
         let wal = Wal::open(dir.path(), options(mode)).unwrap();
