@@ -1,55 +1,67 @@
 //! The side file `flashlog.index`: what the sealed segments hold, so that opening a
-//! log does not have to read them.
+//! log does not have to read them, and so that a sealed segment that changed is
+//! found out.
 //!
 //! A sealed segment (any but the newest) never changes once the writer has moved
 //! on: it was trimmed and synced before the next segment was created. The
-//! checkpoint records, for each sealed segment, its first sequence number, its
-//! number of entries, its length, and where its last entry starts and that
-//! entry's stored CRC. Recovery under the default
-//! [`RecoveryMode`](crate::RecoveryMode) trusts a record when the record continues
-//! the sequence numbers of the segments before it and [`vouches`] finds it still
-//! true of the file: exactly the recorded length, and at the recorded offset a
-//! valid entry with the recorded CRC that ends exactly there (one small read per
-//! segment). Otherwise that segment is scanned. The newest segment is always
-//! scanned. Entries of a trusted segment are still checked (CRC and all) when they
-//! are read, and its offsets are found when it is first read.
+//! checkpoint records, for each sealed segment, its first sequence number, the
+//! sequence numbers it spans, its length, where its last entry starts and that
+//! entry's stored CRC, and its gaps (sequence numbers whose entries
+//! [`remove_skipped_damage`](crate::remove_skipped_damage) removed).
 //!
-//! The checkpoint is a hint, never the truth: it is rewritten (without an fsync)
-//! after every rotation and at close, a damaged or missing one (or one of another
-//! version) means a full scan, and whatever changes a sealed segment
-//! (`truncate_back`, recovery finishing one or cutting or removing segments,
-//! `flashlog repair`) removes it first, durably.
+//! **A record is a witness.** Recovery, in every mode, compares each sealed
+//! segment with its record, and a segment that does not match (and whose
+//! difference is not damage inside it that kept its length) is damage:
+//! [`CorruptionKind::SegmentChanged`](crate::CorruptionKind::SegmentChanged). No
+//! crash state of this library meets a mismatch: whatever changes a sealed
+//! segment (`truncate_back`, recovery finishing one or cutting or removing
+//! segments, `flashlog repair`) first removes the records of the segments it
+//! changes, durably ([`retain`], [`remove`]), and a crash before a rewritten
+//! checkpoint's rename leaves the previous one, still true of every segment it
+//! names. Records of the newest segment and beyond are ignored.
+//!
+//! Recovery under the default [`RecoveryMode`](crate::RecoveryMode) also
+//! **trusts** a record without gaps, not reading its segment, when the record
+//! continues the sequence numbers of the segments before it and [`vouches`] finds
+//! it still true of the file: exactly the recorded length, and at the recorded
+//! offset a valid entry with the recorded CRC that ends exactly there (one small
+//! read per segment). Otherwise that segment is scanned and compared. Entries of
+//! a trusted segment are still checked (CRC and all) when they are read, and its
+//! offsets are found when it is first read.
+//!
+//! The checkpoint is rewritten after every rotation and at close, without an
+//! fsync unless a record has gaps (gaps are facts no segment holds); a damaged or
+//! missing one (or one of version 1) means a full scan and no counts: skipped
+//! damage then leaves the numbering after it unverified (see
+//! [`RecoveryReport::numbering_unverified_from`](crate::RecoveryReport::numbering_unverified_from)).
 //!
 //! # What the open-time check guarantees, and what it assumes
 //!
 //! A trusted segment has the recorded length and ends with a valid entry that has
-//! the recorded CRC at the recorded offset. So a checkpoint that went stale (put
-//! back from a backup, say) after anything changed a segment's length or its last
-//! entry costs a scan of that segment, never wrong sequence numbers.
-//!
-//! It does not read the entries before the last one, so it assumes they are as
-//! they were recorded. flashlog itself never breaks that: a sealed segment only
-//! changes by `truncate_back` or recovery, which remove the checkpoint durably
-//! first. Something else can: a `truncate_back` into a sealed segment, appends
-//! that bring it back to its old length with entries of other sizes *ending with
-//! an entry byte-identical to the old last one at the same offset*, and then the
-//! old checkpoint restored. The record then passes with the old, wrong entry
-//! count: the first read of that segment's entries finds the count wrong
-//! ([`Error::SegmentChanged`](crate::Error::SegmentChanged)), but sequence numbers
-//! of later segments are off until the next open in a mode that scans everything
-//! (any mode but the default). Catching that too would mean reading every entry
-//! header of every sealed segment at open: the scan the checkpoint exists to avoid.
+//! the recorded CRC at the recorded offset. It does not read the entries before
+//! the last one, so it assumes they are as they were recorded. flashlog itself
+//! never breaks that. Something else can: entries of other sizes *ending with an
+//! entry byte-identical to the old last one at the same offset*. The record then
+//! passes with the old, wrong entry count: the first read of that segment's
+//! entries finds the count wrong
+//! ([`Error::SegmentChanged`](crate::Error::SegmentChanged)), and any mode but
+//! the default finds it at open. Catching that too at a default open would mean
+//! reading every entry header of every sealed segment: the scan the checkpoint
+//! exists to avoid.
 //!
 //! Layout, integers little-endian:
 //! ```text
-//! | "FLWLINDX" (8) | version u32 = 2 | count u32 |
+//! | "FLWLINDX" (8) | version u32 = 3 | count u32 |
 //! | count × (segment u64 | first_seq u64 | entries u64 | len u64 |
-//! |          last_offset u64 | last_crc u32) |
+//! |          last_offset u64 | last_crc u32 | gap_count u32 |
+//! |          gap_count × (at u64 | len u64)) |
 //! | CRC-32/IEEE of everything before (4) |
 //! ```
-//! `last_offset` and `last_crc` are 0 for a segment without entries. Version 1
-//! (without them) is ignored: the next open scans, and the next rotation or close
-//! writes version 2.
+//! `entries` counts the gaps' sequence numbers too; a gap's `at` counts from the
+//! segment's first sequence number. `last_offset` and `last_crc` are 0 for a
+//! segment without entries. Version 2 (no gap count) is still read; version 1
+//! (no last entry) is ignored: the next open scans, and the next rotation or
+//! close writes version 3.
 
 use std::collections::HashMap;
 
@@ -64,20 +76,46 @@ pub const INDEX_FILE: &str = "flashlog.index";
 pub const INDEX_TMP_FILE: &str = "flashlog.index.tmp";
 
 const MAGIC: &[u8; 8] = b"FLWLINDX";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
+/// Version 2: records without gaps, still read.
+const VERSION_2: u32 = 2;
 const HEADER_LEN: usize = 16;
+/// A version 2 record; version 3 adds a gap count and the gaps.
 const RECORD_LEN: usize = 44;
+const GAP_LEN: usize = 16;
 const CRC_LEN: usize = 4;
 
 /// What the checkpoint says about one sealed segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Sealed {
     pub id: SegmentId,
     pub first_seq: u64,
+    /// Sequence numbers the segment spans: its entries and its gaps.
     pub entries: u64,
     pub len: u64,
     /// The segment's last entry; `None` if it has none.
     pub last: Option<LastEntry>,
+    /// Sequence numbers that entries removed as damage held
+    /// ([`remove_skipped_damage`](crate::remove_skipped_damage)), in order:
+    /// nothing in the segment says they were there. A record with gaps is never
+    /// trusted without a scan.
+    pub gaps: Vec<RecordedGap>,
+}
+
+/// Sequence numbers a segment keeps for entries that are no longer in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordedGap {
+    /// The first of them, counted from the segment's first sequence number.
+    pub at: u64,
+    /// How many.
+    pub len: u64,
+}
+
+impl Sealed {
+    /// The sequence numbers its gaps hold.
+    pub(crate) fn in_gaps(&self) -> u64 {
+        self.gaps.iter().map(|gap| gap.len).sum()
+    }
 }
 
 /// Where a segment's last entry starts and the CRC stored in its first 4 bytes.
@@ -115,6 +153,11 @@ fn encode(records: &[Sealed]) -> Vec<u8> {
             out.extend_from_slice(&word.to_le_bytes());
         }
         out.extend_from_slice(&last.crc.to_le_bytes());
+        out.extend_from_slice(&(record.gaps.len() as u32).to_le_bytes());
+        for gap in &record.gaps {
+            out.extend_from_slice(&gap.at.to_le_bytes());
+            out.extend_from_slice(&gap.len.to_le_bytes());
+        }
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -130,35 +173,49 @@ fn decode(bytes: &[u8]) -> Option<Vec<Sealed>> {
         return None;
     }
     let u32_at = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().expect("4 bytes"));
-    if &body[..8] != MAGIC || u32_at(8) != VERSION {
+    let version = u32_at(8);
+    if &body[..8] != MAGIC || (version != VERSION && version != VERSION_2) {
         return None;
     }
     let count = u32_at(12) as usize;
-    let records = &body[HEADER_LEN..];
-    if records.len() != count.checked_mul(RECORD_LEN)? {
-        return None;
-    }
-    let u64_at = |record: &[u8], at: usize| {
-        u64::from_le_bytes(record[at..at + 8].try_into().expect("8 bytes"))
+    let mut rest = &body[HEADER_LEN..];
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (head, tail) = rest.split_at_checked(n)?;
+        rest = tail;
+        Some(head)
     };
-    Some(
-        records
-            .chunks_exact(RECORD_LEN)
-            .map(|record| {
-                let entries = u64_at(record, 16);
-                Sealed {
-                    id: SegmentId(u64_at(record, 0)),
-                    first_seq: u64_at(record, 8),
-                    entries,
-                    len: u64_at(record, 24),
-                    last: (entries > 0).then(|| LastEntry {
-                        offset: u64_at(record, 32),
-                        crc: u32::from_le_bytes(record[40..44].try_into().expect("4 bytes")),
-                    }),
-                }
-            })
-            .collect(),
-    )
+    let u64_of = |bytes: &[u8], at: usize| {
+        u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+    };
+    let mut records = Vec::new();
+    for _ in 0..count {
+        let record = take(RECORD_LEN)?;
+        let entries = u64_of(record, 16);
+        let mut gaps = Vec::new();
+        if version == VERSION {
+            let gap_count = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+            let bytes = take(gap_count.checked_mul(GAP_LEN)?)?;
+            gaps = bytes
+                .chunks_exact(GAP_LEN)
+                .map(|gap| RecordedGap {
+                    at: u64_of(gap, 0),
+                    len: u64_of(gap, 8),
+                })
+                .collect();
+        }
+        records.push(Sealed {
+            id: SegmentId(u64_of(record, 0)),
+            first_seq: u64_of(record, 8),
+            entries,
+            len: u64_of(record, 24),
+            last: (entries > gaps.iter().map(|g| g.len).sum::<u64>()).then(|| LastEntry {
+                offset: u64_of(record, 32),
+                crc: u32::from_le_bytes(record[40..44].try_into().expect("4 bytes")),
+            }),
+            gaps,
+        });
+    }
+    rest.is_empty().then_some(records)
 }
 
 /// The records of the directory's checkpoint, by segment; empty if there is none
@@ -193,7 +250,7 @@ pub(crate) fn load(dir: &Dir) -> Result<HashMap<SegmentId, Sealed>> {
 /// # Errors
 /// [`Error::Io`](crate::Error::Io) if the read fails.
 pub(crate) fn vouches(file: &PathFile, len: u64, record: &Sealed) -> Result<bool> {
-    if len != record.len {
+    if len != record.len || !record.gaps.is_empty() {
         return Ok(false);
     }
     let Some(last) = record.last else {
@@ -220,10 +277,38 @@ pub(crate) fn vouches(file: &PathFile, len: u64, record: &Sealed) -> Result<bool
 /// # Errors
 /// [`Error::Io`].
 pub(crate) fn store(dir: &Dir, records: &[Sealed]) -> Result<()> {
+    if records.iter().any(|record| !record.gaps.is_empty()) {
+        // Gaps are facts no segment holds: they must not be lost.
+        return store_durably(dir, records);
+    }
     let tmp = dir.open(INDEX_TMP_FILE, OpenMode::CreateTruncate)?;
     tmp.write_all_at(&encode(records), 0)?;
     drop(tmp);
     dir.rename(INDEX_TMP_FILE, INDEX_FILE)
+}
+
+/// Replaces the checkpoint with `records` durably (temporary file, fsync,
+/// rename, fsync of the directory): for records with gaps, which hold the only
+/// account of sequence numbers whose entries were removed.
+///
+/// # Errors
+/// [`Error::Io`](crate::Error::Io).
+pub(crate) fn store_durably(dir: &Dir, records: &[Sealed]) -> Result<()> {
+    dir.replace_durably(INDEX_FILE, INDEX_TMP_FILE, &encode(records))
+}
+
+/// Before sealed segments from some segment on change: keeps, durably, only
+/// `kept` (the records of the segments before it) when one of them has gaps,
+/// and otherwise removes the checkpoint ([`remove`]).
+///
+/// # Errors
+/// [`Error::Io`](crate::Error::Io).
+pub(crate) fn retain(dir: &Dir, kept: &[Sealed]) -> Result<()> {
+    if kept.iter().any(|record| !record.gaps.is_empty()) {
+        store_durably(dir, kept)
+    } else {
+        remove(dir)
+    }
 }
 
 /// Removes the checkpoint (and a leftover temporary one), durably, before sealed
@@ -265,6 +350,7 @@ mod tests {
                     offset: 600,
                     crc: 0xDEAD_BEEF,
                 }),
+                gaps: Vec::new(),
             },
             Sealed {
                 id: SegmentId(4),
@@ -272,8 +358,57 @@ mod tests {
                 entries: 0,
                 len: 0,
                 last: None,
+                gaps: Vec::new(),
+            },
+            Sealed {
+                id: SegmentId(5),
+                first_seq: 107,
+                entries: 9,
+                len: 300,
+                last: Some(LastEntry {
+                    offset: 250,
+                    crc: 1,
+                }),
+                gaps: vec![RecordedGap { at: 0, len: 2 }, RecordedGap { at: 5, len: 1 }],
+            },
+            Sealed {
+                id: SegmentId(6),
+                first_seq: 116,
+                entries: 4,
+                len: 0,
+                last: None,
+                gaps: vec![RecordedGap { at: 0, len: 4 }],
             },
         ]
+    }
+
+    /// A version 2 checkpoint (records without gaps) is still read.
+    #[test]
+    fn version_2_is_read() {
+        let records: Vec<Sealed> = records()
+            .into_iter()
+            .filter(|r| r.gaps.is_empty())
+            .collect();
+        let mut v2 = Vec::new();
+        v2.extend_from_slice(MAGIC);
+        v2.extend_from_slice(&VERSION_2.to_le_bytes());
+        v2.extend_from_slice(&(records.len() as u32).to_le_bytes());
+        for record in &records {
+            let last = record.last.unwrap_or(LastEntry { offset: 0, crc: 0 });
+            for word in [
+                record.id.0,
+                record.first_seq,
+                record.entries,
+                record.len,
+                last.offset,
+            ] {
+                v2.extend_from_slice(&word.to_le_bytes());
+            }
+            v2.extend_from_slice(&last.crc.to_le_bytes());
+        }
+        let crc = crc32fast::hash(&v2);
+        v2.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode(&v2), Some(records));
     }
 
     #[test]

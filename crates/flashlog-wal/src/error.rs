@@ -74,8 +74,10 @@ pub enum Error {
         id: SegmentId,
     },
     /// A sealed segment no longer holds what the checkpoint (`flashlog.index`) said
-    /// when the log was opened: something other than this library changed it.
-    /// Reopening scans it again.
+    /// when the log was opened, found when its entries are first read (the
+    /// default mode checks only its length and last entry at open): something
+    /// other than this library changed it. Reopening in any mode but the default
+    /// reports it as [`CorruptionKind::SegmentChanged`] damage at open.
     #[error(
         "segment {segment} ({}) changed since the log was opened: {expected_entries} entries \
          in {expected_len} bytes were recorded, the file has {found_entries} in {found_len}",
@@ -135,6 +137,16 @@ pub enum Error {
         first: u64,
         /// The last sequence number in the log (`first - 1` when the log is empty).
         last: u64,
+    },
+    /// The sequence number belonged to damaged entries that
+    /// [`RecoveryMode::SkipCorrupted`](crate::RecoveryMode::SkipCorrupted)
+    /// skipped: the log knows (from the checkpoint) that an entry held it, and
+    /// keeps the number so that later entries keep theirs, but cannot read it.
+    /// Iterators pass over such numbers; the recovery report lists the damage.
+    #[error("sequence number {seq} was held by a damaged entry that recovery skipped")]
+    Skipped {
+        /// The sequence number asked for.
+        seq: u64,
     },
     /// Entries an iterator had already yielded were removed by
     /// [`Wal::truncate_back`](crate::Wal::truncate_back): the history it read is no
@@ -228,6 +240,28 @@ pub enum CorruptionKind {
     },
     /// The `TYPE` byte is neither 0 (put) nor 1 (delete).
     UnknownOp(u8),
+    /// A sealed segment no longer holds what the checkpoint (`flashlog.index`)
+    /// recorded of it: cut, replaced, grown, emptied or renumbered since. Which
+    /// of its entries are the recorded ones cannot be told, so the whole segment
+    /// is the damaged region (reported at offset 0).
+    SegmentChanged {
+        /// The sequence number of its first entry, as recorded.
+        recorded_first_seq: u64,
+        /// Its entries, as recorded.
+        recorded_entries: u64,
+        /// Its length, as recorded.
+        recorded_len: u64,
+        /// The sequence number its first entry gets from the segments before it.
+        found_first_seq: u64,
+        /// The valid entries the file holds.
+        found_entries: u64,
+        /// The file's length.
+        found_len: u64,
+    },
+    /// A segment other than the newest has no bytes at all. The writer never
+    /// leaves one (it starts a segment only to put an entry in it), so its
+    /// entries were lost, and how many is not known without a checkpoint.
+    EmptySegment,
 }
 
 impl fmt::Display for CorruptionKind {
@@ -256,6 +290,20 @@ impl fmt::Display for CorruptionKind {
                 "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
             ),
             CorruptionKind::UnknownOp(byte) => write!(f, "unknown entry type {byte}"),
+            CorruptionKind::SegmentChanged {
+                recorded_first_seq,
+                recorded_entries,
+                recorded_len,
+                found_first_seq,
+                found_entries,
+                found_len,
+            } => write!(
+                f,
+                "sealed segment changed: the checkpoint recorded {recorded_entries} entries \
+                 from sequence number {recorded_first_seq} in {recorded_len} bytes, the file \
+                 has {found_entries} valid entries from {found_first_seq} in {found_len} bytes"
+            ),
+            CorruptionKind::EmptySegment => f.write_str("empty segment before the newest"),
         }
     }
 }

@@ -7,10 +7,16 @@
 //! entries: they are found when it is first read ([`Index::locate`] and
 //! [`Index::run`] say so with [`Unloaded`]), so that opening a log costs nothing
 //! per sealed segment.
+//!
+//! A segment may also have **gaps**: sequence numbers that skipped damage held
+//! ([`RecoveryMode::SkipCorrupted`](crate::RecoveryMode::SkipCorrupted)) where
+//! the checkpoint says how many entries the damage held. They keep the numbers of
+//! the entries after them; [`Index::locate`] finds nothing there and
+//! [`Index::gap_end`] says where the next readable entry may be.
 
 use std::collections::VecDeque;
 
-use crate::checkpoint::{LastEntry, Sealed};
+use crate::checkpoint::{LastEntry, RecordedGap, Sealed};
 use crate::{Position, SegmentId};
 
 /// One segment's entries.
@@ -22,10 +28,23 @@ pub(crate) struct SegmentIndex {
     /// Where the next entry goes: the end of the last entry (or of skipped bytes).
     pub end: u64,
     /// Whether recovery skipped damage in it ([`RecoveryMode::SkipCorrupted`]):
-    /// such a segment is never checkpointed, so every open finds the damage again.
+    /// such a segment gets no record of its own in the checkpoint (only the one
+    /// recovery checked it against, `record`), so every open finds the damage
+    /// again.
     ///
     /// [`RecoveryMode::SkipCorrupted`]: crate::RecoveryMode::SkipCorrupted
     pub skipped_damage: bool,
+    /// Whether it holds skipped damage whose number of entries is unknown: the
+    /// numbering of every later entry is unverified, and the checkpoint records
+    /// no segment from this one on (it would vouch for guessed numbers).
+    pub unverified: bool,
+    /// The checkpoint record recovery checked this segment against, when it
+    /// skipped damage in it: written to later checkpoints unchanged, so that the
+    /// next open finds the same damage and the same gaps.
+    pub record: Option<Sealed>,
+    /// Sequence numbers held by skipped damage, in order (see the module docs).
+    gaps: Vec<Gap>,
+    /// Sequence numbers the segment spans: its entries and its gaps.
     entries: u64,
     /// Byte offset of each entry, in order; `None` until a trusted segment is read.
     offsets: Option<Vec<u32>>,
@@ -55,10 +74,64 @@ impl SegmentIndex {
             first_seq,
             end,
             skipped_damage: false,
+            unverified: false,
+            record: None,
+            gaps: Vec::new(),
             entries: offsets.len() as u64,
             offsets: Some(offsets),
             last,
         }
+    }
+
+    /// Adds a gap of `gap.len` sequence numbers (a segment whose offsets are
+    /// known); the sequence numbers of the entries after it grow by that much.
+    pub(crate) fn add_gap(&mut self, gap: Gap) {
+        debug_assert!(self.offsets.is_some() && gap.len > 0);
+        for later in &mut self.gaps {
+            if later.at >= gap.at {
+                later.at += gap.len;
+            }
+        }
+        let at = self.gaps.partition_point(|g| g.at < gap.at);
+        self.gaps.insert(at, gap);
+        // Gaps with no entry between them are one.
+        let mut merged: Vec<Gap> = Vec::with_capacity(self.gaps.len());
+        for g in self.gaps.drain(..) {
+            match merged.last_mut() {
+                Some(before) if before.at + before.len == g.at => before.len += g.len,
+                _ => merged.push(g),
+            }
+        }
+        self.gaps = merged;
+        self.entries += gap.len;
+    }
+
+    /// The gaps, as a checkpoint records them.
+    pub(crate) fn recorded_gaps(&self) -> Vec<RecordedGap> {
+        self.gaps
+            .iter()
+            .map(|gap| RecordedGap {
+                at: gap.at,
+                len: gap.len,
+            })
+            .collect()
+    }
+
+    /// The gap holding the `rel`-th sequence number of the segment, if any.
+    fn gap_at(&self, rel: u64) -> Option<&Gap> {
+        self.gaps.iter().find(|g| g.at <= rel && rel < g.at + g.len)
+    }
+
+    /// The index in the offsets of the `rel`-th sequence number of the segment
+    /// (not in a gap).
+    fn present_index(&self, rel: u64) -> usize {
+        let before: u64 = self
+            .gaps
+            .iter()
+            .filter(|g| g.at + g.len <= rel)
+            .map(|g| g.len)
+            .sum();
+        (rel - before) as usize
     }
 
     /// A sealed segment as the checkpoint describes it, not read yet.
@@ -68,6 +141,9 @@ impl SegmentIndex {
             first_seq: record.first_seq,
             end: record.len,
             skipped_damage: false,
+            unverified: false,
+            record: Some(record.clone()),
+            gaps: Vec::new(),
             entries: record.entries,
             offsets: None,
             last: record.last,
@@ -89,13 +165,14 @@ impl SegmentIndex {
     }
 
     /// What reading this segment's offsets needs, if they are not known yet.
-    fn unloaded(&self) -> Option<Unloaded> {
+    pub(crate) fn unloaded(&self) -> Option<Unloaded> {
         self.offsets.is_none().then_some(Unloaded(Sealed {
             id: self.id,
             first_seq: self.first_seq,
             entries: self.entries,
             len: self.end,
             last: self.last,
+            gaps: Vec::new(),
         }))
     }
 
@@ -113,17 +190,51 @@ impl SegmentIndex {
         });
     }
 
-    /// Keeps the first `entries` entries; returns where the next one started, if
-    /// the offsets are known. The new last entry's CRC is unknown until
-    /// [`SegmentIndex::set_last_crc`] gives it.
+    /// How many entries (offsets) the first `keep` sequence numbers hold, and
+    /// where the bytes of the rest start, if the offsets are known.
+    pub(crate) fn cut_at(&self, keep: u64) -> Option<(usize, u64)> {
+        let offsets = self.offsets.as_ref()?;
+        let in_gaps: u64 = self
+            .gaps
+            .iter()
+            .map(|g| (g.at + g.len).min(keep).saturating_sub(g.at))
+            .sum();
+        let kept = (keep - in_gaps) as usize;
+        let next_entry = offsets.get(kept).map(|&at| u64::from(at));
+        let next_gap = self
+            .gaps
+            .iter()
+            .filter(|g| g.at + g.len > keep)
+            .map(|g| g.offset)
+            .min();
+        let cut = next_entry
+            .into_iter()
+            .chain(next_gap)
+            .min()
+            .unwrap_or(self.end);
+        Some((kept, cut))
+    }
+
+    /// Keeps the first `entries` sequence numbers; returns where the next one
+    /// started (or the skipped bytes before it), if the offsets are known. The
+    /// new last entry's CRC is unknown until [`SegmentIndex::set_last_crc`]
+    /// gives it. A gap the cut falls into keeps its numbers before the cut
+    /// (its bytes go).
     pub(crate) fn truncate(&mut self, entries: usize) -> Option<u64> {
+        let (kept, cut) = self.cut_at(entries as u64)?;
+        let keep = entries as u64;
         let offsets = self.offsets.as_mut()?;
-        let cut = offsets.get(entries).map_or(self.end, |&at| u64::from(at));
-        if entries < offsets.len() {
+        if kept < offsets.len() {
             self.last = None;
         }
-        offsets.truncate(entries);
-        self.entries = entries as u64;
+        offsets.truncate(kept);
+        self.gaps.retain(|g| g.at < keep);
+        for gap in &mut self.gaps {
+            gap.len = gap.len.min(keep - gap.at);
+        }
+        // The record no longer describes the segment.
+        self.record = None;
+        self.entries = keep;
         self.end = cut;
         Some(cut)
     }
@@ -155,9 +266,22 @@ impl SegmentIndex {
     }
 }
 
+/// Sequence numbers of a segment that skipped damage held: the checkpoint
+/// counted entries there, and none can be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gap {
+    /// The first of them, counted from the segment's first sequence number.
+    pub at: u64,
+    /// How many.
+    pub len: u64,
+    /// Where the skipped bytes start in the segment (where the next entry
+    /// starts, if they are gone).
+    pub offset: u64,
+}
+
 /// A sealed segment whose offsets must be read before its entries can be found:
 /// what the checkpoint says of it, for [`Index::install`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Unloaded(pub Sealed);
 
 /// Where to read an entry: its position and an upper bound of its length.
@@ -214,7 +338,11 @@ impl Index {
         let Some(offsets) = segment.offsets() else {
             return Err(segment.unloaded().expect("offsets unknown"));
         };
-        let i = (seq - segment.first_seq) as usize;
+        let rel = seq - segment.first_seq;
+        if segment.gap_at(rel).is_some() {
+            return Ok(None);
+        }
+        let i = segment.present_index(rel);
         let (start, end) = SegmentIndex::span(offsets, segment.end, i);
         Ok(Some(Located {
             position: Position {
@@ -223,6 +351,14 @@ impl Index {
             },
             span: end - start,
         }))
+    }
+
+    /// If `seq` lies in a gap (its entry was skipped damage), the sequence
+    /// number after the gap.
+    pub(crate) fn gap_end(&self, seq: u64) -> Option<u64> {
+        let segment = &self.segments[self.segment_of(seq)?];
+        let gap = segment.gap_at(seq - segment.first_seq)?;
+        Some(segment.first_seq + gap.at + gap.len)
     }
 
     /// Gives a trusted segment the offsets read from its file. Returns `false` (and
@@ -244,20 +380,30 @@ impl Index {
     }
 
     /// The sealed segments before `active` that a checkpoint may describe: not
-    /// those with skipped damage, nor those whose last entry's CRC is unknown.
+    /// those whose last entry's CRC is unknown; for those with skipped damage,
+    /// and from the first segment whose numbering is unverified on, only the
+    /// record recovery checked them against (if any).
     pub(crate) fn sealed(&self, active: SegmentId) -> Vec<Sealed> {
-        self.segments
-            .iter()
-            .filter(|segment| segment.id < active && !segment.skipped_damage)
-            .filter(|segment| segment.entries == 0 || segment.last.is_some())
-            .map(|segment| Sealed {
-                id: segment.id,
-                first_seq: segment.first_seq,
-                entries: segment.entries,
-                len: segment.end,
-                last: segment.last,
-            })
-            .collect()
+        let mut out = Vec::new();
+        let mut verified = true;
+        for segment in self.segments.iter().filter(|s| s.id < active) {
+            verified &= !segment.unverified;
+            if !verified || segment.skipped_damage || !segment.gaps.is_empty() {
+                // Only what a checkpoint said: numbers recovery could not check
+                // must not be vouched for.
+                out.extend(segment.record.clone());
+            } else if segment.entries == 0 || segment.last.is_some() {
+                out.push(Sealed {
+                    id: segment.id,
+                    first_seq: segment.first_seq,
+                    entries: segment.entries,
+                    len: segment.end,
+                    last: segment.last,
+                    gaps: Vec::new(),
+                });
+            }
+        }
+        out
     }
 
     /// The entries from `seq` (inclusive) to `until` (exclusive) that lie in `seq`'s
@@ -277,8 +423,21 @@ impl Index {
         let Some(offsets) = segment.offsets() else {
             return Err(segment.unloaded().expect("offsets unknown"));
         };
-        let first = (seq - segment.first_seq) as usize;
-        let last_exclusive = ((until.min(segment.next_seq())) - segment.first_seq) as usize;
+        let rel = seq - segment.first_seq;
+        if segment.gap_at(rel).is_some() {
+            return Ok(None);
+        }
+        // The run stops at the next gap.
+        let until_rel = segment
+            .gaps
+            .iter()
+            .map(|g| g.at)
+            .filter(|&at| at > rel)
+            .min()
+            .unwrap_or(u64::MAX)
+            .min(until.min(segment.next_seq()) - segment.first_seq);
+        let first = segment.present_index(rel);
+        let last_exclusive = first + (until_rel - rel) as usize;
         let start = u64::from(offsets[first]);
         let mut count = 1;
         while first + count < last_exclusive {
@@ -373,6 +532,7 @@ mod tests {
             entries: 2,
             len: 40,
             last: Some(LastEntry { offset: 25, crc: 7 }),
+            gaps: Vec::new(),
         };
         let mut index = Index {
             segments: [
@@ -383,17 +543,60 @@ mod tests {
             .collect(),
         };
         assert_eq!(index.next_seq(), 7);
-        assert_eq!(index.locate(5), Err(Unloaded(record)));
-        assert_eq!(index.run(4, 7, 100), Err(Unloaded(record)));
+        assert_eq!(index.locate(5), Err(Unloaded(record.clone())));
+        assert_eq!(index.run(4, 7, 100), Err(Unloaded(record.clone())));
         assert_eq!(
             index.locate(6).unwrap().unwrap().position.segment,
             SegmentId(3)
         );
-        assert_eq!(index.sealed(SegmentId(3)), vec![record]);
+        assert_eq!(index.sealed(SegmentId(3)), vec![record.clone()]);
         // The wrong number of offsets is refused.
-        assert!(!index.install(&Unloaded(record), vec![0]));
-        assert!(index.install(&Unloaded(record), vec![0, 25]));
-        assert!(!index.install(&Unloaded(record), vec![0, 25]));
+        let unloaded = Unloaded(record);
+        assert!(!index.install(&unloaded, vec![0]));
+        assert!(index.install(&unloaded, vec![0, 25]));
+        assert!(!index.install(&unloaded, vec![0, 25]));
         assert_eq!(index.locate(5).unwrap().unwrap().span, 15);
+    }
+
+    /// Entries at 0, 20 and 60 numbered 10, 12 and 13: 11 is a gap (skipped
+    /// bytes at 20..40 held it... here at 40, before the entry at 60), and so are
+    /// 14 and 15 at the end.
+    #[test]
+    fn gaps_keep_the_numbers_after_them() {
+        let mut segment = SegmentIndex::scanned(SegmentId(1), 10, vec![0, 20, 60], 80, None);
+        segment.add_gap(Gap {
+            at: 1,
+            len: 1,
+            offset: 20,
+        });
+        segment.add_gap(Gap {
+            at: 4,
+            len: 2,
+            offset: 80,
+        });
+        let index = Index {
+            segments: [segment].into_iter().collect(),
+        };
+        assert_eq!((index.first_seq(), index.next_seq()), (10, 16));
+        let at = |seq| index.locate(seq).unwrap().map(|l| l.position.offset);
+        assert_eq!(
+            [at(10), at(11), at(12), at(13), at(14)],
+            [Some(0), None, Some(20), Some(60), None]
+        );
+        assert_eq!(index.gap_end(11), Some(12));
+        assert_eq!(index.gap_end(14), Some(16));
+        assert_eq!(index.gap_end(12), None);
+        // Runs stop before a gap.
+        let run = index.run(10, 16, 1000).unwrap().unwrap();
+        assert_eq!((run.first_seq, run.offsets.len()), (10, 1));
+        let run = index.run(12, 16, 1000).unwrap().unwrap();
+        assert_eq!((run.first_seq, run.offsets.clone()), (12, vec![20, 60]));
+        // A cut in the gap keeps the numbers before it, not its bytes.
+        let mut cut = index.segments[0].clone();
+        assert_eq!(cut.truncate(2), Some(20));
+        assert_eq!((cut.next_seq(), cut.offsets().unwrap().len()), (12, 1));
+        let mut cut = index.segments[0].clone();
+        assert_eq!(cut.truncate(5), Some(80));
+        assert_eq!((cut.next_seq(), cut.offsets().unwrap().len()), (15, 3));
     }
 }

@@ -31,6 +31,30 @@ pub enum SyncPolicy {
 ///
 /// These are the four modes RocksDB names. Whatever the mode, `open` never panics and
 /// reports what it found in [`RecoveryReport`](crate::RecoveryReport).
+///
+/// **Changed sealed segments.** Every mode checks each sealed segment (any but
+/// the newest) that the checkpoint `flashlog.index` records against its record:
+/// length, entry count, first sequence number and last entry. A segment that no
+/// longer matches (cut, replaced by another copy, grown, overwritten, swapped,
+/// emptied) is damage at its offset 0, of kind
+/// [`CorruptionKind::SegmentChanged`](crate::CorruptionKind::SegmentChanged),
+/// and handled like damage in the middle of the log: an [`Error::Corrupt`]
+/// naming it under the default and the strict mode, cut before under
+/// `PointInTime`, skipped whole under `SkipCorrupted`. Without a record, a
+/// segment before the newest with no bytes at all is damage too
+/// ([`CorruptionKind::EmptySegment`](crate::CorruptionKind::EmptySegment)): the
+/// writer never leaves one. (If the segments are right and the checkpoint is
+/// not, e.g. a segment restored from a backup, remove `flashlog.index`: the
+/// segments alone are then the truth.)
+///
+/// **Numbering after damage.** Where the checkpoint says how many entries the
+/// damage held, `SkipCorrupted` keeps their sequence numbers as a gap: every
+/// other entry keeps the number it was appended with, reading a number in the
+/// gap is [`Error::Skipped`](crate::Error::Skipped), and iterators pass over it.
+/// Where nothing says (a log the Go implementation wrote, damage in the newest
+/// segment), the skipped damage counts as no entries and
+/// [`RecoveryReport::numbering_unverified_from`](crate::RecoveryReport::numbering_unverified_from)
+/// names the first sequence number that may have moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RecoveryMode {
     /// Damage at the end of the last segment with nothing valid after it is a torn
@@ -38,25 +62,35 @@ pub enum RecoveryMode {
     /// older segment, is an [`Error::Corrupt`]. (A power loss can leave that too,
     /// when the disk kept a later sector of an unsynced group commit but not an
     /// earlier one; [`RecoveryMode::PointInTime`] then keeps every acknowledged
-    /// entry. See docs/design.md.)
+    /// entry. See docs/design.md.) A changed sealed segment is an
+    /// [`Error::Corrupt`] naming it.
     ///
     /// This mode alone trusts the checkpoint `flashlog.index`: a sealed segment it
     /// records is not read at open when the file has the recorded length and its
     /// last entry is the recorded one (one small read: so a clean reopen reads the
     /// newest segment and one entry per sealed segment, however long the log), and
     /// damage in it is reported as [`Error::Corrupt`] when its entries are first
-    /// read instead. A segment whose record no longer fits is scanned at open.
+    /// read instead. A segment whose record no longer fits is scanned at open, and
+    /// is a changed segment unless only damage inside it (bit rot) explains it.
     /// The other modes read every segment at open.
     #[default]
     TolerateCorruptedTail,
-    /// Any damage, a torn tail included, is an [`Error::Corrupt`]; nothing is changed.
+    /// Any damage, a torn tail and a changed sealed segment included, is an
+    /// [`Error::Corrupt`]; nothing is changed.
     AbsoluteConsistency,
     /// Stop at the first damage and keep everything before it: the damaged segment is
-    /// cut there and every later segment is deleted.
+    /// cut there and every later segment is deleted. A changed sealed segment is
+    /// cut to nothing (it stays, empty, as the newest segment).
     PointInTime,
     /// Skip damaged entries anywhere and keep every valid one; a torn tail is cut.
-    /// Skipped bytes stay on disk and are skipped again at every open; entries after
-    /// a skipped one are numbered as if it had never been written.
+    /// Skipped bytes stay on disk and are skipped again at every open
+    /// ([`remove_skipped_damage`](crate::remove_skipped_damage) takes them out).
+    /// Entries after skipped damage keep their sequence numbers where the
+    /// checkpoint counted the entries it held (the numbers are a gap); elsewhere
+    /// the damage counts as no entries and the report says the numbering is
+    /// unverified from there. A changed sealed segment is skipped whole (which of
+    /// its entries are the recorded ones cannot be told): its recorded entries
+    /// are a gap.
     SkipCorrupted,
 }
 

@@ -74,6 +74,14 @@ fn corrupt(file: &PathFile, position: Position, kind: CorruptionKind) -> Error {
 /// A following iterator whose log is poisoned returns [`Error::Poisoned`] instead
 /// of waiting for entries that cannot come.
 ///
+/// Sequence numbers that damage skipped under
+/// [`RecoveryMode::SkipCorrupted`](crate::RecoveryMode::SkipCorrupted) held (gaps:
+/// the checkpoint counted entries there) are passed over: the next entry
+/// yielded has a higher [`Entry::seq`] than one more than the last, and the
+/// [`RecoveryReport`](crate::RecoveryReport) names the damage. A follower that
+/// needs every number (a Raft log) checks `seq` and treats a jump as the loss it
+/// is.
+///
 /// [`Wal::iter_from`]: crate::Wal::iter_from
 #[derive(Debug)]
 pub struct Iter {
@@ -245,10 +253,23 @@ impl Iter {
                     .run(self.next_seq, state.visible_end(), MAX_RUN_BYTES)
                 {
                     Ok(Some(run)) => run,
-                    Ok(None) => return Ok(false),
+                    Ok(None) => match state.index.gap_end(self.next_seq) {
+                        // Skipped damage held these numbers: pass over them.
+                        Some(after) => {
+                            if self.delivered_from == self.next_seq {
+                                // Nothing yielded yet: nothing before `after` either.
+                                self.delivered_from = after;
+                            }
+                            self.next_seq = after;
+                            drop(state);
+                            drop(pin);
+                            continue;
+                        }
+                        None => return Ok(false),
+                    },
                     Err(unloaded) => {
                         drop(state);
-                        let record = unloaded.0;
+                        let record = &unloaded.0;
                         let last = record.first_seq + record.entries.saturating_sub(1);
                         let loaded = self.load_trusted(unloaded);
                         let loaded = shared.confirm_view(self.next_seq, last, loaded);
@@ -313,7 +334,7 @@ impl Iter {
     /// Reads the next piece of a sealed segment trusted from the checkpoint (see
     /// [`TrustedScan`]), continuing the scan under way or starting one.
     fn load_trusted(&mut self, unloaded: Unloaded) -> Result<bool> {
-        let record = unloaded.0;
+        let record = unloaded.0.clone();
         let scan = match &mut self.trusted {
             Some(scan) if scan.unloaded == unloaded => scan,
             _ => {
@@ -323,7 +344,7 @@ impl Iter {
                     return Err(segment_changed(&file, &record, None, len));
                 }
                 self.trusted.insert(TrustedScan {
-                    unloaded,
+                    unloaded: unloaded.clone(),
                     file,
                     pos: 0,
                     offsets: Vec::with_capacity(record.entries as usize),

@@ -13,7 +13,7 @@ use crate::checkpoint::{self, LastEntry, Sealed, INDEX_TMP_FILE};
 use crate::codec;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
-use crate::index::{Index, SegmentIndex, Unloaded};
+use crate::index::{Gap, Index, SegmentIndex, Unloaded};
 use crate::meta::{self, Meta, META_TMP_FILE};
 use crate::repair::REPAIR_TMP_SUFFIX;
 use crate::truncate;
@@ -62,6 +62,14 @@ pub struct RecoveryReport {
     pub finished_truncate_back: Option<u64>,
     /// Whether the directory held no log and a new one was started.
     pub created: bool,
+    /// The first sequence number that may not be the one its entry was appended
+    /// with, if any: [`RecoveryMode::SkipCorrupted`] skipped damage before it
+    /// whose number of entries nothing recorded (no checkpoint record after it
+    /// says, as in a log the Go implementation wrote), and counted it as none.
+    /// `None` when every entry kept its number: skipped damage that the
+    /// checkpoint counted leaves its sequence numbers as gaps
+    /// ([`Error::Skipped`](crate::Error::Skipped)).
+    pub numbering_unverified_from: Option<u64>,
 }
 
 /// The result of recovery: the log's index, its side file, and the report.
@@ -502,6 +510,7 @@ fn recover_from(
         removed_segments: Vec::new(),
         finished_truncate_back: None,
         created: false,
+        numbering_unverified_from: None,
     };
 
     if live.is_empty() {
@@ -541,14 +550,12 @@ fn recover_from(
 
     // The checkpoint stands in for scanning sealed segments only under the default
     // mode (the others promise to look at every byte) and when no truncate_back is
-    // to be finished (it must see the segment it cuts). A read-write open also
-    // needs it to know which sealed segments are synced already.
+    // to be finished (it must see the segment it cuts). Every mode checks each
+    // sealed segment against its record: a mismatch is damage. (Whatever changes a
+    // sealed segment removes the checkpoint durably first, so a record that is
+    // there is true of the segment it names, or something else changed it.)
     let trust = mode == RecoveryMode::TolerateCorruptedTail && meta.pending_truncate_back.is_none();
-    let records = if trust || access == Access::ReadWrite {
-        checkpoint::load(dir)?
-    } else {
-        HashMap::new()
-    };
+    let records = checkpoint::load(dir)?;
     // What a failed fsync did not write may still sit in the page cache as clean
     // pages: a read-write open reads the newest segment from the disk. Only the
     // newest can hold such pages; the sealed ones were synced before the writer
@@ -561,17 +568,7 @@ fn recover_from(
         trust.then_some(&records),
         drop_newest_cache,
     )?;
-    let (plan_before, report_before) = (plan.clone(), report.clone());
-    let index = match apply_mode(dir, mode, &meta, found, &mut plan, &mut report)? {
-        Some(index) => index,
-        None => {
-            // The checkpoint does not fit the segments' sequence numbers: read them all.
-            (plan, report) = (plan_before, report_before);
-            let found = find_segments(dir, &listing, &live, None, false)?;
-            apply_mode(dir, mode, &meta, found, &mut plan, &mut report)?
-                .expect("scanned segments always fit")
-        }
-    };
+    let index = apply_mode(dir, mode, &meta, found, &records, &mut plan, &mut report)?;
     if access == Access::ReadWrite {
         sync_unrecorded(dir, &index, &records)?;
     }
@@ -582,7 +579,7 @@ fn recover_from(
         misnamed: listing.misnamed,
     };
     if access == Access::ReadWrite {
-        execute(dir, &plan, &mut recovered.meta, recovered.index.active().id)?;
+        execute(dir, &plan, &mut recovered.meta, &recovered.index)?;
     }
     recovered.report.removed_segments = plan
         .stale
@@ -663,7 +660,7 @@ fn find_segments(
             _ => None,
         };
         match record {
-            Some(record) => found.push(Some(Found::Trusted(*record))),
+            Some(record) => found.push(Some(Found::Trusted(record.clone()))),
             None => {
                 found.push(None);
                 to_scan.push((at, id, file, len));
@@ -757,54 +754,329 @@ fn check_contiguous(dir: &Dir, first: SegmentId, live: &[SegmentId]) -> Result<(
     Ok(())
 }
 
-/// Decides, per the recovery mode, what to keep of each segment. `None` if a
-/// trusted segment's sequence numbers do not follow from the segments before it:
-/// the checkpoint is stale, and every segment must be scanned.
+/// How a sealed segment compares with the checkpoint's record of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    /// No record: the newest segment (which no record vouches for), or one the
+    /// checkpoint does not name.
+    Unrecorded,
+    /// As recorded: trusted after the one-read check, or scanned and equal.
+    Matches(Sealed),
+    /// The recorded length and last entry, with damaged regions that held the
+    /// recorded entries the scan did not find (bit rot, a failing disk).
+    Damaged(Sealed, Split),
+    /// Not what the record says: the segment was cut, replaced, grown, emptied,
+    /// or the segments before it no longer number its entries as recorded.
+    Changed(Sealed),
+}
+
+impl Verdict {
+    fn record(&self) -> Option<Sealed> {
+        match self {
+            Verdict::Unrecorded => None,
+            Verdict::Matches(record) | Verdict::Damaged(record, _) | Verdict::Changed(record) => {
+                Some(record.clone())
+            }
+        }
+    }
+}
+
+/// How the recorded entries a segment's damage held are shared among its
+/// damaged regions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Split {
+    /// Entries each region held, in order.
+    PerRegion(Vec<u64>),
+    /// Not known: the regions, and the valid entries between the first and the
+    /// last, are taken for one gap (the entries between are not kept).
+    Merged,
+}
+
+/// Compares a scanned sealed segment (its damaged regions `damages`, zeros
+/// included) with its checkpoint record.
+fn check_scan(scan: &Scan, damages: &[ScanDamage], record: Sealed) -> Verdict {
+    if !record.gaps.is_empty() {
+        return check_gapped(scan, damages, record);
+    }
+    let found = scan.offsets.len() as u64;
+    if scan.len != record.len {
+        return Verdict::Changed(record);
+    }
+    let Some(last_damage) = damages.last() else {
+        return if found == record.entries && scan.last == record.last {
+            Verdict::Matches(record)
+        } else {
+            Verdict::Changed(record)
+        };
+    };
+    let regions = damages.len() as u64;
+    // Damage in bytes that kept their length starts where a recorded entry
+    // did, so each region held one entry at least.
+    if found + regions > record.entries {
+        return Verdict::Changed(record);
+    }
+    let tail_damaged = !matches!(last_damage.resume, Resume::At(_));
+    let last_fits = scan.last == record.last
+        || (tail_damaged
+            && record
+                .last
+                .is_some_and(|last| last.offset >= last_damage.offset));
+    if !last_fits {
+        return Verdict::Changed(record);
+    }
+    let missing = record.entries - found;
+    let split = if regions == 1 {
+        Split::PerRegion(vec![missing])
+    } else if missing == regions {
+        Split::PerRegion(vec![1; damages.len()])
+    } else {
+        Split::Merged
+    };
+    Verdict::Damaged(record, split)
+}
+
+/// Compares a scanned sealed segment with a record that has gaps: what
+/// [`remove_skipped_damage`](crate::remove_skipped_damage) recorded before it
+/// took the damaged bytes out. Until it has (a crash in between), the damage is
+/// still there: one damaged region where each gap is.
+fn check_gapped(scan: &Scan, damages: &[ScanDamage], record: Sealed) -> Verdict {
+    let found = scan.offsets.len() as u64;
+    if found + record.in_gaps() != record.entries {
+        return Verdict::Changed(record);
+    }
+    if damages.is_empty() {
+        return if scan.len == record.len && scan.last == record.last {
+            Verdict::Matches(record)
+        } else {
+            Verdict::Changed(record)
+        };
+    }
+    // The damaged bytes still in place move the last entry, not its CRC.
+    let crc = |last: Option<LastEntry>| last.map(|last| last.crc);
+    if damages.len() != record.gaps.len() || crc(scan.last) != crc(record.last) {
+        return Verdict::Changed(record);
+    }
+    let mut earlier = 0;
+    for (damage, gap) in damages.iter().zip(&record.gaps) {
+        let before = scan
+            .offsets
+            .iter()
+            .filter(|&&at| u64::from(at) < damage.offset)
+            .count() as u64;
+        if before + earlier != gap.at {
+            return Verdict::Changed(record);
+        }
+        earlier += gap.len;
+    }
+    let held = record.gaps.iter().map(|gap| gap.len).collect();
+    Verdict::Damaged(record, Split::PerRegion(held))
+}
+
+/// Damage skipped under [`RecoveryMode::SkipCorrupted`] whose number of
+/// entries is not known (yet): a later record may tell.
+#[derive(Debug, Clone, Copy)]
+struct Uncounted {
+    /// Where its segment is in the index.
+    segment: usize,
+    /// Sequence numbers of its segment before it, counted from the first.
+    at: u64,
+    /// Where the damaged bytes start.
+    offset: u64,
+    /// The sequence number the first entry after it got.
+    seq: u64,
+}
+
+/// Gives the entries that skipped damage held, `missing` of them (a record
+/// after it says how many), their sequence numbers: a gap at the last
+/// uncounted region, so that the entries after it have the recorded numbers.
+/// With more than one region, how many each held is unknown: the numbering
+/// between the first and the last stays unverified.
+fn count_skipped(
+    index: &mut Index,
+    uncounted: &[Uncounted],
+    missing: u64,
+    report: &mut RecoveryReport,
+) {
+    let Some(last) = uncounted.last() else {
+        return;
+    };
+    if missing > 0 {
+        index.segments[last.segment].add_gap(Gap {
+            at: last.at,
+            len: missing,
+            offset: last.offset,
+        });
+        for later in index.segments.iter_mut().skip(last.segment + 1) {
+            later.first_seq += missing;
+        }
+    }
+    if uncounted.len() > 1 {
+        for region in &uncounted[..uncounted.len() - 1] {
+            index.segments[region.segment].unverified = true;
+        }
+        unverified_from(report, uncounted[0].seq);
+    }
+}
+
+/// Records that sequence numbers from `seq` on may not be those the entries
+/// were appended with.
+fn unverified_from(report: &mut RecoveryReport, seq: u64) {
+    let from = report.numbering_unverified_from.get_or_insert(seq);
+    *from = (*from).min(seq);
+}
+
+/// Decides, per the recovery mode, what to keep of each segment, checking each
+/// sealed segment against its checkpoint record (see [`Verdict`]).
 fn apply_mode(
     dir: &Dir,
     mode: RecoveryMode,
     meta: &Meta,
     found: Vec<Found>,
+    records: &HashMap<SegmentId, Sealed>,
     plan: &mut Plan,
     report: &mut RecoveryReport,
-) -> Result<Option<Index>> {
+) -> Result<Index> {
     let last = found.len() - 1;
     let mut index = Index::default();
     let mut next_seq = meta.first_seq;
     let mut stop_after: Option<usize> = None;
+    let mut uncounted: Vec<Uncounted> = Vec::new();
     for (i, found) in found.iter().enumerate() {
         if stop_after.is_some() {
             plan.dropped.push(found.id());
             report.truncated_bytes += found.len();
             continue;
         }
+        let id = found.id();
+        let path = || dir.join(&id.file_name());
+        // Zeros reaching the end of a sealed segment are damage (it was trimmed
+        // before the next one started); in the newest, preallocated space.
+        let mut damages = match found {
+            Found::Scanned(scan) => {
+                let mut damages = scan.damage.clone();
+                if let (Some(zeros), false) = (scan.zero_tail, i == last) {
+                    damages.push(ScanDamage {
+                        offset: zeros,
+                        kind: CorruptionKind::BadLength(0),
+                        resume: Resume::Nowhere,
+                        last_before: scan.last,
+                    });
+                }
+                damages
+            }
+            Found::Trusted(_) => Vec::new(),
+        };
+        // The newest segment is never vouched for: the writer appends to it.
+        let record = records.get(&id).cloned().filter(|_| i != last);
+        let mut verdict = match (found, record) {
+            (Found::Trusted(record), _) => Verdict::Matches(record.clone()),
+            (Found::Scanned(scan), Some(record)) => check_scan(scan, &damages, record),
+            (Found::Scanned(_), None) => Verdict::Unrecorded,
+        };
+        // The record's sequence numbers must continue the segments before it.
+        let mut renumbered = false;
+        if let Some(record) = verdict.record() {
+            if record.first_seq == next_seq {
+                // Skipped damage before held no recorded entry.
+                uncounted.clear();
+            } else if mode == RecoveryMode::SkipCorrupted
+                && record.first_seq > next_seq
+                && !uncounted.is_empty()
+            {
+                count_skipped(&mut index, &uncounted, record.first_seq - next_seq, report);
+                next_seq = record.first_seq;
+                uncounted.clear();
+            } else {
+                verdict = Verdict::Changed(record);
+                renumbered = true;
+            }
+        }
+        if let Verdict::Changed(record) = verdict {
+            let found_entries = match found {
+                Found::Scanned(scan) => scan.offsets.len() as u64,
+                Found::Trusted(record) => record.entries,
+            };
+            let kind = CorruptionKind::SegmentChanged {
+                recorded_first_seq: record.first_seq,
+                recorded_entries: record.entries,
+                recorded_len: record.len,
+                found_first_seq: next_seq,
+                found_entries,
+                found_len: found.len(),
+            };
+            report.damage.push(Damage {
+                position: Position {
+                    segment: id,
+                    offset: 0,
+                },
+                kind,
+                len: found.len(),
+            });
+            match mode {
+                RecoveryMode::AbsoluteConsistency | RecoveryMode::TolerateCorruptedTail => {
+                    return Err(Error::Corrupt {
+                        segment: id,
+                        path: path(),
+                        offset: 0,
+                        kind,
+                    });
+                }
+                RecoveryMode::PointInTime => {
+                    // Cut before it: it stays, empty, as the newest segment.
+                    if found.len() > 0 {
+                        plan.cut = Some((id, 0));
+                        report.truncated_bytes += found.len();
+                    }
+                    index.segments.push_back(SegmentIndex::new(id, next_seq));
+                    stop_after = Some(i);
+                }
+                RecoveryMode::SkipCorrupted => {
+                    // Which of its entries are the recorded ones cannot be told:
+                    // all of it is skipped, and its recorded entries are a gap.
+                    report.skipped += 1;
+                    if renumbered {
+                        unverified_from(report, next_seq);
+                    }
+                    let mut segment =
+                        SegmentIndex::scanned(id, next_seq, Vec::new(), found.len(), None);
+                    if record.entries > 0 {
+                        segment.add_gap(Gap {
+                            at: 0,
+                            len: record.entries,
+                            offset: 0,
+                        });
+                    }
+                    segment.skipped_damage = true;
+                    segment.record = Some(record);
+                    next_seq = segment.next_seq();
+                    index.segments.push_back(segment);
+                }
+            }
+            continue;
+        }
         let scan = match found {
             Found::Scanned(scan) => scan,
-            Found::Trusted(record) if record.first_seq == next_seq => {
+            Found::Trusted(record) => {
                 let segment = SegmentIndex::trusted(record);
                 next_seq = segment.next_seq();
                 index.segments.push_back(segment);
                 continue;
             }
-            Found::Trusted(_) => return Ok(None),
         };
         let mut keep_until = scan.len;
-        let mut damages = scan.damage.clone();
-        if let Some(zeros) = scan.zero_tail {
-            if i == last {
-                // Preallocated space: the entries end here; the writer reuses the zeros.
-                keep_until = zeros;
-                report.preallocated_bytes = scan.len - zeros;
-            } else {
-                // Older segments are trimmed before the next one starts: zeros there
-                // are damage.
-                damages.push(ScanDamage {
-                    offset: zeros,
-                    kind: CorruptionKind::BadLength(0),
-                    resume: Resume::Nowhere,
-                    last_before: scan.last,
-                });
-            }
+        if let (Some(zeros), true) = (scan.zero_tail, i == last) {
+            // Preallocated space: the entries end here; the writer reuses the zeros.
+            keep_until = zeros;
+            report.preallocated_bytes = scan.len - zeros;
+        }
+        if scan.len == 0 && i != last && verdict == Verdict::Unrecorded {
+            // The writer starts a segment only to put an entry in it.
+            damages.push(ScanDamage {
+                offset: 0,
+                kind: CorruptionKind::EmptySegment,
+                resume: Resume::Nowhere,
+                last_before: None,
+            });
         }
         for damage in &damages {
             let found = Damage {
@@ -817,7 +1089,6 @@ fn apply_mode(
             };
             report.damage.push(found);
             let torn_tail = i == last && damage.resume == Resume::Nowhere;
-            let path = || dir.join(&scan.id.file_name());
             let corrupt = || Error::Corrupt {
                 segment: scan.id,
                 path: path(),
@@ -850,7 +1121,22 @@ fn apply_mode(
                     keep_until = damage.offset;
                     report.torn_tail = Some(found);
                 }
-                RecoveryMode::SkipCorrupted => report.skipped += 1,
+                RecoveryMode::SkipCorrupted => {
+                    report.skipped += 1;
+                    if verdict == Verdict::Unrecorded {
+                        let at = scan
+                            .offsets
+                            .iter()
+                            .filter(|&&offset| u64::from(offset) < damage.offset)
+                            .count() as u64;
+                        uncounted.push(Uncounted {
+                            segment: index.segments.len(),
+                            at,
+                            offset: damage.offset,
+                            seq: next_seq + at,
+                        });
+                    }
+                }
                 RecoveryMode::PointInTime => {
                     keep_until = damage.offset;
                     if torn_tail {
@@ -872,15 +1158,28 @@ fn apply_mode(
             report.truncated_bytes += scan.len - keep_until;
             report.preallocated_bytes = 0;
         }
+        let gaps = match &verdict {
+            Verdict::Damaged(record, split) if mode == RecoveryMode::SkipCorrupted => {
+                gaps_of(scan, &damages, record.entries, split)
+            }
+            Verdict::Matches(record) => recorded_gaps(scan, record),
+            _ => Vec::new(),
+        };
+        // Valid entries between damaged regions whose split is unknown are part
+        // of the one gap.
+        let dropped = |offset: u64| {
+            gaps.iter()
+                .any(|&(gap, end)| gap.offset < offset && offset < end && gap.len > 0)
+        };
         let offsets: Vec<u32> = scan
             .offsets
             .iter()
             .copied()
-            .filter(|&offset| u64::from(offset) < keep_until)
+            .filter(|&offset| u64::from(offset) < keep_until && !dropped(u64::from(offset)))
             .collect();
         // The last entry kept: the scan's last, or the last before the damage the
         // segment is cut at.
-        let last = if offsets.len() == scan.offsets.len() {
+        let last_kept = if offsets.len() == scan.offsets.len() {
             scan.last
         } else {
             damages
@@ -888,22 +1187,113 @@ fn apply_mode(
                 .find(|damage| damage.offset == keep_until)
                 .and_then(|damage| damage.last_before)
         };
-        let mut segment = SegmentIndex::scanned(scan.id, next_seq, offsets, keep_until, last);
+        let mut segment = SegmentIndex::scanned(scan.id, next_seq, offsets, keep_until, last_kept);
+        for &(gap, _) in &gaps {
+            if gap.len > 0 {
+                segment.add_gap(gap);
+            }
+        }
         segment.skipped_damage = damages.iter().any(|damage| damage.offset < keep_until);
+        segment.record = verdict.record();
         next_seq = segment.next_seq();
         index.segments.push_back(segment);
     }
-    Ok(Some(index))
+    if let Some(first) = uncounted.first() {
+        // No record after the damage says how many entries it held.
+        for region in &uncounted {
+            index.segments[region.segment].unverified = true;
+        }
+        unverified_from(report, first.seq);
+    }
+    Ok(index)
+}
+
+/// The gaps of a record, in a segment whose damaged bytes are gone: each
+/// where the next entry starts.
+fn recorded_gaps(scan: &Scan, record: &Sealed) -> Vec<(Gap, u64)> {
+    let mut earlier = 0;
+    record
+        .gaps
+        .iter()
+        .map(|gap| {
+            let next = scan
+                .offsets
+                .get((gap.at - earlier) as usize)
+                .map_or(scan.len, |&at| u64::from(at));
+            earlier += gap.len;
+            let gap = Gap {
+                at: gap.at,
+                len: gap.len,
+                offset: next,
+            };
+            (gap, next)
+        })
+        .collect()
+}
+
+/// The gaps a damaged segment's regions leave in its numbering, each with the
+/// end of the bytes it covers (the valid entries up to there are part of it).
+fn gaps_of(scan: &Scan, damages: &[ScanDamage], recorded: u64, split: &Split) -> Vec<(Gap, u64)> {
+    let before = |offset: u64| {
+        scan.offsets
+            .iter()
+            .filter(|&&at| u64::from(at) < offset)
+            .count() as u64
+    };
+    match split {
+        Split::PerRegion(held) => {
+            let mut earlier = 0;
+            damages
+                .iter()
+                .zip(held)
+                .map(|(damage, &len)| {
+                    let gap = Gap {
+                        at: before(damage.offset) + earlier,
+                        len,
+                        offset: damage.offset,
+                    };
+                    earlier += len;
+                    (gap, damage.offset)
+                })
+                .collect()
+        }
+        Split::Merged => {
+            let (Some(first), Some(last)) = (damages.first(), damages.last()) else {
+                return Vec::new();
+            };
+            let at = before(first.offset);
+            let after = scan.offsets.len() as u64 - before(last.offset);
+            let gap = Gap {
+                at,
+                len: recorded - at - after,
+                offset: first.offset,
+            };
+            vec![(gap, last.offset)]
+        }
+    }
 }
 
 /// Carries out a plan. Each step is idempotent, and the order keeps every crash
 /// point recoverable: stale segments go oldest first (the side file already names
 /// the new first segment), dropped segments newest first (the damage that caused
 /// the drop stays until the cut, so a second recovery decides the same).
-fn execute(dir: &Dir, plan: &Plan, meta: &mut Meta, newest_kept: SegmentId) -> Result<()> {
-    if plan.cut.is_some() || !plan.dropped.is_empty() {
-        // Segments are about to change: the checkpoint must not outlive them.
-        checkpoint::remove(dir)?;
+fn execute(dir: &Dir, plan: &Plan, meta: &mut Meta, index: &Index) -> Result<()> {
+    let newest_kept = index.active().id;
+    let changed = plan
+        .cut
+        .map(|(id, _)| id)
+        .into_iter()
+        .chain(plan.dropped.iter().copied())
+        .min();
+    if let Some(changed) = changed {
+        // Segments are about to change: their records must not outlive them
+        // (those of the segments before stay if they hold gaps, see checkpoint).
+        let kept: Vec<Sealed> = index
+            .sealed(newest_kept)
+            .into_iter()
+            .filter(|record| record.id < changed)
+            .collect();
+        checkpoint::retain(dir, &kept)?;
     }
     if plan.remove_index_tmp {
         checkpoint::remove_tmp(dir)?;

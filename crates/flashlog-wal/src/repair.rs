@@ -1,12 +1,14 @@
 //! Removing damage for good: the bytes [`RecoveryMode::SkipCorrupted`] skips at
 //! every open, taken out of the segments so that any mode opens the log.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::checkpoint;
-use crate::error::{Error, Result};
+use crate::checkpoint::{self, LastEntry, Sealed};
+use crate::codec;
+use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Dir, OpenMode};
+use crate::index::SegmentIndex;
 use crate::recovery::{self, Access, Damage};
 use crate::wal::LOCK_FILE;
 use crate::{Options, RecoveryMode, SegmentId};
@@ -17,15 +19,26 @@ pub(crate) const REPAIR_TMP_SUFFIX: &str = ".repair-tmp";
 
 /// Recovers the log in `dir` under [`RecoveryMode::SkipCorrupted`] (which cuts a
 /// torn tail and finishes an interrupted truncation), then rewrites every segment
-/// that still holds skipped damage without the damaged bytes, and returns every
-/// damaged region found, the torn tail included.
+/// that still holds skipped damage with only the entries recovery kept, and
+/// returns every damaged region found, the torn tail included.
 ///
-/// Entries keep their sequence numbers: skipped regions were never counted. Each
-/// segment is rewritten crash-safely (a temporary file, fsync, rename over the
-/// segment, fsync of the directory), after the checkpoint is removed; a crash part
-/// way leaves some segments rewritten and the others as they were, which
-/// `SkipCorrupted` opens to the same entries and a second call finishes. The
-/// directory is locked throughout, as by [`Wal::open`](crate::Wal::open).
+/// Entries keep their sequence numbers. Where the checkpoint counted the entries
+/// the damage held, their numbers stay a gap: before the first rewrite the
+/// checkpoint is stored durably with each rewritten sealed segment's gaps (a
+/// record that fits the segment before and after its rewrite); reading a number
+/// in a gap is [`Error::Skipped`]. Uncounted damage counted as no entries and
+/// still does (the numbering [`RecoveryReport::numbering_unverified_from`]
+/// named stays as it was, no longer flagged). A sealed segment that no longer
+/// matches its checkpoint record is left as it is, with its record: every open
+/// reports it until it is restored or `flashlog.index` removed.
+///
+/// Each segment is rewritten crash-safely (a temporary file, fsync, rename over
+/// the segment, fsync of the directory); a crash part way leaves some segments
+/// rewritten and the others as they were, which every mode opens to the same
+/// numbers and `SkipCorrupted` to the same entries, and a second call finishes.
+/// The directory is locked throughout, as by [`Wal::open`](crate::Wal::open).
+///
+/// [`RecoveryReport::numbering_unverified_from`]: crate::RecoveryReport::numbering_unverified_from
 ///
 /// ```
 /// use flashlog_wal::{Op, Options, RecoveryMode, Wal};
@@ -64,38 +77,86 @@ pub fn remove_skipped_damage(dir: impl AsRef<Path>, options: Options) -> Result<
     let _lock = dir.lock(LOCK_FILE)?;
     let recovered = recovery::recover(&dir, RecoveryMode::SkipCorrupted, Access::ReadWrite)?;
     let report = recovered.report;
-    let mut skipped: BTreeMap<SegmentId, Vec<Damage>> = BTreeMap::new();
+    let index = recovered.index;
+    let mut damaged: BTreeSet<SegmentId> = BTreeSet::new();
     for damage in &report.damage {
-        if report.torn_tail.as_ref() != Some(damage) {
-            skipped
-                .entry(damage.position.segment)
-                .or_default()
-                .push(*damage);
+        // A segment that no longer matches its checkpoint record stays as it
+        // is, and so does the record: which of its entries are the log's is
+        // not known, and every open reports it until it is restored or the
+        // checkpoint removed.
+        let changed = matches!(damage.kind, CorruptionKind::SegmentChanged { .. });
+        if report.torn_tail.as_ref() != Some(damage) && !changed {
+            damaged.insert(damage.position.segment);
         }
     }
-    if !skipped.is_empty() {
+    if damaged.is_empty() {
+        return Ok(report.damage);
+    }
+    let active = index.active().id;
+    let mut records: Vec<Sealed> = index
+        .sealed(active)
+        .into_iter()
+        .filter(|record| !damaged.contains(&record.id))
+        .collect();
+    let mut rewrites = Vec::new();
+    for segment in index.segments.iter().filter(|s| damaged.contains(&s.id)) {
+        let kept = entries_of(&dir, segment)?;
+        if segment.id != active && !segment.unverified {
+            // What the segment holds once rewritten, and the sequence numbers
+            // of the entries it no longer holds.
+            let last = last_offset(&kept).and_then(|at| LastEntry::at(&kept, at));
+            records.push(Sealed {
+                id: segment.id,
+                first_seq: segment.first_seq,
+                entries: segment.len(),
+                len: kept.len() as u64,
+                last,
+                gaps: segment.recorded_gaps(),
+            });
+        }
+        rewrites.push((segment.id, kept));
+    }
+    records.sort_by_key(|record| record.id);
+    if records.iter().any(|record| !record.gaps.is_empty()) {
+        // Before any segment changes: the sequence numbers the removed entries
+        // held, durably (a record with gaps fits the segment before and after
+        // its rewrite, so a crash in between changes no number).
+        checkpoint::store_durably(&dir, &records)?;
+    } else {
         checkpoint::remove(&dir)?;
     }
-    for (id, damage) in &skipped {
-        rewrite_without(&dir, *id, damage)?;
+    for (id, kept) in &rewrites {
+        let name = id.file_name();
+        dir.replace_durably(&name, &format!("{name}{REPAIR_TMP_SUFFIX}"), kept)?;
     }
     Ok(report.damage)
 }
 
-/// Replaces segment `id` with a copy that lacks the `damage` regions (in order).
-fn rewrite_without(dir: &Dir, id: SegmentId, damage: &[Damage]) -> Result<()> {
-    let name = id.file_name();
-    let file = dir.open(&name, OpenMode::Read)?;
+/// The bytes of the entries the index keeps of a segment, back to back: the
+/// segment without its damage (and without valid entries recovery could not
+/// number, between damaged regions of unknown share).
+fn entries_of(dir: &Dir, segment: &SegmentIndex) -> Result<Vec<u8>> {
+    let file = dir.open(&segment.id.file_name(), OpenMode::Read)?;
     let mut bytes = vec![0u8; file.len()? as usize];
     file.read_exact_at(&mut bytes, 0)?;
     drop(file);
     let mut kept = Vec::with_capacity(bytes.len());
-    let mut at = 0usize;
-    for region in damage {
-        let start = (region.position.offset as usize).clamp(at, bytes.len());
-        kept.extend_from_slice(&bytes[at..start]);
-        at = (start + region.len as usize).min(bytes.len());
+    for &offset in segment.offsets().unwrap_or_default() {
+        let at = offset as usize;
+        if let Ok(entry) = codec::decode(&bytes[at..]) {
+            kept.extend_from_slice(&bytes[at..at + entry.len]);
+        }
     }
-    kept.extend_from_slice(&bytes[at..]);
-    dir.replace_durably(&name, &format!("{name}{REPAIR_TMP_SUFFIX}"), &kept)
+    Ok(kept)
+}
+
+/// Where the last entry of entries back to back starts.
+fn last_offset(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    let mut last = None;
+    while let Ok(entry) = codec::decode(&bytes[at..]) {
+        last = Some(at);
+        at += entry.len;
+    }
+    last
 }

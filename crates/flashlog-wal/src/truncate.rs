@@ -88,20 +88,29 @@ pub(crate) fn finish_back(
     let mut removed = Vec::new();
     if let Some(keep) = index.segment_of(seq) {
         removed = index.segments.iter().skip(keep + 1).map(|s| s.id).collect();
-        let position = match index.locate(seq) {
-            Ok(located) => located.expect("the log holds seq").position,
-            Err(unloaded) => {
-                // Trusted from the checkpoint and not read yet: the cut needs offsets.
-                let file = dir.open(&unloaded.0.id.file_name(), OpenMode::Read)?;
-                let offsets = recovery::read_trusted(&file, &unloaded, &mut Vec::new())?;
-                index.install(&unloaded, offsets);
-                let located = index.locate(seq).expect("offsets just installed");
-                located.expect("the log holds seq").position
-            }
+        if let Some(unloaded) = index.segments[keep].unloaded() {
+            // Trusted from the checkpoint and not read yet: the cut needs offsets.
+            let file = dir.open(&unloaded.0.id.file_name(), OpenMode::Read)?;
+            let offsets = recovery::read_trusted(&file, &unloaded, &mut Vec::new())?;
+            index.install(&unloaded, offsets);
+        }
+        let segment = &index.segments[keep];
+        let (_, cut) = segment
+            .cut_at(seq - segment.first_seq)
+            .expect("offsets just installed");
+        let position = crate::Position {
+            segment: segment.id,
+            offset: cut,
         };
         if access == Access::ReadWrite {
-            // Sealed segments are about to change: the checkpoint goes first.
-            checkpoint::remove(dir)?;
+            // Sealed segments are about to change: their records go first (those
+            // of the segments before stay if they hold gaps, see checkpoint).
+            let kept: Vec<_> = index
+                .sealed(index.active().id)
+                .into_iter()
+                .filter(|record| record.id < position.segment)
+                .collect();
+            checkpoint::retain(dir, &kept)?;
             remove_newest_first(dir, &removed)?;
             cut_segment(dir, position.segment, position.offset)?;
         }

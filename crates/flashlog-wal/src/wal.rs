@@ -375,7 +375,9 @@ impl Wal {
     ///
     /// # Errors
     /// [`Error::SeqOutOfRange`] if the log does not hold `seq` (or it is not yet
-    /// visible); [`Error::Corrupt`] if its bytes on disk no longer check out;
+    /// visible); [`Error::Skipped`] if `seq` was held by damage that
+    /// [`RecoveryMode::SkipCorrupted`](crate::RecoveryMode::SkipCorrupted) skipped
+    /// (a gap); [`Error::Corrupt`] if its bytes on disk no longer check out;
     /// [`Error::SegmentChanged`] if its segment no longer matches the checkpoint;
     /// [`Error::Io`].
     pub fn read(&self, seq: u64) -> Result<Entry> {
@@ -394,7 +396,8 @@ impl Wal {
     /// Where the entry with sequence number `seq` is on disk.
     ///
     /// # Errors
-    /// [`Error::SeqOutOfRange`] if the log does not hold `seq`. In a sealed
+    /// [`Error::SeqOutOfRange`] if the log does not hold `seq`, [`Error::Skipped`]
+    /// if it lies in a gap. In a sealed
     /// segment not read since the log opened (see
     /// [`RecoveryMode::TolerateCorruptedTail`](crate::RecoveryMode::TolerateCorruptedTail)),
     /// finding the entry reads the segment: [`Error::Corrupt`] or
@@ -414,6 +417,9 @@ impl Wal {
             let state = self.shared.lock();
             match state.index.locate(seq) {
                 Ok(Some(located)) if seq < state.visible_end() => return Ok(located),
+                Ok(None) if state.index.gap_end(seq).is_some() => {
+                    return Err(Error::Skipped { seq })
+                }
                 Ok(_) => return Err(out_of_range(&state, seq)),
                 Err(unloaded) => {
                     drop(state);

@@ -23,7 +23,10 @@ pub struct Args {
 }
 
 /// Prints every valid entry. Read-only: damaged regions are skipped and reported on
-/// standard error (`flashlog verify` lists them).
+/// standard error (`flashlog verify` lists them). Sequence numbers that skipped
+/// damage held are absent (a gap); if the numbering after some damage is
+/// unverified (nothing counted its entries), a warning on standard error says
+/// from which number on.
 pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
     let wal = open_wal_inspect(dir)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -42,9 +45,16 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
         writeln!(out, "{line}").context("cannot write to standard output")?;
     }
     out.flush().context("cannot write to standard output")?;
-    let damage = wal.recovery_report().damage.len();
+    let report = wal.recovery_report();
+    let damage = report.damage.len();
     if damage > 0 {
         eprintln!("warning: {damage} damaged region(s) skipped; run flashlog verify");
+    }
+    if let Some(seq) = report.numbering_unverified_from {
+        eprintln!(
+            "warning: sequence numbers from {seq} on are unverified: damage before them held \
+             entries nothing counted, so they may be lower than when appended"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -37,6 +37,9 @@ pub fn run(dir: &Path) -> anyhow::Result<ExitCode> {
     if damage > 0 {
         println!("damaged regions  {damage} (skipped; run flashlog verify)");
     }
+    if let Some(seq) = db.recovery_report().numbering_unverified_from {
+        println!("unverified seqs  from {seq} (damage before them held entries nothing counted)");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

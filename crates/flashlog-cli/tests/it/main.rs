@@ -5,4 +5,5 @@ mod commands;
 mod common;
 mod damage;
 mod go_compat;
+mod sealed;
 mod shell;

@@ -178,13 +178,16 @@ fn a_damaged_or_stale_checkpoint_means_a_full_scan() {
     assert_eq!(read_all(&wal.unwrap()), records);
     assert!(fs.segment_bytes_read.load(Ordering::Relaxed) >= 2 * total);
 
-    // A sealed segment that grew by a valid entry: its record no longer fits, and
-    // the records after it no longer continue its sequence numbers.
+    // A sealed segment that grew by a valid entry: its record no longer fits.
+    // That is damage (issue 12): accepting it would renumber every later entry.
     fs::write(&index, &good).unwrap();
     let grown = dir.path().join(SegmentId(2).file_name());
     let mut bytes = fs::read(&grown).unwrap();
     flashlog_wal::codec::encode(&mut bytes, Op::Put, b"extra", b"entry");
     fs::write(&grown, &bytes).unwrap();
+    assert_segment_changed(Wal::open(dir.path(), options()), SegmentId(2));
+    // Without the checkpoint the segments alone are the truth.
+    fs::remove_file(&index).unwrap();
     let wal = Wal::open(dir.path(), options()).unwrap();
     let all = read_all(&wal);
     assert_eq!(all.len(), records.len() + 1);
@@ -311,11 +314,25 @@ fn entries_larger_than_a_read_piece_replay_from_a_trusted_segment() {
     assert_eq!(values, big);
 }
 
+/// Whether `opened` failed with the damage of a sealed segment that no longer
+/// matches its checkpoint record.
+fn assert_segment_changed(opened: flashlog_wal::Result<Wal>, id: SegmentId) {
+    match opened {
+        Err(Error::Corrupt {
+            segment,
+            offset: 0,
+            kind: flashlog_wal::CorruptionKind::SegmentChanged { .. },
+            ..
+        }) if segment == id => {}
+        other => panic!("expected segment {id} changed, got {other:?}"),
+    }
+}
+
 /// A sealed segment rewritten behind the log's back with other entries of the same
-/// total length: the open-time check of its last entry finds out, and the segment
-/// is scanned.
+/// total length: the open-time check of its last entry finds out, and it is
+/// damage (issue 12); without the checkpoint the files are the truth.
 #[test]
-fn a_segment_rewritten_to_the_same_length_is_scanned_at_open() {
+fn a_segment_rewritten_to_the_same_length_is_damage_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), options()).unwrap();
     let value = vec![7u8; 83]; // 100-byte entries, 20 per segment
@@ -332,6 +349,8 @@ fn a_segment_rewritten_to_the_same_length_is_scanned_at_open() {
     let path = dir.path().join(SegmentId(2).file_name());
     assert_eq!(rewritten.len() as u64, fs::metadata(&path).unwrap().len());
     fs::write(&path, &rewritten).unwrap();
+    assert_segment_changed(Wal::open(dir.path(), options()), SegmentId(2));
+    fs::remove_file(dir.path().join(INDEX_FILE)).unwrap();
     let wal = Wal::open(dir.path(), options()).unwrap();
     assert_eq!(wal.last_seq(), 40);
     assert_eq!(wal.segments()[1].entries, 10);
@@ -380,13 +399,21 @@ fn a_rewrite_keeping_the_last_entry_in_place_is_reported_when_read() {
     );
     assert!(matches!(wal.read(25), Err(Error::SegmentChanged { .. })));
     drop(wal);
-    // A full scan reads the segment as it now is.
+    // A full scan compares the whole segment with the record: damage, and
+    // PointInTime keeps what comes before it.
+    assert_segment_changed(
+        Wal::open(
+            dir.path(),
+            options().recovery_mode(RecoveryMode::AbsoluteConsistency),
+        ),
+        SegmentId(2),
+    );
     let strict = Wal::open(
         dir.path(),
         options().recovery_mode(RecoveryMode::PointInTime),
     )
     .unwrap();
-    assert_eq!(strict.last_seq(), 41);
+    assert_eq!(strict.last_seq(), 20);
 }
 
 /// 100-byte entries (17 + empty key + 83) whose value names their sequence number.
@@ -396,8 +423,10 @@ fn numbered(seq: u64) -> Vec<u8> {
 
 /// A `truncate_back` into a sealed segment and appends that give it back its old
 /// length with fewer entries, then the old checkpoint put back (a partial backup
-/// restore): the record fits the segment's length but not its entries, and must
-/// cost a scan of that segment, never wrong sequence numbers.
+/// restore): the record fits the segment's length but not its entries. Never
+/// wrong sequence numbers: the segment no longer matches its record, which is
+/// damage (issue 12); once the stale checkpoint is removed, the files are the
+/// truth.
 #[test]
 fn regression_a_restored_checkpoint_never_vouches_for_a_changed_segment() {
     let dir = tempfile::tempdir().unwrap();
@@ -423,6 +452,8 @@ fn regression_a_restored_checkpoint_never_vouches_for_a_changed_segment() {
     drop(wal);
     assert_eq!(segment_files(dir.path())[1].1.len(), 2000);
     fs::write(dir.path().join(INDEX_FILE), &old_checkpoint).unwrap();
+    assert_segment_changed(Wal::open(dir.path(), options()), SegmentId(2));
+    fs::remove_file(dir.path().join(INDEX_FILE)).unwrap();
 
     let wal = Wal::open(dir.path(), options()).unwrap();
     assert_eq!((wal.first_seq(), wal.last_seq()), (1, 45));

@@ -215,12 +215,19 @@ fn checkpoint_records(dir: &std::path::Path) -> Vec<(u64, u64, u64)> {
         return Vec::new();
     };
     let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
-    assert_eq!(&bytes[8..12], 2u32.to_le_bytes(), "version");
-    let count = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-    (0..count)
-        .map(|i| 16 + 44 * i)
-        .map(|at| (u64_at(at), u64_at(at + 16), u64_at(at + 24)))
-        .collect()
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert_eq!(u32_at(8), 3, "version");
+    let count = u32_at(12) as usize;
+    // Version 3: each 44-byte record is followed by its gap count and gaps
+    // (none in these logs).
+    let mut at = 16;
+    let mut records = Vec::new();
+    for _ in 0..count {
+        records.push((u64_at(at), u64_at(at + 16), u64_at(at + 24)));
+        assert_eq!(u32_at(at + 44), 0, "gaps");
+        at += 48;
+    }
+    records
 }
 
 /// Fails if the checkpoint in `dir` says of an existing segment anything its
