@@ -36,7 +36,10 @@ fn regression_a_torn_value_holding_a_delete_does_not_delete_alice() {
             let options = DbOptions::default().wal(Options::default().recovery_mode(mode));
             let db = match Db::open(dir.path(), options) {
                 Err(err) if mode == RecoveryMode::AbsoluteConsistency => {
-                    assert!(err.to_string().contains("incomplete entry"), "{context}: {err}");
+                    assert!(
+                        err.to_string().contains("incomplete entry"),
+                        "{context}: {err}"
+                    );
                     continue;
                 }
                 result => result.unwrap_or_else(|err| panic!("{context}: {err}")),
