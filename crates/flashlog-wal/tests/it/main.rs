@@ -11,4 +11,5 @@ mod reading;
 mod recovery;
 mod rotation;
 mod round_trip;
+mod torn;
 mod truncate;
