@@ -282,8 +282,18 @@ fn resync(
         if from >= end {
             return (kind, Resume::Nowhere);
         }
-        let Some(declared) = codec::declared_len(&bytes[from..end]) else {
-            return (kind, search(bytes, from, budget));
+        let declared = match codec::declared_len(&bytes[from..end]) {
+            Ok(declared) => declared,
+            Err(header) => {
+                // `decode` says "incomplete" before it looks at the lengths; when
+                // they disagree, that is what is wrong (a damaged TOTAL_LEN).
+                let kind = match (kind, header) {
+                    (_, CorruptionKind::Incomplete { .. }) => kind,
+                    (CorruptionKind::Incomplete { .. }, _) if from == at => header,
+                    _ => kind,
+                };
+                return (kind, search(bytes, from, budget));
+            }
         };
         let next = from as u64 + declared;
         if next > end as u64 {

@@ -213,3 +213,70 @@ proptest! {
         prop_assert_eq!(read_all(&wal), expected);
     }
 }
+
+/// What the rule trades away, near the end of the newest segment. A bit flip in
+/// the `TOTAL_LEN` of an entry followed by a valid one is still corruption:
+/// `VAL_LEN` no longer fills the length, so the extent is not trusted and the
+/// search finds the entry after it. Only damage that keeps the lengths agreeing
+/// (`TOTAL_LEN` and `VAL_LEN` changed together) moves the declared end: pointing
+/// past the end of the segment, that reads as a write cut short, a torn tail of
+/// kind `Incomplete`, and the valid entry after it is cut with it.
+#[test]
+fn a_damaged_total_len_near_the_end_of_the_newest_segment() {
+    let records: Vec<Record> = (0..3u8)
+        .map(|n| (Op::Put, vec![b'k', n], vec![n; 20]))
+        .collect();
+    let clean = encoded(&records);
+    let second = 17 + 2 + 20; // the first entry's length
+    let third = 2 * second;
+    let total_len_of_second = u32::from_le_bytes(clean[second + 4..second + 8].try_into().unwrap());
+    // One bit flip: TOTAL_LEN now points past the end.
+    let mut flipped = clean.clone();
+    flipped[second + 4 + 1] ^= 0x10;
+    let dir = write_segments(&[(SegmentId(1).file_name(), flipped)]);
+    match Wal::open(dir.path(), Options::default().read_only()) {
+        Err(Error::Corrupt { offset, kind, .. }) => {
+            assert_eq!(offset, second as u64);
+            assert_eq!(
+                kind,
+                CorruptionKind::BadValueLength {
+                    value_len: 20,
+                    total_len: total_len_of_second + (0x10 << 8),
+                }
+            );
+        }
+        other => panic!("a flipped TOTAL_LEN before a valid entry: {other:?}"),
+    }
+    let wal = open(
+        dir.path(),
+        Options::default()
+            .recovery_mode(RecoveryMode::SkipCorrupted)
+            .read_only(),
+    );
+    assert_eq!(read_all(&wal), vec![records[0].clone(), records[2].clone()]);
+    drop(wal);
+    // TOTAL_LEN and VAL_LEN raised together by 4096: the lengths agree.
+    let mut agreeing = clean.clone();
+    let raise = |bytes: &mut [u8], at: usize| {
+        let field = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) + 4096;
+        bytes[at..at + 4].copy_from_slice(&field.to_le_bytes());
+    };
+    raise(&mut agreeing, second + 4);
+    raise(&mut agreeing, second + 13 + 2);
+    let dir = write_segments(&[(SegmentId(1).file_name(), agreeing.clone())]);
+    let wal = open(dir.path(), Options::default());
+    assert_eq!(read_all(&wal), records[..1].to_vec());
+    let report = wal.recovery_report();
+    let torn = report.torn_tail.unwrap();
+    assert_eq!(torn.position.offset, second as u64);
+    assert_eq!(
+        torn.kind,
+        CorruptionKind::Incomplete {
+            needed: u64::from(total_len_of_second) + 4096 + 4,
+            available: (agreeing.len() - second) as u64,
+        }
+    );
+    assert_eq!(torn.len, (agreeing.len() - second) as u64);
+    assert_eq!(report.truncated_bytes, (clean.len() - second) as u64);
+    assert!(third < clean.len(), "a valid entry was cut with it");
+}
