@@ -49,7 +49,9 @@ fn options() -> Options {
 /// on, 16 KiB to 8 MiB of them (one of a few units, repeated: a child must spend
 /// its time writing, not encoding).
 fn value_of_entries(id: u64) -> Arc<Vec<u8>> {
-    static VALUES: OnceLock<Mutex<HashMap<(u64, usize), Arc<Vec<u8>>>>> = OnceLock::new();
+    /// Values by unit and size.
+    type Values = HashMap<(u64, usize), Arc<Vec<u8>>>;
+    static VALUES: OnceLock<Mutex<Values>> = OnceLock::new();
     let size = [16 << 10, 48 << 10, 1 << 20, 8 << 20][Rng::new(id ^ 0xE3BE_DDED).below(4) as usize];
     let which = (id % UNITS, size);
     let values = VALUES.get_or_init(Mutex::default);
@@ -184,7 +186,7 @@ fn sigkill_cycles_of_values_made_of_entries() {
         (Some(_), None) => 200,
         (None, None) => 12,
     };
-    let seed = env_u64("FLASHLOG_KILL_SEED").unwrap_or(0x5EED_E12);
+    let seed = env_u64("FLASHLOG_KILL_SEED").unwrap_or(0x5EED_0E12);
     let began = Instant::now();
     let mut rng = Rng::new(seed);
     let mut tmp = fresh_dir();

@@ -305,7 +305,7 @@ fn value_of_entries(len: usize) -> Vec<u8> {
     let mut out = Vec::new();
     let mut n = 0u64;
     while out.len() < len {
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             codec::encode(
                 &mut out,
                 Op::Delete,
