@@ -199,19 +199,102 @@ pub fn search_budget(len: usize) -> u64 {
 /// checks of [`decode`] reject almost every offset before any CRC is computed.
 pub fn valid_entry_after(buf: &[u8], budget: &mut u64) -> Search {
     for at in 1..buf.len() {
-        let Ok(entry) = decode_checked_before(&buf[at..]) else {
-            continue;
-        };
-        let cost = entry.len as u64;
-        if cost > *budget {
-            return Search::Exhausted(at);
-        }
-        *budget -= cost;
-        if decode(&buf[at..]).is_ok() {
-            return Search::Found(at);
+        match check_entry(&buf[at..], budget) {
+            Check::Valid => return Search::Found(at),
+            Check::Invalid => {}
+            Check::OverBudget => return Search::Exhausted(at),
         }
     }
     Search::NotFound
+}
+
+/// What [`check_entry`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// A valid entry starts there.
+    Valid,
+    /// No valid entry starts there.
+    Invalid,
+    /// Its lengths check out, but its CRC would cost more than the budget left.
+    OverBudget,
+}
+
+/// Whether a valid entry starts at the start of `buf`, CRC-checking it only if
+/// its lengths check out and its length fits in `budget` (and taking it off).
+pub(crate) fn check_entry(buf: &[u8], budget: &mut u64) -> Check {
+    let Ok(entry) = decode_checked_before(buf) else {
+        return Check::Invalid;
+    };
+    let cost = entry.len as u64;
+    if cost > *budget {
+        return Check::OverBudget;
+    }
+    *budget -= cost;
+    if decode(buf).is_ok() {
+        Check::Valid
+    } else {
+        Check::Invalid
+    }
+}
+
+/// The bytes (CRC included) that the entry at the start of `buf` declares it
+/// takes, if its header agrees with itself as far as `buf` holds it: `TOTAL_LEN`
+/// within the limits, `KEY_LEN` inside it, and `VAL_LEN`, if `buf` reaches it,
+/// filling it exactly. Otherwise what is wrong: `buf` ends before `TOTAL_LEN`
+/// ([`CorruptionKind::Incomplete`]), or which length does not fit. The CRC is not
+/// looked at, and `buf` may end before the entry does.
+///
+/// The three lengths are redundant (`TOTAL_LEN` = 13 + `KEY_LEN` + `VAL_LEN`), so
+/// damage to `TOTAL_LEN` alone makes them disagree. A header that agrees declares
+/// where its entry ends; recovery never looks for a later entry inside those
+/// bytes, since a value may hold bytes in this very format.
+///
+/// ```
+/// use flashlog_wal::{codec, CorruptionKind, Op};
+///
+/// let mut entry = Vec::new();
+/// codec::encode(&mut entry, Op::Put, b"key", b"value");
+/// entry[24] ^= 1; // the value's last byte: the CRC no longer matches
+/// assert_eq!(codec::declared_len(&entry), Ok(25));
+/// assert_eq!(codec::declared_len(&entry[..10]), Ok(25), "a write cut short");
+/// entry[4] ^= 1; // TOTAL_LEN: VAL_LEN no longer fills it
+/// assert!(matches!(
+///     codec::declared_len(&entry),
+///     Err(CorruptionKind::BadValueLength { .. })
+/// ));
+/// ```
+pub fn declared_len(buf: &[u8]) -> Result<u64, CorruptionKind> {
+    if buf.len() < CRC_LEN + 4 {
+        return Err(CorruptionKind::Incomplete {
+            needed: (CRC_LEN + 4) as u64,
+            available: buf.len() as u64,
+        });
+    }
+    let total = read_u32(buf, CRC_LEN);
+    if !(MIN_TOTAL_LEN..=MAX_TOTAL_LEN).contains(&total) {
+        return Err(CorruptionKind::BadLength(total));
+    }
+    let max_key_len = total - MIN_TOTAL_LEN;
+    if buf.len() >= PREFIX_LEN {
+        let key_len = read_u32(buf, 9);
+        if key_len > max_key_len {
+            return Err(CorruptionKind::BadKeyLength {
+                key_len,
+                total_len: total,
+            });
+        }
+        let value_len_at = PREFIX_LEN + key_len as usize;
+        if buf.len() >= value_len_at + 4 {
+            let value_len = read_u32(buf, value_len_at);
+            if value_len != max_key_len - key_len {
+                return Err(CorruptionKind::BadValueLength {
+                    value_len,
+                    total_len: total,
+                });
+            }
+        }
+    }
+    Ok(CRC_LEN as u64 + u64::from(total))
 }
 
 #[cfg(test)]

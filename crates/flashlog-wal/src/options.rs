@@ -55,6 +55,29 @@ pub enum SyncPolicy {
 /// segment), the skipped damage counts as no entries and
 /// [`RecoveryReport::numbering_unverified_from`](crate::RecoveryReport::numbering_unverified_from)
 /// names the first sequence number that may have moved.
+///
+/// **A write cut short is the end of the log** (FORMAT.md), in every mode: an entry
+/// in the newest segment whose `TOTAL_LEN` promises more bytes than were written
+/// (the file ends first, or only zeros follow, as in preallocated space) is a
+/// torn tail, whatever its bytes hold. And an entry owns its declared bytes: when
+/// its `TOTAL_LEN`, `KEY_LEN` and `VAL_LEN` agree, nothing inside them is ever
+/// read as an entry, even if its CRC fails, so a value that holds encoded entries
+/// (a shipped segment, a snapshot, a Raft payload) never yields them, in
+/// `SkipCorrupted` either. Damage in the middle is then skipped to where the
+/// damaged entry says it ends. In a sealed segment an entry that runs past the end
+/// is damage, not a torn tail. Only where the lengths disagree is the end of
+/// the damage found by searching for the next valid entry.
+///
+/// What this trades away: damage that changes `TOTAL_LEN` **and** keeps the
+/// lengths agreeing (`VAL_LEN` changed to match; a bit flip in `TOTAL_LEN` alone
+/// makes them disagree and is caught as before, as `BadValueLength` or
+/// `BadKeyLength`). Near the end of the newest segment, such an entry that now
+/// points past the end reads as a write cut short: the report shows a
+/// `torn_tail` at its offset of kind `Incomplete { needed, available }` (needed:
+/// what the damaged length claims; available: the bytes written from there),
+/// `truncated_bytes` counts the valid entries after it, which are cut with it,
+/// and `AbsoluteConsistency` refuses it as it refuses any torn tail. In the middle
+/// of a segment, the entries inside the claimed extent are skipped with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RecoveryMode {
     /// Damage at the end of the last segment with nothing valid after it is a torn
@@ -91,6 +114,8 @@ pub enum RecoveryMode {
     /// unverified from there. A changed sealed segment is skipped whole (which of
     /// its entries are the recorded ones cannot be told): its recorded entries
     /// are a gap.
+    /// A damaged entry whose lengths agree is skipped whole: entries inside its
+    /// value are not "valid ones" (see above).
     SkipCorrupted,
 }
 

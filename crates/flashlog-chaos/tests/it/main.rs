@@ -7,6 +7,7 @@
 mod fuzz_corpus;
 mod group_commit_model;
 mod kill;
+mod kill_embedded;
 mod kv_gate_model;
 mod kv_kill;
 mod kv_model;

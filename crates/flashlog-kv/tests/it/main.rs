@@ -8,3 +8,4 @@ mod crash;
 mod model;
 mod races;
 mod store;
+mod torn;

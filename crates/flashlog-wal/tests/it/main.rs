@@ -12,4 +12,5 @@ mod recovery;
 mod rotation;
 mod round_trip;
 mod sealed;
+mod torn;
 mod truncate;
