@@ -113,9 +113,9 @@ pub fn run(dir: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> {
         .close()
         .context("cannot remove the benchmark's temporary folder")?;
     if args.json {
-        println!("{}", json(&runs));
+        outln!("{}", json(&runs))?;
     } else {
-        print!("{}", text(&runs));
+        out!("{}", text(&runs))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -44,7 +44,7 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
     out.flush().context("cannot write to standard output")?;
     let damage = wal.recovery_report().damage.len();
     if damage > 0 {
-        eprintln!("warning: {damage} damaged region(s) skipped; run flashlog verify");
+        errln!("warning: {damage} damaged region(s) skipped; run flashlog verify");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,4 +5,8 @@ mod commands;
 mod common;
 mod damage;
 mod go_compat;
+mod json;
+mod not_a_log;
+mod readme;
+mod scripts;
 mod shell;
