@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 //! The `flashlog` binary, run as a user runs it.
 
+mod binary;
 mod commands;
 mod common;
 mod damage;
