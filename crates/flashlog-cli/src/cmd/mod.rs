@@ -37,6 +37,7 @@ macro_rules! errln {
 pub mod bench;
 pub mod compact;
 pub mod dump;
+pub mod interrupt;
 pub mod kv;
 pub mod open;
 pub mod repair;

@@ -11,3 +11,4 @@ mod not_a_log;
 mod readme;
 mod scripts;
 mod shell;
+mod terminal;
