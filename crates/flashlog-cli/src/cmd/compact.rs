@@ -48,15 +48,13 @@ pub fn run(dir: &Path, lock_timeout: Duration) -> anyhow::Result<ExitCode> {
                 db.close().context("cannot close the store")?;
                 Ok(())
             });
-            let err = anyhow::Error::new(err).context("compaction failed");
-            return Err(match cleanup {
-                Ok(()) => err.context(
-                    "nothing was removed and the store is whole (reopened to cut the copies the failed write left)",
+            let note = match cleanup {
+                Ok(()) => "nothing removed, the store is whole; reopened to cut what the failed write left".to_owned(),
+                Err(cleanup) => format!(
+                    "nothing removed; the store could not be reopened to cut what the failed write left ({cleanup:#}), its next open will"
                 ),
-                Err(cleanup) => err.context(format!(
-                    "the store could not be reopened to cut the copies the failed write left ({cleanup:#}); the next open will"
-                )),
-            });
+            };
+            return Err(anyhow::Error::new(err).context(format!("compaction failed ({note})")));
         }
     };
     let seconds = start.elapsed().as_secs_f64();

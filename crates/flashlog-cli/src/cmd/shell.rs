@@ -6,7 +6,7 @@
 //! newline ends a line, so a value cannot hold one: use `flashlog put KEY -`).
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -32,31 +32,25 @@ commands:
 pub fn run(dir: &Path, lock_timeout: Duration) -> anyhow::Result<ExitCode> {
     let db = open_db(dir, DbOptions::default(), lock_timeout)?;
     let interactive = std::io::stdin().is_terminal();
-    let mut stdout = std::io::stdout().lock();
-    if interactive {
+    let mut stdout = std::io::stdout();
+    let mut input = if interactive {
         writeln!(
             stdout,
             "flashlog shell on {} ({} keys); type help",
             dir.display(),
             db.len()
         )?;
-    }
-    let mut input = std::io::stdin().lock();
+        Input::terminal()?
+    } else {
+        Input::Piped(std::io::stdin().lock())
+    };
     let mut line = Vec::new();
     let mut failed = false;
     let outcome = loop {
-        if interactive {
-            write!(stdout, "flashlog> ")?;
-            stdout.flush()?;
-        }
-        line.clear();
-        match input.read_until(b'\n', &mut line) {
-            Ok(0) => break Ok(()),
-            Ok(_) => {}
-            Err(err) => break Err(anyhow::Error::new(err).context("cannot read standard input")),
-        }
-        if line.last() == Some(&b'\n') {
-            line.pop();
+        match input.read_line(&mut line) {
+            Ok(true) => {}
+            Ok(false) => break Ok(()),
+            Err(err) => break Err(err),
         }
         match execute(&db, &line, &mut stdout) {
             Ok(Flow::Continue) => {}
@@ -71,6 +65,7 @@ pub fn run(dir: &Path, lock_timeout: Duration) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    input.save_history();
     db.close().context("cannot close the store")?;
     outcome?;
     if failed && !interactive {
@@ -78,6 +73,95 @@ pub fn run(dir: &Path, lock_timeout: Duration) -> anyhow::Result<ExitCode> {
     } else {
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Where the shell's lines come from: a pipe or file, read as bytes, or a
+/// terminal, through a line editor with history.
+enum Input {
+    Piped(std::io::StdinLock<'static>),
+    Terminal {
+        editor: Box<rustyline::DefaultEditor>,
+        history: Option<PathBuf>,
+    },
+}
+
+impl Input {
+    /// A line editor (arrows, Ctrl-R, ...) with the history of earlier sessions.
+    fn terminal() -> anyhow::Result<Input> {
+        let mut editor = rustyline::DefaultEditor::new().context("cannot set up the terminal")?;
+        let history = history_file();
+        if let Some(path) = &history {
+            // No history yet is fine; a damaged one starts afresh.
+            let _ = editor.load_history(path);
+        }
+        Ok(Input::Terminal {
+            editor: Box::new(editor),
+            history,
+        })
+    }
+
+    /// Reads the next line into `line`, without its newline; false at the end.
+    /// At a terminal, Ctrl-C cancels the line being typed (an empty line is
+    /// returned) and Ctrl-D on an empty line ends the session.
+    fn read_line(&mut self, line: &mut Vec<u8>) -> anyhow::Result<bool> {
+        line.clear();
+        match self {
+            Input::Piped(stdin) => {
+                let read = stdin
+                    .read_until(b'\n', line)
+                    .context("cannot read standard input")?;
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                Ok(read > 0)
+            }
+            Input::Terminal { editor, .. } => match editor.readline("flashlog> ") {
+                Ok(text) => {
+                    if !text.trim().is_empty() {
+                        let _ = editor.add_history_entry(text.as_str());
+                    }
+                    line.extend_from_slice(text.as_bytes());
+                    Ok(true)
+                }
+                Err(rustyline::error::ReadlineError::Interrupted) => Ok(true),
+                Err(rustyline::error::ReadlineError::Eof) => Ok(false),
+                Err(err) => Err(anyhow::Error::new(err).context("cannot read the terminal")),
+            },
+        }
+    }
+
+    /// Keeps the session's lines for the next one (best effort: a shell whose
+    /// history cannot be written still did its work).
+    fn save_history(&mut self) {
+        if let Input::Terminal {
+            editor,
+            history: Some(path),
+        } = self
+        {
+            if let Some(parent) = path.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            if let Err(err) = editor.save_history(path) {
+                errln!(
+                    "warning: cannot save the history to {}: {err}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// `$XDG_STATE_HOME/flashlog/history`, else `~/.local/state/flashlog/history`.
+fn history_file() -> Option<PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|dir| !dir.is_empty())
+                .map(|home| Path::new(&home).join(".local/state"))
+        })?;
+    Some(state.join("flashlog").join("history"))
 }
 
 enum Flow {
