@@ -1,22 +1,34 @@
 #![doc = include_str!("../README.md")]
 
+#[macro_use]
 mod cmd;
 
 use flashlog_cli::text;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 /// Where commands find the log when `--dir` is not given.
 const DEFAULT_DIR: &str = "./flashlog-data";
 
+/// Exit code of an error.
+const EXIT_ERROR: u8 = 2;
+/// Exit code of a writer that found the store's lock held for `--lock-timeout`.
+const EXIT_BUSY: u8 = 3;
+/// Exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success
-  1  `get`: the key is absent; `verify`: damage was found
-  2  error (printed on standard error as one line)";
+  0    success (also when standard output is closed early, as by `| head`)
+  1    `get`: the key is absent; `verify`: damage was found
+  2    error (one line `error: ...` on standard error; an argument error adds
+       clap's usage hint); `shell` with piped input: a command in it failed
+  3    busy: another process held the store's lock for --lock-timeout seconds
+  130  stopped by Ctrl-C (`compact`, `bench`), after cleaning up";
 
 /// flashlog: a durable key-value store on a Go-compatible write-ahead log, and the
 /// tools its operators need.
@@ -26,6 +38,10 @@ struct Cli {
     /// The log directory [default: ./flashlog-data]
     #[arg(long, global = true, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// How long a writer (put, delete, shell, compact, repair) waits for another
+    /// process to release the store's lock before it gives up with exit code 3
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10.0)]
+    lock_timeout: f64,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,42 +49,32 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// An interactive key-value shell (put, get, delete, scan, stats, help, exit);
-    /// reads commands from standard input, so scripts can pipe them in
+    /// reads commands from standard input, so scripts can pipe them in. With
+    /// piped input it exits with 2 if any command in it failed
     Shell,
-    /// Sets KEY to VALUE
-    Put {
-        /// The key
-        key: String,
-        /// The value
-        value: String,
-    },
+    /// Sets KEY to VALUE (`-` as VALUE: the value is standard input, raw bytes)
+    Put(cmd::kv::PutArgs),
     /// Prints the value of KEY (exit code 1 and nothing printed if absent)
-    Get {
-        /// The key
-        key: String,
-    },
+    Get(cmd::kv::GetArgs),
     /// Removes KEY
-    Delete {
-        /// The key
-        key: String,
-    },
+    Delete(cmd::kv::DeleteArgs),
     /// Prints every key (starting with PREFIX) and its value, in key order
-    Scan {
-        /// Only keys that start with this
-        prefix: Option<String>,
-    },
+    Scan(cmd::kv::ScanArgs),
     /// Prints every entry in log order (read-only; any flashlog or Go-written log)
     Dump(cmd::dump::Args),
     /// Checks every entry of every segment without changing anything; exit code 1
     /// if anything is damaged
-    Verify,
+    Verify(cmd::verify::Args),
     /// Cuts a torn or corrupt tail, keeping a copy of what it cuts
     Repair(cmd::repair::Args),
     /// Segments, entries, bytes, sequence numbers, live keys and dead bytes
-    Stats,
-    /// Compacts the store: rewrites live values, removes dead segments
+    Stats(cmd::stats::Args),
+    /// Compacts the store: rewrites live values, removes dead segments (Ctrl-C
+    /// stops it cleanly)
     Compact,
-    /// Measures durable appends on this disk against a plain write+fdatasync loop
+    /// Measures durable appends on this disk against a plain write+fdatasync loop,
+    /// in a scratch folder in the system's temporary directory (or in --dir when
+    /// given), removed at the end and on Ctrl-C
     Bench(cmd::bench::Args),
 }
 
@@ -78,25 +84,74 @@ fn main() -> ExitCode {
         .dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
+    let lock_timeout = match Duration::try_from_secs_f64(cli.lock_timeout) {
+        Ok(timeout) => timeout,
+        Err(_) => {
+            errln!("error: --lock-timeout must be a number of seconds, 0 or more");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
     let result = match cli.command {
-        Command::Shell => cmd::shell::run(&dir),
-        Command::Put { key, value } => cmd::kv::put(&dir, &key, &value),
-        Command::Get { key } => cmd::kv::get(&dir, &key),
-        Command::Delete { key } => cmd::kv::delete(&dir, &key),
-        Command::Scan { prefix } => cmd::kv::scan(&dir, prefix.as_deref().unwrap_or("")),
+        Command::Shell => cmd::shell::run(&dir, lock_timeout),
+        Command::Put(args) => cmd::kv::put(&dir, &args, lock_timeout),
+        Command::Get(args) => cmd::kv::get(&dir, &args),
+        Command::Delete(args) => cmd::kv::delete(&dir, &args, lock_timeout),
+        Command::Scan(args) => cmd::kv::scan(&dir, &args),
         Command::Dump(args) => cmd::dump::run(&dir, &args),
-        Command::Verify => cmd::verify::run(&dir),
-        Command::Repair(args) => cmd::repair::run(&dir, &args),
-        Command::Stats => cmd::stats::run(&dir),
-        Command::Compact => cmd::compact::run(&dir),
+        Command::Verify(args) => cmd::verify::run(&dir, &args),
+        Command::Repair(args) => cmd::repair::run(&dir, &args, lock_timeout),
+        Command::Stats(args) => cmd::stats::run(&dir, &args),
+        Command::Compact => cmd::compact::run(&dir, lock_timeout),
         Command::Bench(args) => cmd::bench::run(cli.dir.as_deref(), &args),
     };
     match result {
         Ok(code) => code,
-        Err(err) => {
-            // `{:#}` joins the cause chain with ": ", on one line.
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
+        Err(err) => report(&err),
+    }
+}
+
+/// Prints `err` on one line and picks the exit code. A closed standard output
+/// ends the command quietly with 0, as `head` expects of the command before it.
+fn report(err: &anyhow::Error) -> ExitCode {
+    if cmd::is_broken_pipe(err) {
+        return ExitCode::SUCCESS;
+    }
+    // `{:#}` joins the cause chain with ": ", on one line.
+    errln!("error: {err:#}{}", damage_hint(err));
+    if err.chain().any(cmd::open::is_locked) {
+        ExitCode::from(EXIT_BUSY)
+    } else {
+        ExitCode::from(EXIT_ERROR)
+    }
+}
+
+/// What to do next, after an error that means the log is damaged.
+fn damage_hint(err: &anyhow::Error) -> &'static str {
+    use flashlog_wal::Error as WalError;
+    let damaged = |wal: &WalError| {
+        matches!(
+            wal,
+            WalError::Corrupt { .. }
+                | WalError::UnboundedDamage { .. }
+                | WalError::CorruptMeta { .. }
+                | WalError::MissingSegment { .. }
+                | WalError::SegmentChanged { .. }
+                | WalError::DuplicateSegment { .. }
+        )
+    };
+    let found = err.chain().any(|cause| {
+        if let Some(wal) = cause.downcast_ref::<WalError>() {
+            return damaged(wal);
         }
+        match cause.downcast_ref::<flashlog_kv::Error>() {
+            Some(flashlog_kv::Error::Wal(wal)) => damaged(wal),
+            Some(flashlog_kv::Error::IndexMismatch { .. }) => true,
+            _ => false,
+        }
+    });
+    if found {
+        "; the log is damaged: run `flashlog verify` to list the damage, then `flashlog repair --dry-run`"
+    } else {
+        ""
     }
 }

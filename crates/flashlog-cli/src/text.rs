@@ -36,6 +36,45 @@ pub fn show(bytes: &[u8]) -> String {
     }
 }
 
+/// The bytes that lowercase or uppercase hex `text` stands for; `None` if it is not
+/// hex (an odd length, or another character). The empty text is the empty value.
+pub fn parse_hex(text: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    text.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
+        .collect()
+}
+
+/// A key for an error message, in double quotes: shown as text (see [`show`]),
+/// shortened with its length when long, so that an error never repeats a
+/// 17 MiB key.
+pub fn quoted(bytes: &[u8]) -> String {
+    const MAX_CHARS: usize = 40;
+    let text = show(bytes);
+    if text.chars().count() <= MAX_CHARS {
+        return format!("\"{text}\"");
+    }
+    let head: String = text.chars().take(MAX_CHARS).collect();
+    format!("\"{head}...\" ({} bytes)", bytes.len())
+}
+
+/// `1 segment`, `2 segments`: a count and its noun, `one` or `many`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 /// A byte count for people: `512 B`, `4.0 KiB`, `12.3 MiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
@@ -89,6 +128,19 @@ mod tests {
         assert_eq!(show(b"hello world"), "hello world");
         assert_eq!(show(b"a\nb\xff"), "a\\nb\\xff");
         assert_eq!(bytes(100), "100 B");
+        assert_eq!(parse_hex("00fFa1"), Some(vec![0, 0xff, 0xa1]));
+        assert_eq!(parse_hex(""), Some(vec![]));
+        assert_eq!(parse_hex("abc"), None);
+        assert_eq!(parse_hex("zz"), None);
+        assert_eq!(parse_hex("+1"), None);
+        assert_eq!(quoted(b"user:1"), "\"user:1\"");
+        let long = vec![b'k'; 17 << 20];
+        assert_eq!(
+            quoted(&long),
+            format!("\"{}...\" (17825792 bytes)", "k".repeat(40))
+        );
+        assert_eq!(count(1, "segment", "segments"), "1 segment");
+        assert_eq!(count(0, "entry", "entries"), "0 entries");
         assert_eq!(bytes(3 << 20), "3.0 MiB");
         assert_eq!(
             table(&[

@@ -8,6 +8,7 @@
 //! are dropped, not copied: every older put of their keys lies in those segments
 //! too and goes with them.
 
+use std::ops::ControlFlow;
 use std::sync::MutexGuard;
 
 use flashlog_wal::codec::encoded_len;
@@ -50,6 +51,11 @@ pub struct CompactionReport {
     pub bytes_copied: u64,
     /// Segments removed.
     pub segments_removed: u64,
+    /// Whether [`Db::compact_until`]'s callback stopped the compaction before it
+    /// removed anything: the copies made so far are durable and the index points
+    /// at them, their originals are still in the log (dead), so the log grew by
+    /// `bytes_copied` until the next compaction removes them.
+    pub stopped: bool,
 }
 
 impl Db {
@@ -116,6 +122,49 @@ impl Db {
         &self,
         mut progress: impl FnMut(&CompactionProgress),
     ) -> Result<CompactionReport> {
+        self.compact_until(|state| {
+            progress(state);
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// [`Db::compact_with_progress`] that the callback can stop: when it returns
+    /// `ControlFlow::Break(())` after a batch of copies, the compaction stops
+    /// there, cleanly (this is how `flashlog compact` handles Ctrl-C). The copies
+    /// appended so far are synced and the index points at them; nothing is
+    /// removed, so the store holds the same contents and the log is valid, and
+    /// the report says [`stopped`](CompactionReport::stopped). The space those
+    /// copies take (their originals are now dead) comes back at the next
+    /// compaction. A `Break` from the last call, made once every copy is
+    /// appended, is too late to stop anything and is ignored.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use flashlog_kv::{AutoCompact, Db, DbOptions};
+    /// use flashlog_wal::Options;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = DbOptions::default()
+    ///     .wal(Options::default().max_segment_size(1 << 20))
+    ///     .auto_compact(AutoCompact::Never);
+    /// let db = Db::open(dir.path(), options)?;
+    /// for round in 0..3u8 {
+    ///     for key in 0..600u32 {
+    ///         db.put(&key.to_le_bytes(), &[round; 8 << 10])?; // 4.7 MiB a round
+    ///     }
+    /// }
+    /// let report = db.compact_until(|_| ControlFlow::Break(()))?;
+    /// assert!(report.stopped && report.entries_copied > 0);
+    /// assert_eq!(db.get(&7u32.to_le_bytes())?, Some(vec![2; 8 << 10]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Db::compact`].
+    pub fn compact_until(
+        &self,
+        mut progress: impl FnMut(&CompactionProgress) -> ControlFlow<()>,
+    ) -> Result<CompactionReport> {
         let running = lock(&self.compacting);
         self.run_compaction(&running, &mut progress, Trigger::Called)
     }
@@ -126,7 +175,7 @@ impl Db {
     pub(crate) fn run_compaction(
         &self,
         running: &MutexGuard<'_, ()>,
-        progress: &mut dyn FnMut(&CompactionProgress),
+        progress: &mut dyn FnMut(&CompactionProgress) -> ControlFlow<()>,
         trigger: Trigger,
     ) -> Result<CompactionReport> {
         let result = self.compact_locked(running, progress);
@@ -163,7 +212,7 @@ impl Db {
     fn compact_locked(
         &self,
         _running: &MutexGuard<'_, ()>,
-        progress: &mut dyn FnMut(&CompactionProgress),
+        progress: &mut dyn FnMut(&CompactionProgress) -> ControlFlow<()>,
     ) -> Result<CompactionReport> {
         self.appended.store(0, std::sync::atomic::Ordering::Relaxed);
         // For the report only.
@@ -228,18 +277,32 @@ impl Db {
                 if copies.bytes >= BATCH_BYTES {
                     self.append_copies(&mut copies, &mut report)?;
                     state.entries_copied = report.entries_copied;
-                    progress(&state);
+                    if progress(&state).is_break() {
+                        return Err(Visit::Stopped);
+                    }
                 }
                 Ok(())
             });
         match visited {
             Ok(()) | Err(Visit::Done) => {}
+            Err(Visit::Stopped) => {
+                // The copies appended so far stay (the index points at them) and
+                // so do their originals: the same contents, nothing removed.
+                self.wal.sync()?;
+                let _gate = write(&self.gate);
+                report.bytes_after = self.wal.segments().iter().map(|s| s.bytes).sum();
+                report.bytes_read = state.bytes_read;
+                report.stopped = true;
+                write(&self.index).set_log_bytes(report.bytes_after);
+                return Ok(report);
+            }
             Err(Visit::Failed(err)) => return Err(err),
         }
         self.append_copies(&mut copies, &mut report)?;
         state.entries_copied = report.entries_copied;
         state.bytes_read = state.bytes_total;
-        progress(&state);
+        // Every copy is appended: too late to stop, so a `Break` is ignored.
+        let _ = progress(&state);
         report.bytes_read = state.bytes_total;
         // The copies must be durable before the originals go (a no-op under
         // `SyncPolicy::Always`, where each batch was synced).
@@ -352,6 +415,8 @@ impl Copies {
 enum Visit {
     /// Every live entry was found.
     Done,
+    /// The progress callback asked to stop ([`Db::compact_until`]).
+    Stopped,
     Failed(crate::Error),
 }
 

@@ -435,7 +435,11 @@ impl Db {
         // The write itself is durable; a failed compaction leaves the contents as
         // they were (or the log poisoned, which the next write reports). Its error
         // is kept for `stats` and traced, not returned: this write succeeded.
-        let _ = self.run_compaction(&running, &mut |_| {}, Trigger::Automatic);
+        let _ = self.run_compaction(
+            &running,
+            &mut |_| std::ops::ControlFlow::Continue(()),
+            Trigger::Automatic,
+        );
     }
 }
 

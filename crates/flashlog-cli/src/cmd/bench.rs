@@ -15,7 +15,8 @@ use flashlog_wal::codec::encoded_len;
 use flashlog_wal::{Op, Options, SyncPolicy, Wal};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::text::table;
+use super::interrupt::Interrupt;
+use crate::text::{count, table};
 
 /// Bytes of the key of every benchmark entry.
 const KEY_LEN: usize = 16;
@@ -77,45 +78,66 @@ impl Run {
     }
 }
 
-/// Runs the measurements in a temporary folder (under `--dir`, or the current
-/// folder), removed at the end.
+/// Runs the measurements in a scratch folder in the system's temporary directory
+/// (`TMPDIR`, else `/tmp`), or under `--dir` when given, to measure another disk;
+/// the folder is removed at the end, and on Ctrl-C (exit code 130).
 pub fn run(dir: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.seconds > 0.0, "--seconds must be above 0");
     anyhow::ensure!(
         !args.threads.is_empty() && args.threads.iter().all(|&t| t > 0),
         "--threads must be above 0"
     );
-    let base = dir.unwrap_or(Path::new("."));
-    std::fs::create_dir_all(base).with_context(|| format!("cannot create {}", base.display()))?;
+    let base = match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            dir.to_path_buf()
+        }
+        None => std::env::temp_dir(),
+    };
     let scratch = tempfile::Builder::new()
         .prefix("flashlog-bench-")
-        .tempdir_in(base)
+        .tempdir_in(&base)
         .with_context(|| format!("cannot create a temporary folder in {}", base.display()))?;
+    let interrupt = Interrupt::catch()?;
     let duration = Duration::from_secs_f64(args.seconds);
     let measurements = args.size.len() * (args.threads.len() + 1);
+    let planned = measurements as f64 * args.seconds;
+    // The total is the planned time, fixed: the bar does not re-estimate it.
     let bar = progress_bar(
-        (measurements as f64 * args.seconds * 10.0) as u64,
-        "{bar:40} {elapsed}/{duration} {msg}",
+        (planned * 10.0) as u64,
+        &format!("{{bar:40}} {{elapsed}} of about {planned:.0}s {{msg}}"),
     );
     let mut runs = Vec::new();
-    for &size in &args.size {
+    'measure: for &size in &args.size {
         bar.set_message(format!("write+fdatasync, {size} B"));
         let path = scratch.path().join(format!("baseline-{size}"));
-        runs.push(baseline(&path, size, duration, &bar)?);
+        runs.push(baseline(&path, size, duration, &bar, &interrupt)?);
         for &threads in &args.threads {
-            bar.set_message(format!("flashlog, {threads} threads, {size} B"));
+            if interrupt.raised() {
+                break 'measure;
+            }
+            bar.set_message(format!(
+                "flashlog, {}, {size} B",
+                count(threads as u64, "thread", "threads")
+            ));
             let dir = scratch.path().join(format!("wal-{size}-{threads}"));
-            runs.push(appends(&dir, threads, size, duration, &bar)?);
+            runs.push(appends(&dir, threads, size, duration, &bar, &interrupt)?);
         }
     }
     bar.finish_and_clear();
+    let scratch_path = scratch.path().to_path_buf();
     scratch
         .close()
         .context("cannot remove the benchmark's temporary folder")?;
+    if interrupt.raised() {
+        errln!("stopped by Ctrl-C; removed {}", scratch_path.display());
+        return Ok(ExitCode::from(crate::EXIT_INTERRUPTED));
+    }
     if args.json {
-        println!("{}", json(&runs));
+        outln!("{}", json(&runs))?;
     } else {
-        print!("{}", text(&runs));
+        out!("{}", text(&runs))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -130,6 +152,7 @@ fn baseline(
     value_bytes: usize,
     duration: Duration,
     bar: &ProgressBar,
+    interrupt: &Interrupt,
 ) -> anyhow::Result<Run> {
     let file = OpenOptions::new()
         .create(true)
@@ -143,7 +166,7 @@ fn baseline(
     let start = Instant::now();
     let mut latencies = Vec::new();
     let mut offset = 0u64;
-    while start.elapsed() < duration {
+    while start.elapsed() < duration && !interrupt.raised() {
         let t = Instant::now();
         file.write_all_at(&buf, offset)
             .and_then(|()| file.sync_data())
@@ -172,6 +195,7 @@ fn appends(
     value_bytes: usize,
     duration: Duration,
     bar: &ProgressBar,
+    interrupt: &Interrupt,
 ) -> anyhow::Result<Run> {
     let wal = Arc::new(
         Wal::open(dir, Options::default().sync_policy(SyncPolicy::Always))
@@ -182,11 +206,12 @@ fn appends(
     let workers: Vec<_> = (0..threads)
         .map(|t| {
             let wal = Arc::clone(&wal);
+            let interrupt = interrupt.clone();
             std::thread::spawn(move || -> flashlog_wal::Result<Vec<u32>> {
                 let value = vec![t as u8; value_bytes];
                 let mut latencies = Vec::new();
                 let mut i = 0u64;
-                while start.elapsed() < duration {
+                while start.elapsed() < duration && !interrupt.raised() {
                     let mut key = [0u8; KEY_LEN];
                     key[..8].copy_from_slice(&(t as u64).to_le_bytes());
                     key[8..].copy_from_slice(&i.to_le_bytes());
@@ -199,7 +224,7 @@ fn appends(
             })
         })
         .collect();
-    while start.elapsed() < duration {
+    while start.elapsed() < duration && !interrupt.raised() {
         tick(bar, start, done_before);
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -48,10 +48,10 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
     let report = wal.recovery_report();
     let damage = report.damage.len();
     if damage > 0 {
-        eprintln!("warning: {damage} damaged region(s) skipped; run flashlog verify");
+        errln!("warning: {damage} damaged region(s) skipped; run flashlog verify");
     }
     if let Some(seq) = report.numbering_unverified_from {
-        eprintln!(
+        errln!(
             "warning: sequence numbers from {seq} on are unverified: damage before them held \
              entries nothing counted, so they may be lower than when appended"
         );

@@ -1,36 +1,57 @@
 //! One module per subcommand. Each `run` returns the exit code on success; errors
-//! go back to `main`, which prints them on one line and exits with 2.
+//! go back to `main`, which prints them on one line and picks the exit code.
+
+/// `println!` that returns an error instead of panicking when standard output is
+/// gone (`flashlog dump | head -1`): `main` ends the command quietly on a closed
+/// pipe. Use as `outln!(...)?`.
+macro_rules! outln {
+    () => {
+        outln!("")
+    };
+    ($($arg:tt)*) => {
+        anyhow::Context::context(
+            std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{}\n", format_args!($($arg)*))),
+            "cannot write to standard output",
+        )
+    };
+}
+
+/// `print!` that returns an error instead of panicking (see `outln!`).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        anyhow::Context::context(
+            std::io::Write::write_fmt(&mut std::io::stdout(), format_args!($($arg)*)),
+            "cannot write to standard output",
+        )
+    };
+}
+
+/// `eprintln!` that never panics: with standard error closed too
+/// (`flashlog scan 2>&1 | head -1`) the message has nowhere to go.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("{}\n", format_args!($($arg)*)));
+    }};
+}
 
 pub mod bench;
 pub mod compact;
 pub mod dump;
+pub mod interrupt;
 pub mod kv;
+pub mod open;
 pub mod repair;
 pub mod shell;
 pub mod stats;
 pub mod verify;
 
-use std::path::Path;
+pub use open::{open_db_read_only, open_wal_inspect};
 
-use anyhow::Context;
-use flashlog_kv::{Db, DbOptions};
-use flashlog_wal::Wal;
-
-/// Opens the store in `dir` read-write.
-pub fn open_db(dir: &Path) -> anyhow::Result<Db> {
-    Db::open(dir, DbOptions::default())
-        .with_context(|| format!("cannot open the store in {}", dir.display()))
-}
-
-/// Opens the store in `dir` read-only (no lock: works while another process has it).
-pub fn open_db_read_only(dir: &Path) -> anyhow::Result<Db> {
-    Db::open(dir, DbOptions::default().read_only())
-        .with_context(|| format!("cannot open the store in {}", dir.display()))
-}
-
-/// Opens the log in `dir` read-only, keeping every valid entry and reporting every
-/// damaged region (nothing is changed).
-pub fn open_wal_inspect(dir: &Path) -> anyhow::Result<Wal> {
-    Wal::open(dir, flashlog_cli::inspect_options())
-        .with_context(|| format!("cannot open the log in {}", dir.display()))
+/// Whether `err` comes from writing to a closed pipe (`flashlog dump | head -1`).
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -4,13 +4,16 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use flashlog_wal::{Damage, Options, RecoveryMode, SegmentId, Wal};
 
+use super::open::{wait_for_lock, SegmentNames};
 use super::open_wal_inspect;
 use super::verify::{describe, is_torn_tail};
+use crate::text::count;
 
 /// How far repair may cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -35,12 +38,15 @@ pub struct Args {
 }
 
 /// Repairs the log in `dir`.
-pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
+pub fn run(dir: &Path, args: &Args, lock_timeout: Duration) -> anyhow::Result<ExitCode> {
     let wal = open_wal_inspect(dir)?;
     let report = wal.recovery_report().clone();
     drop(wal);
     if report.damage.is_empty() {
-        println!("nothing to repair: {} entries, no damage", report.entries);
+        outln!(
+            "nothing to repair: {}, no damage",
+            count(report.entries, "entry", "entries")
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let middle: Vec<&Damage> = report
@@ -54,30 +60,31 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
         (None, Some(first)) => bail!(
             "the log is damaged in the middle ({}); repair cuts into the middle of the log only when told how: \
              --mode point-in-time keeps the entries before the damage, --mode skip-corrupted removes only the damaged bytes",
-            describe(&report, first)
+            describe(&report, first, &SegmentNames::read(dir))
         ),
     };
     if mode == Mode::TolerateCorruptedTail && !middle.is_empty() {
         bail!(
             "the damage is not a torn tail ({}): use --mode point-in-time or --mode skip-corrupted",
-            describe(&report, middle[0])
+            describe(&report, middle[0], &SegmentNames::read(dir))
         );
     }
     let plan = Plan::new(dir, mode, &report.damage)?;
     let verb = if args.dry_run { "would" } else { "will" };
     for line in &plan.lines {
-        println!("{verb} {line}");
+        outln!("{verb} {line}")?;
     }
-    println!(
+    outln!(
         "{verb} keep {} of {} valid entries",
-        plan.entries_kept, report.entries
-    );
+        plan.entries_kept,
+        report.entries
+    )?;
     if args.dry_run {
-        println!("dry run: nothing changed");
+        outln!("dry run: nothing changed")?;
         return Ok(ExitCode::SUCCESS);
     }
     let backup = backup(dir, &plan.affected)?;
-    println!("copied the affected segments to {}", backup.display());
+    outln!("copied the affected segments to {}", backup.display())?;
     match mode {
         Mode::TolerateCorruptedTail | Mode::PointInTime => {
             let recovery = if mode == Mode::PointInTime {
@@ -85,14 +92,17 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
             } else {
                 RecoveryMode::TolerateCorruptedTail
             };
-            let wal =
-                Wal::open(dir, Options::default().recovery_mode(recovery)).with_context(|| {
-                    format!("cannot open the log in {} to repair it", dir.display())
-                })?;
+            let wal = wait_for_lock(lock_timeout, || {
+                Wal::open(dir, Options::default().recovery_mode(recovery))
+            })
+            .with_context(|| format!("cannot open the log in {} to repair it", dir.display()))?;
             wal.close().context("cannot close the log")?;
         }
         Mode::SkipCorrupted => {
-            flashlog_wal::remove_skipped_damage(dir, Options::default()).with_context(|| {
+            wait_for_lock(lock_timeout, || {
+                flashlog_wal::remove_skipped_damage(dir, Options::default())
+            })
+            .with_context(|| {
                 format!(
                     "cannot remove the damaged bytes of the log in {}",
                     dir.display()
@@ -106,11 +116,12 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
             dir.display()
         )
     })?;
-    println!(
-        "repaired: {} entries in {} segments",
-        wal.recovery_report().entries,
-        wal.recovery_report().segments
-    );
+    let repaired = wal.recovery_report();
+    outln!(
+        "repaired: {} in {}",
+        count(repaired.entries, "entry", "entries"),
+        count(repaired.segments, "segment", "segments")
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,19 +3,56 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use flashlog_kv::{Db, DbOptions, Stats};
+use flashlog_kv::{DbOptions, Stats};
 
+use super::open::{open_db_read_only, SegmentNames};
 use crate::text::{bytes, table};
 
+/// Arguments of `flashlog stats`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print one JSON object: segments (a list of id, file, first_seq, entries,
+    /// bytes), then the totals as in the table, and damaged_regions
+    #[arg(long)]
+    json: bool,
+}
+
 /// Prints a table per segment, then the totals of the log and the store.
-pub fn run(dir: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
     // Read-only and skipping damage, so it works on any log, even one in use.
-    let options = DbOptions::default()
-        .read_only()
-        .wal(flashlog_cli::inspect_options());
-    let db = Db::open(dir, options)
-        .with_context(|| format!("cannot open the store in {}", dir.display()))?;
+    let options = DbOptions::default().wal(flashlog_cli::inspect_options());
+    let db = open_db_read_only(dir, options)?;
+    let names = SegmentNames::read(dir);
+    if args.json {
+        let stats = db.stats();
+        let segments: Vec<serde_json::Value> = db
+            .segments()
+            .iter()
+            .map(|segment| {
+                serde_json::json!({
+                    "id": segment.id.0,
+                    "file": names.name(segment.id),
+                    "first_seq": segment.first_seq,
+                    "entries": segment.entries,
+                    "bytes": segment.bytes,
+                })
+            })
+            .collect();
+        let json = serde_json::json!({
+            "segments": segments,
+            "entries": stats.entries,
+            "bytes": stats.log_bytes,
+            "first_seq": stats.first_seq,
+            "last_seq": stats.last_seq,
+            "live_keys": stats.keys,
+            "live_bytes": stats.live_bytes,
+            "dead_bytes": stats.dead_bytes,
+            "damaged_regions": db.recovery_report().damage.len(),
+            "numbering_unverified_from": db.recovery_report().numbering_unverified_from,
+        });
+        outln!("{json}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut rows = vec![vec![
         "segment".to_owned(),
         "first seq".to_owned(),
@@ -24,21 +61,21 @@ pub fn run(dir: &Path) -> anyhow::Result<ExitCode> {
     ]];
     for segment in db.segments() {
         rows.push(vec![
-            segment.id.file_name(),
+            names.name(segment.id),
             segment.first_seq.to_string(),
             segment.entries.to_string(),
             segment.bytes.to_string(),
         ]);
     }
-    print!("{}", table(&rows));
-    println!();
-    print!("{}", store_table(&db.stats()));
+    out!("{}", table(&rows))?;
+    outln!()?;
+    out!("{}", store_table(&db.stats()))?;
     let damage = db.recovery_report().damage.len();
     if damage > 0 {
-        println!("damaged regions  {damage} (skipped; run flashlog verify)");
+        outln!("damaged regions  {damage} (skipped; run flashlog verify)")?;
     }
     if let Some(seq) = db.recovery_report().numbering_unverified_from {
-        println!("unverified seqs  from {seq} (damage before them held entries nothing counted)");
+        outln!("unverified seqs  from {seq} (damage before them held entries nothing counted)")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,25 +5,45 @@ use std::process::ExitCode;
 
 use flashlog_wal::{Damage, RecoveryReport};
 
+use super::open::SegmentNames;
 use super::open_wal_inspect;
+use crate::text::count;
+
+/// Arguments of `flashlog verify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print one JSON object: ok, entries, segments, and damage (a list of what,
+    /// segment, file, offset, len, kind)
+    #[arg(long)]
+    json: bool,
+}
 
 /// Prints each damaged region and a summary; exit code 1 if anything is damaged.
-pub fn run(dir: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
     let wal = open_wal_inspect(dir)?;
+    let names = SegmentNames::read(dir);
     let report = wal.recovery_report();
-    for damage in &report.damage {
-        println!("{}", describe(report, damage));
+    let entries = count(report.entries, "entry", "entries");
+    let segments = count(report.segments, "segment", "segments");
+    if args.json {
+        outln!("{}", json(report, &names))?;
+    } else {
+        for damage in &report.damage {
+            outln!("{}", describe(report, damage, &names))?;
+        }
+        if report.damage.is_empty() {
+            outln!("ok: {entries} in {segments}, no damage")?;
+        } else {
+            outln!(
+                "damaged: {} region(s); {} in {segments}",
+                report.damage.len(),
+                count(report.entries, "valid entry", "valid entries"),
+            )?;
+        }
     }
-    let entries = report.entries;
-    let segments = report.segments;
     if report.damage.is_empty() {
-        println!("ok: {entries} entries in {segments} segments, no damage");
         Ok(ExitCode::SUCCESS)
     } else {
-        println!(
-            "damaged: {} region(s); {entries} valid entries in {segments} segments",
-            report.damage.len()
-        );
         Ok(ExitCode::from(1))
     }
 }
@@ -33,19 +53,47 @@ pub fn is_torn_tail(report: &RecoveryReport, damage: &Damage) -> bool {
     report.torn_tail.as_ref() == Some(damage)
 }
 
-/// One line: where, what, how many bytes, and whether it is a torn tail.
-pub fn describe(report: &RecoveryReport, damage: &Damage) -> String {
-    let what = if is_torn_tail(report, damage) {
+fn what(report: &RecoveryReport, damage: &Damage) -> &'static str {
+    if is_torn_tail(report, damage) {
         "torn tail"
     } else {
         "corruption"
-    };
+    }
+}
+
+/// One line: where, what, how many bytes, and whether it is a torn tail.
+pub fn describe(report: &RecoveryReport, damage: &Damage, names: &SegmentNames) -> String {
     format!(
-        "{what}: segment {} ({}) offset {}: {} ({} bytes)",
+        "{}: segment {} ({}) offset {}: {} ({} bytes)",
+        what(report, damage),
         damage.position.segment,
-        damage.position.segment.file_name(),
+        names.name(damage.position.segment),
         damage.position.offset,
         damage.kind,
         damage.len
     )
+}
+
+/// `verify --json`.
+fn json(report: &RecoveryReport, names: &SegmentNames) -> serde_json::Value {
+    let damage: Vec<serde_json::Value> = report
+        .damage
+        .iter()
+        .map(|damage| {
+            serde_json::json!({
+                "what": what(report, damage),
+                "segment": damage.position.segment.0,
+                "file": names.name(damage.position.segment),
+                "offset": damage.position.offset,
+                "len": damage.len,
+                "kind": damage.kind.to_string(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "ok": report.damage.is_empty(),
+        "entries": report.entries,
+        "segments": report.segments,
+        "damage": damage,
+    })
 }

@@ -1,9 +1,15 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 //! The `flashlog` binary, run as a user runs it.
 
+mod binary;
 mod commands;
 mod common;
 mod damage;
 mod go_compat;
+mod json;
+mod not_a_log;
+mod readme;
+mod scripts;
 mod sealed;
 mod shell;
+mod terminal;

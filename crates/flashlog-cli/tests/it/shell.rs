@@ -10,7 +10,8 @@ fn shell_driven_through_stdin() {
         .write_stdin(script)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{output:?}");
+    // One command failed (frobnicate): piped input exits with 2.
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
     let out = stdout(&output);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
@@ -56,7 +57,7 @@ fn shell_ends_at_end_of_input_and_reports_bad_usage() {
         .write_stdin("put\nget a b\nput k v\nquit")
         .output()
         .unwrap();
-    assert!(output.status.success());
+    assert_eq!(output.status.code(), Some(2));
     assert_eq!(stdout(&output), "OK\n");
     assert_eq!(
         stderr(&output),
@@ -66,5 +67,6 @@ fn shell_ends_at_end_of_input_and_reports_bad_usage() {
         .write_stdin("get k\n")
         .output()
         .unwrap();
+    assert_eq!(output.status.code(), Some(0), "no command failed");
     assert_eq!(stdout(&output), "v\n");
 }
