@@ -6,3 +6,4 @@ mod common;
 mod damage;
 mod go_compat;
 mod shell;
+mod side_files;
