@@ -54,8 +54,11 @@
 use std::collections::HashMap;
 
 use crate::codec;
-use crate::error::Result;
+use crate::entry::MAX_SEQ;
+use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
+use crate::meta::{SideFileAction, SideFileNote, SideFileProblem};
+use crate::options::MAX_MAX_SEGMENT_SIZE;
 use crate::SegmentId;
 
 /// The checkpoint's name.
@@ -141,47 +144,74 @@ fn decode(bytes: &[u8]) -> Option<Vec<Sealed>> {
     let u64_at = |record: &[u8], at: usize| {
         u64::from_le_bytes(record[at..at + 8].try_into().expect("8 bytes"))
     };
-    Some(
-        records
-            .chunks_exact(RECORD_LEN)
-            .map(|record| {
+    let records: Vec<Sealed> = records
+        .chunks_exact(RECORD_LEN)
+        .map(|record| {
                 let entries = u64_at(record, 16);
-                Sealed {
-                    id: SegmentId(u64_at(record, 0)),
-                    first_seq: u64_at(record, 8),
-                    entries,
-                    len: u64_at(record, 24),
-                    last: (entries > 0).then(|| LastEntry {
-                        offset: u64_at(record, 32),
-                        crc: u32::from_le_bytes(record[40..44].try_into().expect("4 bytes")),
-                    }),
-                }
-            })
-            .collect(),
-    )
+            Sealed {
+                id: SegmentId(u64_at(record, 0)),
+                first_seq: u64_at(record, 8),
+                entries,
+                len: u64_at(record, 24),
+                last: (entries > 0).then(|| LastEntry {
+                    offset: u64_at(record, 32),
+                    crc: u32::from_le_bytes(record[40..44].try_into().expect("4 bytes")),
+                }),
+            }
+        })
+        .collect();
+    records.iter().all(possible).then_some(records)
+}
+
+/// Whether a record's numbers are ones a segment can have: a checksum that holds
+/// over numbers out of range (a crafted file) must not reach the index, whose
+/// arithmetic counts on from them.
+fn possible(record: &Sealed) -> bool {
+    record.id <= SegmentId::MAX
+        && (1..=MAX_SEQ).contains(&record.first_seq)
+        && record.len <= MAX_MAX_SEGMENT_SIZE
+        && record.entries <= record.len / codec::MIN_ENTRY_LEN
+        && record
+            .last
+            .is_none_or(|last| last.offset.saturating_add(codec::MIN_ENTRY_LEN) <= record.len)
 }
 
 /// The records of the directory's checkpoint, by segment; empty if there is none
 /// or it does not check out (a full scan follows, which finds any real damage).
-///
-/// # Errors
-/// [`Error::Io`] if the file exists and cannot be read.
-pub(crate) fn load(dir: &Dir) -> Result<HashMap<SegmentId, Sealed>> {
-    let Some(file) = dir.open_if_exists(INDEX_FILE, OpenMode::Read)? else {
-        return Ok(HashMap::new());
+/// A checkpoint that cannot be read (a directory in its place, no permission, an
+/// I/O error) is a hint lost, not a failure: it is ignored too, and the note
+/// returned with the records says so for the recovery report.
+pub(crate) fn load(dir: &Dir) -> (HashMap<SegmentId, Sealed>, Option<SideFileNote>) {
+    let read = || -> Result<Vec<Sealed>> {
+        let Some(file) = dir.open_if_exists(INDEX_FILE, OpenMode::Read)? else {
+            return Ok(Vec::new());
+        };
+        let len = file.len()?;
+        // Larger than any record count a u32 allows: not a checkpoint.
+        if len > (HEADER_LEN + u32::MAX as usize * RECORD_LEN + CRC_LEN) as u64 {
+            return Ok(Vec::new());
+        }
+        let mut bytes = vec![0u8; len as usize];
+        file.read_exact_at(&mut bytes, 0)?;
+        Ok(decode(&bytes).unwrap_or_default())
     };
-    let len = file.len()?;
-    // Larger than any record count a u32 allows: not a checkpoint.
-    if len > (HEADER_LEN + u32::MAX as usize * RECORD_LEN + CRC_LEN) as u64 {
-        return Ok(HashMap::new());
+    match read() {
+        Ok(records) => (
+            records
+                .into_iter()
+                .map(|record| (record.id, record))
+                .collect(),
+            None,
+        ),
+        Err(err) => (
+            HashMap::new(),
+            Some(SideFileNote {
+                path: dir.join(INDEX_FILE),
+                problem: SideFileProblem::Unreadable(err.with_causes()),
+                action: SideFileAction::Ignored,
+            }),
+        ),
     }
-    let mut bytes = vec![0u8; len as usize];
-    file.read_exact_at(&mut bytes, 0)?;
-    Ok(decode(&bytes)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|record| (record.id, record))
-        .collect())
 }
 
 /// Whether `record` is still true of the segment `file` of `len` bytes, checked
@@ -234,20 +264,19 @@ pub(crate) fn store(dir: &Dir, records: &[Sealed]) -> Result<()> {
 pub(crate) fn remove(dir: &Dir) -> Result<()> {
     let mut removed = false;
     for name in [INDEX_TMP_FILE, INDEX_FILE] {
-        removed |= dir.remove_if_exists(name)?;
+        match dir.remove_if_exists(name) {
+            Ok(gone) => removed |= gone,
+            // A directory is not a checkpoint (recovery ignores it): nothing to
+            // remove. It is not flashlog's to delete.
+            Err(Error::Io { source, .. })
+                if name == INDEX_FILE && source.kind() == std::io::ErrorKind::IsADirectory => {}
+            Err(err) => return Err(err),
+        }
     }
     if removed {
         dir.sync()?;
     }
     Ok(())
-}
-
-/// Removes a temporary checkpoint left by a crash during [`store`].
-///
-/// # Errors
-/// [`Error::Io`].
-pub(crate) fn remove_tmp(dir: &Dir) -> Result<()> {
-    dir.remove_if_exists(INDEX_TMP_FILE).map(drop)
 }
 
 #[cfg(test)]
