@@ -7,18 +7,28 @@ use flashlog_wal::{Damage, RecoveryReport};
 
 use super::open_wal_inspect;
 
-/// Prints each damaged region and a summary; exit code 1 if anything is damaged.
+/// Prints each damaged region and each side file recovery could not use, and a
+/// summary; exit code 1 if anything is damaged.
 pub fn run(dir: &Path) -> anyhow::Result<ExitCode> {
     let wal = open_wal_inspect(dir)?;
     let report = wal.recovery_report();
+    for note in &report.side_files {
+        println!("side file: {note}");
+    }
     for damage in &report.damage {
         println!("{}", describe(report, damage));
     }
     let entries = report.entries;
     let segments = report.segments;
-    if report.damage.is_empty() {
+    if report.damage.is_empty() && report.side_files.is_empty() {
         println!("ok: {entries} entries in {segments} segments, no damage");
         Ok(ExitCode::SUCCESS)
+    } else if report.damage.is_empty() {
+        println!(
+            "damaged: {} side file(s), which flashlog repair rewrites; {entries} valid entries in {segments} segments",
+            report.side_files.len()
+        );
+        Ok(ExitCode::from(1))
     } else {
         println!(
             "damaged: {} region(s); {entries} valid entries in {segments} segments",
