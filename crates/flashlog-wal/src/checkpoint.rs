@@ -147,7 +147,7 @@ fn decode(bytes: &[u8]) -> Option<Vec<Sealed>> {
     let records: Vec<Sealed> = records
         .chunks_exact(RECORD_LEN)
         .map(|record| {
-                let entries = u64_at(record, 16);
+            let entries = u64_at(record, 16);
             Sealed {
                 id: SegmentId(u64_at(record, 0)),
                 first_seq: u64_at(record, 8),

@@ -176,8 +176,7 @@ impl Meta {
         {
             return Err("newest segment id out of range");
         }
-        if meta.pending_truncate_back.is_some_and(|seq| seq > MAX_SEQ) || meta.last_cut > MAX_SEQ
-        {
+        if meta.pending_truncate_back.is_some_and(|seq| seq > MAX_SEQ) || meta.last_cut > MAX_SEQ {
             return Err("truncate_back sequence number out of range");
         }
         if meta.truncations > MAX_SEQ {

@@ -39,8 +39,7 @@ pub fn open_wal_inspect(dir: &Path) -> anyhow::Result<Wal> {
 /// (`flashlog repair --first-seq N` rebuilds it).
 pub fn open_error(dir: &Path, err: flashlog_wal::Error) -> anyhow::Error {
     let hint = side_file_gone(dir, &err);
-    let err =
-        anyhow::Error::new(err).context(format!("cannot open the log in {}", dir.display()));
+    let err = anyhow::Error::new(err).context(format!("cannot open the log in {}", dir.display()));
     if hint {
         anyhow::anyhow!(
             "{err:#}; if the log was truncated at the front and lost its side file \

@@ -179,7 +179,10 @@ fn rebuild(dir: &Path, args: &Args, first_seq: u64) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::SUCCESS);
     }
     flashlog_wal::rebuild_side_file(dir, first_seq, Options::default()).with_context(|| {
-        format!("cannot rebuild the side file of the log in {}", dir.display())
+        format!(
+            "cannot rebuild the side file of the log in {}",
+            dir.display()
+        )
     })?;
     println!(
         "rebuilt the side file: the oldest segment's first entry has sequence number {first_seq}"

@@ -343,7 +343,10 @@ fn one_damaged_copy_of_the_side_file_opens_from_the_other_in_every_mode() {
     let (sim, _) = truncated_log();
     let (first, entries) = {
         let wal = open_as(&sim, RecoveryMode::default(), true).unwrap();
-        (wal.first_seq(), Recovered::read(&wal).unwrap().entries.len())
+        (
+            wal.first_seq(),
+            Recovered::read(&wal).unwrap().entries.len(),
+        )
     };
     assert!(first > 1);
     let good = sim.read(path(META_FILE)).unwrap();
@@ -362,7 +365,11 @@ fn one_damaged_copy_of_the_side_file_opens_from_the_other_in_every_mode() {
                     let wal = open_as(&image, mode, read_only)
                         .unwrap_or_else(|err| panic!("{case}: {err}"));
                     assert_eq!(wal.first_seq(), first, "{case}");
-                    assert_eq!(Recovered::read(&wal).unwrap().entries.len(), entries, "{case}");
+                    assert_eq!(
+                        Recovered::read(&wal).unwrap().entries.len(),
+                        entries,
+                        "{case}"
+                    );
                     let notes = &wal.recovery_report().side_files;
                     // A missing second copy is how logs from before it look: no note.
                     let noted = !(name == META_COPY_FILE && damaged.is_none());

@@ -10,6 +10,6 @@ mod group_commit;
 mod reading;
 mod recovery;
 mod rotation;
-mod side_files;
 mod round_trip;
+mod side_files;
 mod truncate;
