@@ -326,6 +326,49 @@ mod tests {
         assert_eq!(decode(&v1), None);
     }
 
+    /// A record whose numbers no segment can have makes the checkpoint void, even
+    /// with a valid checksum (issue 12, item 6).
+    #[test]
+    fn records_out_of_range_are_refused() {
+        let good = records()[0];
+        for bad in [
+            Sealed {
+                id: SegmentId(u64::MAX),
+                ..good
+            },
+            Sealed {
+                first_seq: 0,
+                ..good
+            },
+            Sealed {
+                first_seq: u64::MAX,
+                ..good
+            },
+            Sealed {
+                entries: u64::MAX,
+                ..good
+            },
+            Sealed {
+                entries: 700 / 17 + 1,
+                ..good
+            },
+            Sealed {
+                len: u64::MAX,
+                ..good
+            },
+            Sealed {
+                last: Some(LastEntry {
+                    offset: 690,
+                    crc: 1,
+                }),
+                ..good
+            },
+        ] {
+            assert_eq!(decode(&encode(&[bad])), None, "{bad:?}");
+        }
+        assert_eq!(decode(&encode(&[good])), Some(vec![good]));
+    }
+
     #[test]
     fn every_damage_is_refused() {
         let bytes = encode(&records());

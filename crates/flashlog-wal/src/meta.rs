@@ -400,6 +400,65 @@ mod tests {
         assert!(Meta::decode(&bytes[..LEN - 1]).is_err());
     }
 
+    /// A checksum that holds over numbers no log can have is damage too: nothing
+    /// may count on from them (issue 12, item 6).
+    #[test]
+    fn numbers_out_of_range_are_refused() {
+        let good = Meta {
+            first_segment: SegmentId(3),
+            first_seq: 10,
+            pending_truncate_back: None,
+            last_segment: Some(SegmentId(5)),
+            truncations: 1,
+            last_cut: 12,
+        };
+        assert_eq!(Meta::decode(&good.encode()), Ok(good));
+        let edge = Meta {
+            first_segment: SegmentId::MAX,
+            first_seq: MAX_SEQ,
+            last_segment: Some(SegmentId::MAX),
+            ..good
+        };
+        assert_eq!(Meta::decode(&edge.encode()), Ok(edge));
+        for bad in [
+            Meta {
+                first_seq: MAX_SEQ + 1,
+                ..good
+            },
+            Meta {
+                first_seq: u64::MAX,
+                ..good
+            },
+            Meta {
+                first_segment: SegmentId(u64::MAX),
+                last_segment: None,
+                ..good
+            },
+            Meta {
+                last_segment: Some(SegmentId(u64::MAX)),
+                ..good
+            },
+            Meta {
+                last_segment: Some(SegmentId(2)),
+                ..good
+            },
+            Meta {
+                pending_truncate_back: Some(u64::MAX),
+                ..good
+            },
+            Meta {
+                last_cut: u64::MAX,
+                ..good
+            },
+            Meta {
+                truncations: u64::MAX,
+                ..good
+            },
+        ] {
+            assert!(Meta::decode(&bad.encode()).is_err(), "{bad:?}");
+        }
+    }
+
     /// A side file written before the counter reads as one with none counted.
     #[test]
     fn version_1_is_read() {
