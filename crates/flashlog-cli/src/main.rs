@@ -65,7 +65,8 @@ enum Command {
     /// Checks every entry of every segment without changing anything; exit code 1
     /// if anything is damaged
     Verify(cmd::verify::Args),
-    /// Cuts a torn or corrupt tail, keeping a copy of what it cuts
+    /// Cuts a torn or corrupt tail, keeping a copy of what it cuts; rewrites a
+    /// damaged copy of the side file; rebuilds a lost one with --first-seq N
     Repair(cmd::repair::Args),
     /// Segments, entries, bytes, sequence numbers, live keys and dead bytes
     Stats(cmd::stats::Args),

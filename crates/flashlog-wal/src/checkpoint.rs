@@ -66,8 +66,11 @@
 use std::collections::HashMap;
 
 use crate::codec;
-use crate::error::Result;
+use crate::entry::MAX_SEQ;
+use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
+use crate::meta::{SideFileAction, SideFileNote, SideFileProblem};
+use crate::options::MAX_MAX_SEGMENT_SIZE;
 use crate::SegmentId;
 
 /// The checkpoint's name.
@@ -215,30 +218,71 @@ fn decode(bytes: &[u8]) -> Option<Vec<Sealed>> {
             gaps,
         });
     }
-    rest.is_empty().then_some(records)
+    (rest.is_empty() && records.iter().all(possible)).then_some(records)
+}
+
+/// Whether a record's numbers are ones a segment can have: a checksum that holds
+/// over numbers out of range (a crafted file) must not reach the index, whose
+/// arithmetic counts on from them.
+fn possible(record: &Sealed) -> bool {
+    record.id <= SegmentId::MAX
+        && (1..=MAX_SEQ).contains(&record.first_seq)
+        && record.len <= MAX_MAX_SEGMENT_SIZE
+        && record.gaps.iter().all(|gap| {
+            gap.at
+                .checked_add(gap.len)
+                .is_some_and(|end| end <= record.entries)
+        })
+        && record
+            .gaps
+            .iter()
+            .try_fold(0u64, |sum, gap| sum.checked_add(gap.len))
+            .is_some_and(|gapped| {
+                // Entries in gaps have no bytes left (repair took them out).
+                gapped <= record.entries
+                    && record.entries - gapped <= record.len / codec::MIN_ENTRY_LEN
+            })
+        && record
+            .last
+            .is_none_or(|last| last.offset.saturating_add(codec::MIN_ENTRY_LEN) <= record.len)
 }
 
 /// The records of the directory's checkpoint, by segment; empty if there is none
 /// or it does not check out (a full scan follows, which finds any real damage).
-///
-/// # Errors
-/// [`Error::Io`] if the file exists and cannot be read.
-pub(crate) fn load(dir: &Dir) -> Result<HashMap<SegmentId, Sealed>> {
-    let Some(file) = dir.open_if_exists(INDEX_FILE, OpenMode::Read)? else {
-        return Ok(HashMap::new());
+/// A checkpoint that cannot be read (a directory in its place, no permission, an
+/// I/O error) is a hint lost, not a failure: it is ignored too, and the note
+/// returned with the records says so for the recovery report.
+pub(crate) fn load(dir: &Dir) -> (HashMap<SegmentId, Sealed>, Option<SideFileNote>) {
+    let read = || -> Result<Vec<Sealed>> {
+        let Some(file) = dir.open_if_exists(INDEX_FILE, OpenMode::Read)? else {
+            return Ok(Vec::new());
+        };
+        let len = file.len()?;
+        // Larger than any record count a u32 allows: not a checkpoint.
+        if len > (HEADER_LEN + u32::MAX as usize * RECORD_LEN + CRC_LEN) as u64 {
+            return Ok(Vec::new());
+        }
+        let mut bytes = vec![0u8; len as usize];
+        file.read_exact_at(&mut bytes, 0)?;
+        Ok(decode(&bytes).unwrap_or_default())
     };
-    let len = file.len()?;
-    // Larger than any record count a u32 allows: not a checkpoint.
-    if len > (HEADER_LEN + u32::MAX as usize * RECORD_LEN + CRC_LEN) as u64 {
-        return Ok(HashMap::new());
+    match read() {
+        Ok(records) => (
+            records
+                .into_iter()
+                .map(|record| (record.id, record))
+                .collect(),
+            None,
+        ),
+        Err(err) => (
+            HashMap::new(),
+            Some(SideFileNote {
+                path: dir.join(INDEX_FILE),
+                problem: SideFileProblem::Unreadable(err.with_causes()),
+                action: SideFileAction::Ignored,
+            }),
+        ),
     }
-    let mut bytes = vec![0u8; len as usize];
-    file.read_exact_at(&mut bytes, 0)?;
-    Ok(decode(&bytes)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|record| (record.id, record))
-        .collect())
 }
 
 /// Whether `record` is still true of the segment `file` of `len` bytes, checked
@@ -319,20 +363,19 @@ pub(crate) fn retain(dir: &Dir, kept: &[Sealed]) -> Result<()> {
 pub(crate) fn remove(dir: &Dir) -> Result<()> {
     let mut removed = false;
     for name in [INDEX_TMP_FILE, INDEX_FILE] {
-        removed |= dir.remove_if_exists(name)?;
+        match dir.remove_if_exists(name) {
+            Ok(gone) => removed |= gone,
+            // A directory is not a checkpoint (recovery ignores it): nothing to
+            // remove. It is not flashlog's to delete.
+            Err(Error::Io { source, .. })
+                if name == INDEX_FILE && source.kind() == std::io::ErrorKind::IsADirectory => {}
+            Err(err) => return Err(err),
+        }
     }
     if removed {
         dir.sync()?;
     }
     Ok(())
-}
-
-/// Removes a temporary checkpoint left by a crash during [`store`].
-///
-/// # Errors
-/// [`Error::Io`].
-pub(crate) fn remove_tmp(dir: &Dir) -> Result<()> {
-    dir.remove_if_exists(INDEX_TMP_FILE).map(drop)
 }
 
 #[cfg(test)]
@@ -430,6 +473,52 @@ mod tests {
         let crc = crc32fast::hash(&v1);
         v1.extend_from_slice(&crc.to_le_bytes());
         assert_eq!(decode(&v1), None);
+    }
+
+    /// A record whose numbers no segment can have makes the checkpoint void, even
+    /// with a valid checksum (issue 12, item 6).
+    #[test]
+    fn records_out_of_range_are_refused() {
+        let good = records().swap_remove(0);
+        for bad in [
+            Sealed {
+                id: SegmentId(u64::MAX),
+                ..good.clone()
+            },
+            Sealed {
+                first_seq: 0,
+                ..good.clone()
+            },
+            Sealed {
+                first_seq: u64::MAX,
+                ..good.clone()
+            },
+            Sealed {
+                entries: u64::MAX,
+                ..good.clone()
+            },
+            Sealed {
+                entries: 700 / 17 + 1,
+                ..good.clone()
+            },
+            Sealed {
+                len: u64::MAX,
+                ..good.clone()
+            },
+            Sealed {
+                last: Some(LastEntry {
+                    offset: 690,
+                    crc: 1,
+                }),
+                ..good.clone()
+            },
+        ] {
+            assert_eq!(decode(&encode(std::slice::from_ref(&bad))), None, "{bad:?}");
+        }
+        assert_eq!(
+            decode(&encode(std::slice::from_ref(&good))),
+            Some(vec![good])
+        );
     }
 
     #[test]

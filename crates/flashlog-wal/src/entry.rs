@@ -40,12 +40,33 @@ impl fmt::Display for Op {
     }
 }
 
+/// The largest sequence number read from disk (a side file's first sequence
+/// number, a checkpoint record's, a `truncate_back` recorded there) that a log
+/// accepts, 2^63 - 1: counting on from it cannot overflow a `u64` in any log
+/// that could exist.
+pub(crate) const MAX_SEQ: u64 = u64::MAX >> 1;
+
 /// The number of a segment file: `SegmentId(3)` is `segment-0003.log`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SegmentId(pub u64);
 
 impl SegmentId {
+    /// The largest id a segment of a log may have, 2^63 - 1. Ids read from disk
+    /// (file names, the side file, the checkpoint) above it are refused at open,
+    /// so that [`SegmentId::next`] never overflows in a log: passing it would take
+    /// 2^63 rotations.
+    ///
+    /// ```
+    /// use flashlog_wal::SegmentId;
+    /// assert_eq!(SegmentId::MAX.next().0, 1 << 63);
+    /// ```
+    pub const MAX: SegmentId = SegmentId(u64::MAX >> 1);
+
     /// The segment that follows this one.
+    ///
+    /// # Panics
+    /// In debug builds, if `self` is `SegmentId(u64::MAX)`, which no open log
+    /// holds (see [`SegmentId::MAX`]).
     pub const fn next(self) -> SegmentId {
         SegmentId(self.0 + 1)
     }

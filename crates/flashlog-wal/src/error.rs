@@ -57,13 +57,34 @@ pub enum Error {
         /// What is wrong with the entry there.
         kind: CorruptionKind,
     },
-    /// A side file (`flashlog.meta`) is damaged.
-    #[error("corrupt side file {}: {reason}", path.display())]
+    /// No intact copy of the side file (`flashlog.meta` and its copy
+    /// `flashlog.meta.bak`) is left: one is damaged (its checksum fails, or it holds
+    /// numbers no log can have), the other damaged or missing. The segments may
+    /// well be intact: `flashlog repair --first-seq N`
+    /// ([`rebuild_side_file`](crate::rebuild_side_file)) writes a new side file.
+    #[error(
+        "corrupt side file {}: {reason}, and no intact copy of it is left; if the segments are intact, `flashlog repair --first-seq N` rebuilds it (N: the sequence number of the oldest segment's first entry)",
+        path.display()
+    )]
     CorruptMeta {
-        /// The side file.
+        /// The damaged side file.
         path: PathBuf,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// A segment file's name holds an id above [`SegmentId::MAX`], which no log
+    /// reaches.
+    #[error("{} names a segment id above the largest a log may have ({})", path.display(), SegmentId::MAX)]
+    SegmentIdOutOfRange {
+        /// The segment file.
+        path: PathBuf,
+    },
+    /// Where flashlog left a temporary file that recovery removes (a
+    /// `flashlog.*.tmp`), there is a directory: move it out of the log directory.
+    #[error("{} is a directory where flashlog keeps a temporary file; move it out of the log directory", path.display())]
+    UnexpectedDirectory {
+        /// The directory.
+        path: PathBuf,
     },
     /// A segment that must exist for the log to be whole is missing.
     #[error("segment {id} is missing from {} (segment ids must be contiguous)", dir.display())]
@@ -192,6 +213,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error and its causes on one line, joined by ": ".
+    pub(crate) fn with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
         Error::Io {
             op,

@@ -22,13 +22,16 @@ pub use batch::Batch;
 pub use checkpoint::{INDEX_FILE, INDEX_TMP_FILE};
 pub use entry::{Entry, Op, Position, SegmentId};
 pub use error::{CorruptionKind, Error, Result};
-pub use meta::{META_FILE, META_TMP_FILE};
+pub use meta::{
+    SideFileAction, SideFileNote, SideFileProblem, META_COPY_FILE, META_COPY_TMP_FILE, META_FILE,
+    META_TMP_FILE,
+};
 pub use options::{
     Options, RecoveryMode, SyncPolicy, DEFAULT_MAX_SEGMENT_SIZE, DEFAULT_PREALLOCATE,
 };
 pub use reader::{EntryRef, Iter};
 pub use recovery::{Damage, RecoveryReport};
-pub use repair::remove_skipped_damage;
+pub use repair::{rebuild_side_file, remove_skipped_damage};
 pub use wal::{SegmentInfo, Wal, LOCK_FILE};
 
 /// The workspace README's examples, run as doc tests.

@@ -24,10 +24,40 @@
 //! | CRC-32/IEEE of the 60 bytes before (4) |
 //! ```
 //! Version 1 (48 bytes: no `truncations`, `last_cut`) is still read, as none
-//! counted; the next store writes version 2.
-//! It is replaced atomically: written to `flashlog.meta.tmp`, fsynced, renamed over
-//! the old one, and the directory fsynced.
+//! counted; the next store writes version 2. A file whose checksum holds but
+//! whose numbers no log can have (a first sequence number of 0 or above 2^63 - 1,
+//! a segment id above [`SegmentId::MAX`], a newest segment before the first) is
+//! damaged like one whose checksum fails.
+//!
+//! # Two copies
+//!
+//! The segments cannot say where the sequence numbers start once `truncate_front`
+//! has removed the first ones, so losing the side file would lose that. It is
+//! therefore kept twice, as `flashlog.meta` and `flashlog.meta.bak`, byte for
+//! byte the same. [`store`] replaces the first and then the second, each
+//! atomically and durably (written to its own `.tmp`, fdatasynced, renamed, the
+//! directory fsynced), and its callers change no segment before it returns.
+//! So a crash leaves each copy either the old contents or the new one (never a
+//! mix: each is renamed into place whole), the second is only ever newer if the
+//! first is too, and *both* contents still describe the segments on disk, which
+//! nothing has changed yet.
+//!
+//! [`inspect`] goes by `flashlog.meta` when it is intact, and by the copy when it
+//! is not (missing, damaged, unreadable), which then is either the latest
+//! contents or those from before a store that a crash interrupted: both true of
+//! the segments. A read-write open then stores what it went by again, so the two
+//! copies agree before anything changes a segment; a read-only open changes
+//! nothing and the recovery report says which copy it used. With no intact copy
+//! the open fails with [`Error::CorruptMeta`], whose message names
+//! `flashlog repair --first-seq N`: [`crate::rebuild_side_file`] writes a new
+//! side file from the segments on disk and the first sequence number the user
+//! gives. A log written before the copy existed has only `flashlog.meta`: a
+//! missing copy is not damage, and the next read-write open writes it.
 
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::entry::MAX_SEQ;
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode};
 use crate::SegmentId;
@@ -36,6 +66,10 @@ use crate::SegmentId;
 pub const META_FILE: &str = "flashlog.meta";
 /// The name the side file is written under before it is renamed into place.
 pub const META_TMP_FILE: &str = "flashlog.meta.tmp";
+/// The side file's second copy (see the module docs of `meta.rs`: "Two copies").
+pub const META_COPY_FILE: &str = "flashlog.meta.bak";
+/// The name the second copy is written under before it is renamed into place.
+pub const META_COPY_TMP_FILE: &str = "flashlog.meta.bak.tmp";
 
 const MAGIC: &[u8; 8] = b"FLWLMETA";
 const VERSION: u32 = 2;
@@ -128,36 +162,218 @@ impl Meta {
         if meta.first_seq == 0 {
             return Err("sequence numbers start at 1");
         }
+        // Numbers no log can have, though the checksum holds (a crafted file):
+        // refused here so that nothing counting on from them overflows.
+        if meta.first_seq > MAX_SEQ {
+            return Err("first sequence number out of range");
+        }
+        if meta.first_segment > SegmentId::MAX {
+            return Err("first segment id out of range");
+        }
+        if meta
+            .last_segment
+            .is_some_and(|last| last > SegmentId::MAX || last < meta.first_segment)
+        {
+            return Err("newest segment id out of range");
+        }
+        if meta.pending_truncate_back.is_some_and(|seq| seq > MAX_SEQ) || meta.last_cut > MAX_SEQ {
+            return Err("truncate_back sequence number out of range");
+        }
+        if meta.truncations > MAX_SEQ {
+            return Err("truncate_back count out of range");
+        }
         Ok(meta)
     }
 }
 
-/// Reads the side file, if there is one.
-pub(crate) fn load(dir: &Dir) -> Result<Option<Meta>> {
-    let Some(file) = dir.open_if_exists(META_FILE, OpenMode::Read)? else {
-        return Ok(None);
-    };
-    let len = file.len()?;
-    if len != LEN as u64 && len != LEN_V1 as u64 {
-        return Err(Error::CorruptMeta {
-            path: file.path().to_path_buf(),
-            reason: "wrong length",
-        });
-    }
-    let mut bytes = [0u8; LEN];
-    let bytes = &mut bytes[..len as usize];
-    file.read_exact_at(bytes, 0)?;
-    Meta::decode(bytes)
-        .map(Some)
-        .map_err(|reason| Error::CorruptMeta {
-            path: file.path().to_path_buf(),
-            reason,
-        })
+/// What one copy of the side file holds.
+#[derive(Debug)]
+enum Copy {
+    Missing,
+    Intact(Meta),
+    Damaged(&'static str),
+    Unreadable(Error),
 }
 
-/// Replaces the side file atomically and durably.
+/// Reads one copy of the side file.
+fn read_copy(dir: &Dir, name: &str) -> Copy {
+    let read = || -> Result<Copy> {
+        let Some(file) = dir.open_if_exists(name, OpenMode::Read)? else {
+            return Ok(Copy::Missing);
+        };
+        let len = file.len()?;
+        if len != LEN as u64 && len != LEN_V1 as u64 {
+            return Ok(Copy::Damaged("wrong length"));
+        }
+        let mut bytes = [0u8; LEN];
+        let bytes = &mut bytes[..len as usize];
+        file.read_exact_at(bytes, 0)?;
+        Ok(match Meta::decode(bytes) {
+            Ok(meta) => Copy::Intact(meta),
+            Err(reason) => Copy::Damaged(reason),
+        })
+    };
+    read().unwrap_or_else(Copy::Unreadable)
+}
+
+/// What is wrong with a side file that recovery could not use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SideFileProblem {
+    /// The file is not there.
+    Missing,
+    /// Its bytes do not check out: the reason.
+    Damaged(&'static str),
+    /// It could not be read (a directory in its place, no permission, an I/O
+    /// error): the error, with its causes.
+    Unreadable(String),
+}
+
+impl fmt::Display for SideFileProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SideFileProblem::Missing => f.write_str("missing"),
+            SideFileProblem::Damaged(reason) => write!(f, "damaged ({reason})"),
+            SideFileProblem::Unreadable(error) => write!(f, "unreadable ({error})"),
+        }
+    }
+}
+
+/// What recovery did about a side file it could not use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SideFileAction {
+    /// One copy of `flashlog.meta` was used in place of the other, which a
+    /// read-write open rewrote from it (`rewritten`) and a read-only one left
+    /// as it was.
+    UsedOtherCopy {
+        /// Whether the bad copy was rewritten.
+        rewritten: bool,
+    },
+    /// The checkpoint `flashlog.index` was ignored: every segment was scanned.
+    Ignored,
+}
+
+/// A side file recovery could not use, and what it did instead: an entry of
+/// [`RecoveryReport::side_files`](crate::RecoveryReport::side_files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SideFileNote {
+    /// The side file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub problem: SideFileProblem,
+    /// What recovery did instead.
+    pub action: SideFileAction,
+}
+
+impl fmt::Display for SideFileNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is {}: ", self.path.display(), self.problem)?;
+        match self.action {
+            SideFileAction::UsedOtherCopy { rewritten: true } => {
+                f.write_str("used the other copy of the side file, and rewrote this one")
+            }
+            SideFileAction::UsedOtherCopy { rewritten: false } => f.write_str(
+                "used the other copy of the side file (a read-write open rewrites this one)",
+            ),
+            SideFileAction::Ignored => f.write_str("ignored it and scanned every segment"),
+        }
+    }
+}
+
+/// The side file as recovery goes by it, from both copies.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Loaded {
+    /// What the log's side file says; `None` if it has none.
+    pub meta: Option<Meta>,
+    /// A copy that could not be used (the other was), noted for the report with
+    /// `rewritten: false`.
+    pub bad_copy: Option<SideFileNote>,
+    /// Whether the copies differ from `meta` (one bad, missing or older): a
+    /// read-write open stores `meta` again before it changes anything.
+    pub rewrite: bool,
+}
+
+/// The error for a side file of which no intact copy is left.
+fn lost(dir: &Dir, name: &str, reason: &'static str) -> Error {
+    Error::CorruptMeta {
+        path: dir.join(name),
+        reason,
+    }
+}
+
+/// Reads both copies of the side file and decides which to go by (see the module
+/// docs).
+///
+/// # Errors
+/// [`Error::CorruptMeta`] if neither copy is intact and one is damaged;
+/// [`Error::Io`] if neither is intact and one could not be read.
+pub(crate) fn inspect(dir: &Dir) -> Result<Loaded> {
+    let first = read_copy(dir, META_FILE);
+    if let Copy::Intact(meta) = first {
+        // The first copy is never older than the second: go by it.
+        let second = read_copy(dir, META_COPY_FILE);
+        let rewrite = !matches!(second, Copy::Intact(copy) if copy == meta);
+        let bad_copy = match second {
+            Copy::Damaged(reason) => Some(SideFileProblem::Damaged(reason)),
+            Copy::Unreadable(err) => Some(SideFileProblem::Unreadable(err.with_causes())),
+            Copy::Missing | Copy::Intact(_) => None,
+        };
+        return Ok(Loaded {
+            meta: Some(meta),
+            bad_copy: bad_copy.map(|problem| note(dir, META_COPY_FILE, problem)),
+            rewrite,
+        });
+    }
+    let second = read_copy(dir, META_COPY_FILE);
+    match (first, second) {
+        (Copy::Missing | Copy::Intact(_), Copy::Missing) => Ok(Loaded::default()),
+        (first, Copy::Intact(meta)) => {
+            let problem = match first {
+                Copy::Damaged(reason) => SideFileProblem::Damaged(reason),
+                Copy::Unreadable(err) => SideFileProblem::Unreadable(err.with_causes()),
+                Copy::Missing | Copy::Intact(_) => SideFileProblem::Missing,
+            };
+            Ok(Loaded {
+                meta: Some(meta),
+                bad_copy: Some(note(dir, META_FILE, problem)),
+                rewrite: true,
+            })
+        }
+        // An I/O error first: it may pass, and then a copy may be intact.
+        (Copy::Unreadable(err), _) | (_, Copy::Unreadable(err)) => Err(err),
+        (Copy::Damaged(reason), _) => Err(lost(dir, META_FILE, reason)),
+        (_, Copy::Damaged(reason)) => Err(lost(dir, META_COPY_FILE, reason)),
+    }
+}
+
+fn note(dir: &Dir, name: &str, problem: SideFileProblem) -> SideFileNote {
+    SideFileNote {
+        path: dir.join(name),
+        problem,
+        action: SideFileAction::UsedOtherCopy { rewritten: false },
+    }
+}
+
+/// Reads the side file, if there is one: `flashlog.meta`, or its copy when that
+/// is not intact (one read when it is, as for each read of a read-only view).
+///
+/// # Errors
+/// As [`inspect`].
+pub(crate) fn load(dir: &Dir) -> Result<Option<Meta>> {
+    match read_copy(dir, META_FILE) {
+        Copy::Intact(meta) => Ok(Some(meta)),
+        _ => inspect(dir).map(|loaded| loaded.meta),
+    }
+}
+
+/// Replaces both copies of the side file atomically and durably, the first
+/// before the second (see the module docs for why that order is crash-safe).
 pub(crate) fn store(dir: &Dir, meta: &Meta) -> Result<()> {
-    dir.replace_durably(META_FILE, META_TMP_FILE, &meta.encode())
+    let bytes = meta.encode();
+    dir.replace_durably(META_FILE, META_TMP_FILE, &bytes)?;
+    dir.replace_durably(META_COPY_FILE, META_COPY_TMP_FILE, &bytes)
 }
 
 #[cfg(test)]
@@ -182,6 +398,65 @@ mod tests {
             assert!(Meta::decode(&damaged).is_err(), "flip at {at} not detected");
         }
         assert!(Meta::decode(&bytes[..LEN - 1]).is_err());
+    }
+
+    /// A checksum that holds over numbers no log can have is damage too: nothing
+    /// may count on from them (issue 12, item 6).
+    #[test]
+    fn numbers_out_of_range_are_refused() {
+        let good = Meta {
+            first_segment: SegmentId(3),
+            first_seq: 10,
+            pending_truncate_back: None,
+            last_segment: Some(SegmentId(5)),
+            truncations: 1,
+            last_cut: 12,
+        };
+        assert_eq!(Meta::decode(&good.encode()), Ok(good));
+        let edge = Meta {
+            first_segment: SegmentId::MAX,
+            first_seq: MAX_SEQ,
+            last_segment: Some(SegmentId::MAX),
+            ..good
+        };
+        assert_eq!(Meta::decode(&edge.encode()), Ok(edge));
+        for bad in [
+            Meta {
+                first_seq: MAX_SEQ + 1,
+                ..good
+            },
+            Meta {
+                first_seq: u64::MAX,
+                ..good
+            },
+            Meta {
+                first_segment: SegmentId(u64::MAX),
+                last_segment: None,
+                ..good
+            },
+            Meta {
+                last_segment: Some(SegmentId(u64::MAX)),
+                ..good
+            },
+            Meta {
+                last_segment: Some(SegmentId(2)),
+                ..good
+            },
+            Meta {
+                pending_truncate_back: Some(u64::MAX),
+                ..good
+            },
+            Meta {
+                last_cut: u64::MAX,
+                ..good
+            },
+            Meta {
+                truncations: u64::MAX,
+                ..good
+            },
+        ] {
+            assert!(Meta::decode(&bad.encode()).is_err(), "{bad:?}");
+        }
     }
 
     /// A side file written before the counter reads as one with none counted.

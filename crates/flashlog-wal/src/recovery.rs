@@ -14,7 +14,7 @@ use crate::codec;
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
 use crate::index::{Gap, Index, SegmentIndex, Unloaded};
-use crate::meta::{self, Meta, META_TMP_FILE};
+use crate::meta::{self, Meta, SideFileAction, SideFileNote, META_COPY_TMP_FILE, META_TMP_FILE};
 use crate::repair::REPAIR_TMP_SUFFIX;
 use crate::truncate;
 use crate::{Position, RecoveryMode, SegmentId};
@@ -70,6 +70,10 @@ pub struct RecoveryReport {
     /// checkpoint counted leaves its sequence numbers as gaps
     /// ([`Error::Skipped`](crate::Error::Skipped)).
     pub numbering_unverified_from: Option<u64>,
+    /// Side files recovery could not use, and what it did instead: a damaged or
+    /// missing copy of `flashlog.meta` (the other copy was used), an unreadable
+    /// checkpoint (ignored). Empty when every side file was fine.
+    pub side_files: Vec<SideFileNote>,
 }
 
 /// The result of recovery: the log's index, its side file, and the report.
@@ -345,6 +349,8 @@ struct Listing {
     misnamed: HashMap<SegmentId, String>,
     /// Whether a leftover temporary side file is there.
     has_tmp: bool,
+    /// Whether a leftover temporary copy of the side file is there.
+    has_copy_tmp: bool,
     /// Whether a leftover temporary checkpoint is there.
     has_index_tmp: bool,
     /// Leftover temporary copies of `remove_skipped_damage`.
@@ -367,6 +373,7 @@ fn list_segments(dir: &Dir) -> Result<Listing> {
     let mut names: HashMap<SegmentId, String> = HashMap::new();
     for name in dir.list()? {
         listing.has_tmp |= name == META_TMP_FILE;
+        listing.has_copy_tmp |= name == META_COPY_TMP_FILE;
         listing.has_index_tmp |= name == INDEX_TMP_FILE;
         if name.ends_with(REPAIR_TMP_SUFFIX) {
             listing.repair_tmps.push(name.clone());
@@ -374,6 +381,11 @@ fn list_segments(dir: &Dir) -> Result<Listing> {
         let Some(id) = SegmentId::parse_file_name(&name) else {
             continue;
         };
+        if id > SegmentId::MAX {
+            return Err(Error::SegmentIdOutOfRange {
+                path: dir.join(&name),
+            });
+        }
         if let Some(other) = names.insert(id, name.clone()) {
             let (first, second) = if other < name {
                 (other, name)
@@ -395,6 +407,11 @@ fn list_segments(dir: &Dir) -> Result<Listing> {
         .filter(|(id, name)| *name != id.file_name())
         .collect();
     Ok(listing)
+}
+
+/// The segment ids of a directory, sorted; errors as for an open's listing.
+pub(crate) fn segment_ids(dir: &Dir) -> Result<Vec<SegmentId>> {
+    list_segments(dir).map(|listing| listing.ids)
 }
 
 /// Gives misnamed segments their canonical names, which the rest of the library
@@ -486,7 +503,10 @@ struct Plan {
     dropped: Vec<SegmentId>,
     /// A segment to cut to a length.
     cut: Option<(SegmentId, u64)>,
+    /// Store the side file again: its copies differ (one bad, missing or older).
+    rewrite_meta: bool,
     remove_tmp: bool,
+    remove_copy_tmp: bool,
     remove_index_tmp: bool,
     remove_repair_tmps: Vec<String>,
 }
@@ -497,7 +517,7 @@ struct Plan {
 /// files meanwhile. A read-only open takes no lock: see [`recover_live`].
 pub(crate) fn recover(dir: &Dir, mode: RecoveryMode, access: Access) -> Result<Recovered> {
     match access {
-        Access::ReadWrite => recover_from(dir, mode, access, meta::load(dir)?),
+        Access::ReadWrite => recover_from(dir, mode, access, meta::inspect(dir)?),
         Access::ReadOnly => recover_live(dir, mode),
     }
 }
@@ -532,8 +552,9 @@ fn recover_live(dir: &Dir, mode: RecoveryMode) -> Result<Recovered> {
     let started = std::time::Instant::now();
     let mut attempt: u32 = 1;
     loop {
-        let before = meta::load(dir)?;
-        let outcome = recover_from(dir, mode, Access::ReadOnly, before);
+        let loaded = meta::inspect(dir)?;
+        let before = loaded.meta;
+        let outcome = recover_from(dir, mode, Access::ReadOnly, loaded);
         let after = meta::load(dir)?;
         let consistent = match &outcome {
             Ok(_) => before == after || only_grew(before, after),
@@ -567,14 +588,15 @@ fn only_grew(before: Option<Meta>, after: Option<Meta>) -> bool {
         && after.last_segment >= before.last_segment
 }
 
-/// Recovers the log in `dir` from the side file `stored_meta` (read before the
+/// Recovers the log in `dir` from the side file `loaded` (read before the
 /// directory is listed: see [`recover_live`]).
 fn recover_from(
     dir: &Dir,
     mode: RecoveryMode,
     access: Access,
-    stored_meta: Option<Meta>,
+    loaded: meta::Loaded,
 ) -> Result<Recovered> {
+    let stored_meta = loaded.meta;
     let mut listing = list_segments(dir)?;
     if access == Access::ReadWrite {
         rename_misnamed(dir, &mut listing)?;
@@ -590,7 +612,9 @@ fn recover_from(
         }
     }
     let mut plan = Plan {
+        rewrite_meta: loaded.rewrite,
         remove_tmp: has_tmp,
+        remove_copy_tmp: listing.has_copy_tmp,
         remove_index_tmp: listing.has_index_tmp,
         remove_repair_tmps: listing.repair_tmps.clone(),
         ..Plan::default()
@@ -614,7 +638,14 @@ fn recover_from(
         finished_truncate_back: None,
         created: false,
         numbering_unverified_from: None,
+        side_files: Vec::new(),
     };
+    if let Some(mut note) = loaded.bad_copy {
+        note.action = SideFileAction::UsedOtherCopy {
+            rewritten: access == Access::ReadWrite,
+        };
+        report.side_files.push(note);
+    }
 
     if live.is_empty() {
         if stored_meta.is_some() || !ids.is_empty() {
@@ -627,6 +658,7 @@ fn recover_from(
         let mut index = Index::default();
         index.segments.push_back(SegmentIndex::new(SegmentId(1), 1));
         if access == Access::ReadWrite {
+            remove_leftovers(dir, &plan)?;
             drop(dir.open(&SegmentId(1).file_name(), crate::fs::OpenMode::CreateNew)?);
             dir.sync()?;
             // From now on, losing segment 1 is an error, not a new empty log.
@@ -658,7 +690,10 @@ fn recover_from(
     // sealed segment removes the checkpoint durably first, so a record that is
     // there is true of the segment it names, or something else changed it.)
     let trust = mode == RecoveryMode::TolerateCorruptedTail && meta.pending_truncate_back.is_none();
-    let records = checkpoint::load(dir)?;
+    // Every mode loads it (each checks sealed segments against their records);
+    // an unreadable one is a lost hint, noted in the report.
+    let (records, note) = checkpoint::load(dir);
+    report.side_files.extend(note);
     // What a failed fsync did not write may still sit in the page cache as clean
     // pages: a read-write open reads the newest segment from the disk. Only the
     // newest can hold such pages; the sealed ones were synced before the writer
@@ -1403,14 +1438,10 @@ fn execute(dir: &Dir, plan: &Plan, meta: &mut Meta, index: &Index) -> Result<()>
             .collect();
         checkpoint::retain(dir, &kept)?;
     }
-    if plan.remove_index_tmp {
-        checkpoint::remove_tmp(dir)?;
-    }
-    for name in &plan.remove_repair_tmps {
-        dir.remove_if_exists(name)?;
-    }
-    if plan.remove_tmp {
-        dir.remove_if_exists(META_TMP_FILE)?;
+    remove_leftovers(dir, plan)?;
+    if plan.rewrite_meta {
+        // Before any segment changes, both copies of the side file say the same.
+        meta::store(dir, meta)?;
     }
     for &id in &plan.stale {
         truncate::remove_segment(dir, id)?;
@@ -1426,6 +1457,34 @@ fn execute(dir: &Dir, plan: &Plan, meta: &mut Meta, index: &Index) -> Result<()>
     truncate::remove_newest_first(dir, &plan.dropped)?;
     if let Some((id, len)) = plan.cut {
         truncate::cut_segment(dir, id, len)?;
+    }
+    Ok(())
+}
+
+/// Removes the temporary files a crash left (never the truth: each is renamed
+/// into place only once complete). A directory in the place of one is an error
+/// that names it, not a failed removal.
+fn remove_leftovers(dir: &Dir, plan: &Plan) -> Result<()> {
+    let mut names: Vec<&str> = Vec::new();
+    if plan.remove_index_tmp {
+        names.push(INDEX_TMP_FILE);
+    }
+    names.extend(plan.remove_repair_tmps.iter().map(String::as_str));
+    if plan.remove_tmp {
+        names.push(META_TMP_FILE);
+    }
+    if plan.remove_copy_tmp {
+        names.push(META_COPY_TMP_FILE);
+    }
+    for name in names {
+        match dir.remove_if_exists(name) {
+            Err(Error::Io { source, path, .. })
+                if source.kind() == std::io::ErrorKind::IsADirectory =>
+            {
+                return Err(Error::UnexpectedDirectory { path });
+            }
+            other => drop(other?),
+        }
     }
     Ok(())
 }

@@ -76,7 +76,12 @@ impl Wal {
     /// [`Error::InvalidOptions`] for unusable options; [`Error::Locked`] if another
     /// `Wal` has the directory open; [`Error::Corrupt`] for damage the recovery mode
     /// does not accept; [`Error::MissingSegment`] for a gap in the segment ids;
-    /// [`Error::Io`] when the directory cannot be created or read.
+    /// [`Error::CorruptMeta`] when no intact copy of the side file is left (one
+    /// intact copy is enough: see [`RecoveryReport::side_files`]);
+    /// [`Error::SegmentIdOutOfRange`] for a segment file named with an id no log
+    /// reaches; [`Error::UnexpectedDirectory`] for a directory where a read-write
+    /// open removes a leftover temporary file; [`Error::Io`] when the directory
+    /// cannot be created or read.
     ///
     /// [`RecoveryMode`]: crate::RecoveryMode
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Wal> {

@@ -45,7 +45,7 @@ pub mod shell;
 pub mod stats;
 pub mod verify;
 
-pub use open::{open_db_read_only, open_wal_inspect};
+pub use open::{open_db_read_only, open_error, open_wal_inspect};
 
 /// Whether `err` comes from writing to a closed pipe (`flashlog dump | head -1`).
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {

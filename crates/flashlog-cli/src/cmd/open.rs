@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use flashlog_kv::{Db, DbOptions};
-use flashlog_wal::{SegmentId, Wal};
+use flashlog_wal::{SegmentId, Wal, META_COPY_FILE, META_FILE};
 
 /// What a command needs to find in `--dir`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +99,32 @@ pub fn open_db_read_only(dir: &Path, options: DbOptions) -> anyhow::Result<Db> {
 /// damaged region (nothing is changed).
 pub fn open_wal_inspect(dir: &Path) -> anyhow::Result<Wal> {
     check_log_dir(dir, Need::Log)?;
-    Wal::open(dir, flashlog_cli::inspect_options())
-        .with_context(|| format!("cannot open the log in {}", dir.display()))
+    Wal::open(dir, flashlog_cli::inspect_options()).map_err(|err| open_error(dir, err))
+}
+
+/// The error of a failed open of the log in `dir`, with a hint when the side file
+/// is gone: a log truncated at the front opens only with it
+/// (`flashlog repair --first-seq N` rebuilds it).
+pub fn open_error(dir: &Path, err: flashlog_wal::Error) -> anyhow::Error {
+    let hint = side_file_gone(dir, &err);
+    let err = anyhow::Error::new(err).context(format!("cannot open the log in {}", dir.display()));
+    if hint {
+        anyhow::anyhow!(
+            "{err:#}; if the log was truncated at the front and lost its side file \
+             ({META_FILE}), `flashlog repair --first-seq N` rebuilds it (N: the sequence number \
+             of the oldest segment's first entry)"
+        )
+    } else {
+        err
+    }
+}
+
+/// Whether `err` is a segment missing at the start of a log that has no side file.
+fn side_file_gone(dir: &Path, err: &flashlog_wal::Error) -> bool {
+    matches!(err, flashlog_wal::Error::MissingSegment { .. })
+        && [META_FILE, META_COPY_FILE]
+            .iter()
+            .all(|name| !dir.join(name).exists())
 }
 
 /// The library's open fails at once when another process holds the lock; a

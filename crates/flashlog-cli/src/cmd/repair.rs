@@ -1,5 +1,7 @@
 //! `flashlog repair`: cuts a torn or corrupt tail (or, when told, cuts into the
-//! middle of the log), after copying the affected segment files to a backup folder.
+//! middle of the log), after copying the affected segment files to a backup folder;
+//! rewrites a damaged copy of the side file from the intact one, and rebuilds a
+//! lost side file with `--first-seq N`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -8,10 +10,12 @@ use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use flashlog_wal::{Damage, Options, RecoveryMode, SegmentId, Wal};
+use flashlog_wal::{
+    Damage, Options, RecoveryMode, SegmentId, SideFileAction, Wal, META_COPY_FILE, META_FILE,
+};
 
-use super::open::{wait_for_lock, SegmentNames};
-use super::open_wal_inspect;
+use super::open::{check_log_dir, wait_for_lock, Need, SegmentNames};
+use super::open_error;
 use super::verify::{describe, is_torn_tail};
 use crate::text::count;
 
@@ -35,18 +39,62 @@ pub struct Args {
     /// How far repair may cut; needed when the damage is not a torn tail
     #[arg(long, value_enum)]
     mode: Option<Mode>,
+    /// Rebuild the side file (flashlog.meta) when no intact copy of it is left:
+    /// the oldest segment's first entry gets sequence number N. Needed only for a
+    /// log truncated at the front (a damaged copy is rewritten from the other
+    /// without it); refused when an intact copy says otherwise
+    #[arg(long, value_name = "N")]
+    first_seq: Option<u64>,
 }
 
 /// Repairs the log in `dir`.
 pub fn run(dir: &Path, args: &Args, lock_timeout: Duration) -> anyhow::Result<ExitCode> {
-    let wal = open_wal_inspect(dir)?;
+    check_log_dir(dir, Need::Log)?;
+    let wal = match Wal::open(dir, flashlog_cli::inspect_options()) {
+        Ok(wal) => wal,
+        Err(err) => match args.first_seq {
+            Some(first_seq) if side_file_lost(dir, &err) => {
+                return rebuild(dir, args, first_seq, lock_timeout)
+            }
+            _ => return Err(open_error(dir, err)),
+        },
+    };
     let report = wal.recovery_report().clone();
     drop(wal);
+    if let Some(first_seq) = args.first_seq {
+        if first_seq != report.first_seq {
+            bail!(
+                "the log's side file is intact and says its first sequence number is {}: \
+                 --first-seq only rebuilds a side file of which no intact copy is left",
+                report.first_seq
+            );
+        }
+    }
+    let verb = if args.dry_run { "would" } else { "will" };
+    for note in &report.side_files {
+        if let SideFileAction::UsedOtherCopy { .. } = note.action {
+            outln!(
+                "{verb} rewrite {} ({}) from the other copy of the side file",
+                note.path.display(),
+                note.problem
+            )?;
+        }
+    }
     if report.damage.is_empty() {
-        outln!(
-            "nothing to repair: {}, no damage",
-            count(report.entries, "entry", "entries")
-        )?;
+        if report.side_files.is_empty() {
+            outln!(
+                "nothing to repair: {}, no damage",
+                count(report.entries, "entry", "entries")
+            )?;
+        } else if args.dry_run {
+            outln!("dry run: nothing changed")?;
+        } else {
+            // A read-write open rewrites the bad copy from the intact one.
+            let wal = wait_for_lock(lock_timeout, || Wal::open(dir, Options::default()))
+                .with_context(|| format!("cannot open the log in {}", dir.display()))?;
+            wal.close().context("cannot close the log")?;
+            outln!("repaired: the side file's copies agree again")?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let middle: Vec<&Damage> = report
@@ -70,7 +118,6 @@ pub fn run(dir: &Path, args: &Args, lock_timeout: Duration) -> anyhow::Result<Ex
         );
     }
     let plan = Plan::new(dir, mode, &report.damage)?;
-    let verb = if args.dry_run { "would" } else { "will" };
     for line in &plan.lines {
         outln!("{verb} {line}")?;
     }
@@ -123,6 +170,47 @@ pub fn run(dir: &Path, args: &Args, lock_timeout: Duration) -> anyhow::Result<Ex
         count(repaired.segments, "segment", "segments")
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the open failed for want of the side file: no intact copy left, or
+/// none at all where the log does not start at segment 1.
+fn side_file_lost(dir: &Path, err: &flashlog_wal::Error) -> bool {
+    match err {
+        flashlog_wal::Error::CorruptMeta { .. } => true,
+        flashlog_wal::Error::MissingSegment { .. } => [META_FILE, META_COPY_FILE]
+            .iter()
+            .all(|name| !dir.join(name).exists()),
+        _ => false,
+    }
+}
+
+/// Rebuilds the side file with `first_seq`, then repairs the rest as usual.
+fn rebuild(
+    dir: &Path,
+    args: &Args,
+    first_seq: u64,
+    lock_timeout: Duration,
+) -> anyhow::Result<ExitCode> {
+    if args.dry_run {
+        outln!(
+            "would rebuild the side file: the oldest segment's first entry gets sequence number {first_seq}"
+        )?;
+        outln!("dry run: nothing changed")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    wait_for_lock(lock_timeout, || {
+        flashlog_wal::rebuild_side_file(dir, first_seq, Options::default())
+    })
+    .with_context(|| {
+        format!(
+            "cannot rebuild the side file of the log in {}",
+            dir.display()
+        )
+    })?;
+    outln!(
+        "rebuilt the side file: the oldest segment's first entry has sequence number {first_seq}"
+    )?;
+    run(dir, args, lock_timeout)
 }
 
 /// What a repair in one mode does, as a read-only open in that mode reports it.

@@ -18,21 +18,32 @@ pub struct Args {
     json: bool,
 }
 
-/// Prints each damaged region and a summary; exit code 1 if anything is damaged.
+/// Prints each side file recovery could not use and each damaged region, and a
+/// summary; exit code 1 if anything is damaged.
 pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
     let wal = open_wal_inspect(dir)?;
     let names = SegmentNames::read(dir);
     let report = wal.recovery_report();
     let entries = count(report.entries, "entry", "entries");
     let segments = count(report.segments, "segment", "segments");
+    let clean = report.damage.is_empty() && report.side_files.is_empty();
     if args.json {
         outln!("{}", json(report, &names))?;
     } else {
+        for note in &report.side_files {
+            outln!("side file: {note}")?;
+        }
         for damage in &report.damage {
             outln!("{}", describe(report, damage, &names))?;
         }
-        if report.damage.is_empty() {
+        if clean {
             outln!("ok: {entries} in {segments}, no damage")?;
+        } else if report.damage.is_empty() {
+            outln!(
+                "damaged: {} side file(s), which flashlog repair rewrites; {} in {segments}",
+                report.side_files.len(),
+                count(report.entries, "valid entry", "valid entries"),
+            )?;
         } else {
             outln!(
                 "damaged: {} region(s); {} in {segments}",
@@ -41,11 +52,11 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
             )?;
         }
     }
-    if report.damage.is_empty() {
-        Ok(ExitCode::SUCCESS)
+    Ok(if clean {
+        ExitCode::SUCCESS
     } else {
-        Ok(ExitCode::from(1))
-    }
+        ExitCode::from(1)
+    })
 }
 
 /// Whether `damage` is the torn tail: in the last segment with nothing valid after.
@@ -90,10 +101,12 @@ fn json(report: &RecoveryReport, names: &SegmentNames) -> serde_json::Value {
             })
         })
         .collect();
+    let side_files: Vec<String> = report.side_files.iter().map(ToString::to_string).collect();
     serde_json::json!({
-        "ok": report.damage.is_empty(),
+        "ok": report.damage.is_empty() && report.side_files.is_empty(),
         "entries": report.entries,
         "segments": report.segments,
         "damage": damage,
+        "side_files": side_files,
     })
 }

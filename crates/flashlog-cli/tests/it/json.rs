@@ -13,7 +13,7 @@ fn verify_json_lists_the_damage() {
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(
         json(&output),
-        serde_json::json!({"ok": true, "entries": 300, "segments": 12, "damage": []})
+        serde_json::json!({"ok": true, "entries": 300, "segments": 12, "damage": [], "side_files": []})
     );
     let (_tmp, log) = fixture_copy("go-corrupt-middle");
     let output = flashlog(&log, &["verify", "--json"]).output().unwrap();

@@ -12,4 +12,5 @@ mod readme;
 mod scripts;
 mod sealed;
 mod shell;
+mod side_files;
 mod terminal;

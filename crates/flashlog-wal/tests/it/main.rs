@@ -12,5 +12,6 @@ mod recovery;
 mod rotation;
 mod round_trip;
 mod sealed;
+mod side_files;
 mod torn;
 mod truncate;

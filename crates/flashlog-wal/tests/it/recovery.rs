@@ -290,10 +290,13 @@ fn a_damaged_side_file_is_a_clear_error() {
         append_all(&wal, &sample_records(30));
         wal.truncate_front(20).unwrap();
     }
-    let meta = dir.path().join(flashlog_wal::META_FILE);
-    let mut bytes = fs::read(&meta).unwrap();
-    bytes[15] ^= 1;
-    fs::write(&meta, &bytes).unwrap();
+    // Both copies: with one intact, the log opens from it (side_files.rs).
+    for name in [flashlog_wal::META_FILE, flashlog_wal::META_COPY_FILE] {
+        let meta = dir.path().join(name);
+        let mut bytes = fs::read(&meta).unwrap();
+        bytes[15] ^= 1;
+        fs::write(&meta, &bytes).unwrap();
+    }
     let err = Wal::open(dir.path(), options(RecoveryMode::default())).unwrap_err();
     assert!(matches!(err, Error::CorruptMeta { .. }), "{err}");
     assert!(err.to_string().contains("flashlog.meta"), "{err}");

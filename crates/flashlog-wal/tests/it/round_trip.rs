@@ -133,9 +133,10 @@ fn creating_the_log_directory_fsyncs_every_parent_it_created() {
     let fs = std::sync::Arc::new(crate::common::FaultyFs::default());
     let wal = Wal::open(root.path().join("a/b"), crate::common::faulty_options(&fs)).unwrap();
     // The parents of `a` and of `b`, the log directory once segment 1 exists, the
-    // side file naming segment 1 as the newest (its fsync and its rename's), and the
-    // active segment before its entries become visible.
-    assert_eq!(fs.syncs.load(std::sync::atomic::Ordering::SeqCst), 6);
+    // side file naming segment 1 as the newest (its fsync and its rename's) and the
+    // same for its second copy, and the active segment before its entries become
+    // visible.
+    assert_eq!(fs.syncs.load(std::sync::atomic::Ordering::SeqCst), 8);
     drop(wal);
     let fs = std::sync::Arc::new(crate::common::FaultyFs::default());
     let _wal = Wal::open(root.path().join("a/b"), crate::common::faulty_options(&fs)).unwrap();
