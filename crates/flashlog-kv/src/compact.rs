@@ -136,7 +136,9 @@ impl Db {
     /// the report says [`stopped`](CompactionReport::stopped). The space those
     /// copies take (their originals are now dead) comes back at the next
     /// compaction. A `Break` from the last call, made once every copy is
-    /// appended, is too late to stop anything and is ignored.
+    /// appended, is too late to stop anything and is ignored. The callback runs
+    /// while this compaction holds the store's one-compaction-at-a-time lock: it
+    /// must not start another compaction (that would wait for itself).
     ///
     /// ```
     /// use std::ops::ControlFlow;

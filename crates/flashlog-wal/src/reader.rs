@@ -72,7 +72,8 @@ fn corrupt(file: &PathFile, position: Position, kind: CorruptionKind) -> Error {
 ///   it copied changed.
 ///
 /// A following iterator whose log is poisoned returns [`Error::Poisoned`] instead
-/// of waiting for entries that cannot come.
+/// of waiting for entries that cannot come, and one of a read-only log (a view of
+/// the log as it was opened) [`Error::ReadOnly`] at its end.
 ///
 /// Sequence numbers that damage skipped under
 /// [`RecoveryMode::SkipCorrupted`](crate::RecoveryMode::SkipCorrupted) held (gaps:
@@ -310,6 +311,10 @@ impl Iter {
                     cause: cause.clone(),
                 });
             }
+            if state.read_only {
+                // A view of the log as it was opened never grows either.
+                return Err(Error::ReadOnly);
+            }
             state.tail_waiters += 1;
             state = match (timeout, deadline) {
                 (Some(_), Some(deadline)) => {
@@ -335,8 +340,17 @@ impl Iter {
     /// [`TrustedScan`]), continuing the scan under way or starting one.
     fn load_trusted(&mut self, unloaded: Unloaded) -> Result<bool> {
         let record = unloaded.0.clone();
+        // A scan under way goes on only from where the iterator is: one that ran
+        // ahead of it (the rest of a run dropped, as when a visit of
+        // `try_for_each_ref` failed) starts over, or the next piece would be
+        // numbered from the iterator's position.
         let scan = match &mut self.trusted {
-            Some(scan) if scan.unloaded == unloaded => scan,
+            Some(scan)
+                if scan.unloaded == unloaded
+                    && record.first_seq + scan.offsets.len() as u64 <= self.next_seq =>
+            {
+                scan
+            }
             _ => {
                 let file = self.shared.read_file(record.id)?;
                 let len = file.len()?;
@@ -478,6 +492,9 @@ impl Iter {
     /// assert_eq!(value_bytes, 5);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// After an error the iterator can go on (with `next` or another
+    /// `try_for_each_ref`) from the entry whose visit failed: it is visited again.
     ///
     /// # Errors
     /// The first error `visit` returns, or the log's ([`Error::Corrupt`],

@@ -1449,9 +1449,16 @@ fn execute(dir: &Dir, plan: &Plan, meta: &mut Meta, index: &Index) -> Result<()>
     if !plan.stale.is_empty() {
         dir.sync()?;
     }
-    if !plan.dropped.is_empty() {
-        // Before the newest segments go, the side file must stop naming them.
-        meta.last_segment = Some(newest_kept);
+    if changed.is_some() {
+        // Positions from the cut on will hold other entries: counted, before any
+        // segment changes, for read-only views in other processes (see
+        // `Shared::confirm_view`). And before the newest segments go, the side
+        // file must stop naming them.
+        meta.truncations += 1;
+        meta.last_cut = index.next_seq();
+        if !plan.dropped.is_empty() {
+            meta.last_segment = Some(newest_kept);
+        }
         meta::store(dir, meta)?;
     }
     truncate::remove_newest_first(dir, &plan.dropped)?;

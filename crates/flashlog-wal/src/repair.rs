@@ -80,6 +80,7 @@ pub fn remove_skipped_damage(dir: impl AsRef<Path>, options: Options) -> Result<
     let recovered = recovery::recover(&dir, RecoveryMode::SkipCorrupted, Access::ReadWrite)?;
     let report = recovered.report;
     let index = recovered.index;
+    let mut meta = recovered.meta;
     let mut damaged: BTreeSet<SegmentId> = BTreeSet::new();
     for damage in &report.damage {
         // A segment that no longer matches its checkpoint record stays as it
@@ -119,6 +120,16 @@ pub fn remove_skipped_damage(dir: impl AsRef<Path>, options: Options) -> Result<
         rewrites.push((segment.id, kept));
     }
     records.sort_by_key(|record| record.id);
+    // Entries move within the rewritten segments: counted, before any changes,
+    // for read-only views in other processes (see `Shared::confirm_view`).
+    meta.truncations += 1;
+    meta.last_cut = rewrites
+        .iter()
+        .filter_map(|(id, _)| index.segments.iter().find(|s| s.id == *id))
+        .map(|segment| segment.first_seq)
+        .min()
+        .unwrap_or(index.next_seq());
+    meta::store(&dir, &meta)?;
     if records.iter().any(|record| !record.gaps.is_empty()) {
         // Before any segment changes: the sequence numbers the removed entries
         // held, durably (a record with gaps fits the segment before and after

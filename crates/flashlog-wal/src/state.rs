@@ -85,6 +85,8 @@ pub(crate) struct State {
     pub tail_waiters: usize,
     /// The iterators alive, each told of every `truncate_back` (see [`CutNotice`]).
     pub cut_notices: Vec<Weak<CutNotice>>,
+    /// The length of `cut_notices` at which dropped iterators are swept out.
+    pub cut_notices_sweep_at: usize,
 }
 
 /// Where an iterator learns that `truncate_back` removed entries: the lowest
@@ -134,10 +136,12 @@ impl State {
     /// [`State::notify_cut`] reaches it.
     pub(crate) fn register_iterator(&mut self) -> Arc<CutNotice> {
         let notice = Arc::new(CutNotice(AtomicU64::new(u64::MAX)));
-        // Dropped iterators leave dead entries; sweep them before the list can
-        // double, so it stays proportional to the live iterators.
-        if self.cut_notices.len() == self.cut_notices.capacity() {
+        // Dropped iterators leave dead entries; sweep them once the list has
+        // doubled since the last sweep, so it stays proportional to the live
+        // iterators and a sweep's cost is shared by as many registrations.
+        if self.cut_notices.len() >= self.cut_notices_sweep_at {
             self.cut_notices.retain(|notice| notice.strong_count() > 0);
+            self.cut_notices_sweep_at = (2 * self.cut_notices.len()).max(16);
         }
         self.cut_notices.push(Arc::downgrade(&notice));
         notice
@@ -212,6 +216,17 @@ impl Shared {
                 first: now.first_seq,
                 last: self.lock().visible_end() - 1,
             }),
+            // A segment the writer cut further along than what was asked for
+            // (one the view trusted from the checkpoint, say, whose offsets it
+            // reads whole) no longer looks as at open: the view is outdated,
+            // the log is not damaged.
+            Err(Error::Corrupt { .. } | Error::SegmentChanged { .. } | Error::Io { .. })
+                if now.truncations != at_open =>
+            {
+                Err(Error::ViewOutdated {
+                    dir: self.dir.path().to_path_buf(),
+                })
+            }
             read => read,
         }
     }

@@ -134,6 +134,7 @@ impl Wal {
                 read_only,
                 tail_waiters: 0,
                 cut_notices: Vec::new(),
+                cut_notices_sweep_at: 16,
             }),
             progress: Condvar::new(),
             appended: Condvar::new(),
@@ -453,8 +454,9 @@ impl Wal {
 
     /// Blocks until the entry `seq` is visible to readers or `timeout` passes;
     /// returns `Ok(true)` once it is visible, `Ok(false)` if the time ran out.
-    /// `Duration::MAX` waits with no deadline. An entry visible once counts even
-    /// if a truncation removed it since.
+    /// `Duration::MAX` waits with no deadline. (An entry that became visible and
+    /// was removed by `truncate_back` before the waiter looked is waited for
+    /// again.)
     ///
     /// ```
     /// use std::time::Duration;
@@ -470,8 +472,10 @@ impl Wal {
     ///
     /// # Errors
     /// Returns at once, instead of waiting for an entry that cannot come,
-    /// [`Error::Closed`] once the log is closed and [`Error::Poisoned`] once a
-    /// write or fsync failed.
+    /// [`Error::Closed`] once the log is closed, [`Error::Poisoned`] once a
+    /// write or fsync failed, and [`Error::ReadOnly`] for a read-only log (a view
+    /// of the log as it was opened, which no append reaches: open it again to
+    /// see what its writer appended since).
     pub fn wait_for(&self, seq: u64, timeout: Duration) -> Result<bool> {
         let shared = &self.shared;
         // No deadline when it lies beyond what an `Instant` can hold.
@@ -482,6 +486,9 @@ impl Wal {
                 return Err(Error::Poisoned {
                     cause: cause.clone(),
                 });
+            }
+            if state.read_only {
+                return Err(Error::ReadOnly);
             }
             if state.closed {
                 return Err(Error::Closed);
