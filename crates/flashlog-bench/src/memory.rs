@@ -1,12 +1,15 @@
 //! Resident memory while appending a lot: measured in a child process, so that the
 //! peak (VmHWM) belongs to the appends alone.
 
+use std::path::Path;
 use std::process::Command;
 
 use flashlog_wal::{Op, Options, SyncPolicy, Wal};
 
-use crate::appends::ENTRY_LEN;
-use crate::Config;
+use crate::system::{BenchResult, FRAMING, KEY_LEN};
+
+/// Bytes of each entry on disk.
+const ENTRY_LEN: usize = 256;
 
 fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -14,19 +17,14 @@ fn status_kib(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Starts the child and prints what it measured.
-pub fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    print!("{}", measure(config)?);
-    Ok(())
-}
-
-/// Starts the child and returns its markdown table.
-pub fn measure(config: &Config) -> Result<String, Box<dyn std::error::Error>> {
+/// Starts the child (this binary with `--memory-child`), which appends `bytes` in a
+/// fresh log under `dir`, and returns its markdown table.
+pub fn measure(dir: &Path, bytes: u64) -> BenchResult<String> {
     let output = Command::new(std::env::current_exe()?)
         .arg("--dir")
-        .arg(&config.dir)
+        .arg(dir)
         .arg("--memory-child")
-        .arg(config.memory_bytes.to_string())
+        .arg(bytes.to_string())
         .output()?;
     if !output.status.success() {
         return Err(format!(
@@ -40,17 +38,16 @@ pub fn measure(config: &Config) -> Result<String, Box<dyn std::error::Error>> {
 
 /// The child: appends `bytes` of 256-byte entries, syncing every 4096 entries, and
 /// prints its peak resident memory.
-pub fn child(config: &Config, bytes: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let bytes: u64 = bytes.parse()?;
+pub fn child(dir: &Path, bytes: u64) -> BenchResult<()> {
     let dir = tempfile::Builder::new()
         .prefix("flashlog-bench-")
-        .tempdir_in(&config.dir)?;
+        .tempdir_in(dir)?;
     let before = status_kib("VmHWM:").unwrap_or(0);
     let wal = Wal::open(
         dir.path(),
         Options::default().sync_policy(SyncPolicy::Manual),
     )?;
-    let value = vec![1u8; ENTRY_LEN - 17 - 8];
+    let value = vec![1u8; ENTRY_LEN - FRAMING - KEY_LEN];
     let entries = bytes / ENTRY_LEN as u64;
     for i in 0..entries {
         wal.append(Op::Put, &i.to_le_bytes(), &value)?;

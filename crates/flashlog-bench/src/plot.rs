@@ -6,8 +6,8 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::suite::{Results, Row};
-use crate::systems::{BenchResult, System};
+use crate::results::{Results, Row};
+use crate::system::{BenchResult, System};
 
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -19,6 +19,7 @@ fn color(system: System) -> RGBColor {
         System::PlainLoop => RGBColor(127, 127, 127),
         System::PlainPrealloc => RGBColor(23, 190, 207),
         System::IdealGroupCommit => RGBColor(0, 0, 0),
+        System::SyncerGroupCommit => RGBColor(148, 103, 189),
     }
 }
 
@@ -89,7 +90,7 @@ fn throughput(path: &Path, results: &Results, entry_bytes: usize) -> PlotResult 
 fn latency(path: &Path, results: &Results, entry_bytes: usize, threads: usize) -> PlotResult {
     let rows: Vec<&Row> = System::ALL
         .iter()
-        .filter_map(|&s| crate::report::find(results, "durable", s, entry_bytes, threads))
+        .filter_map(|&s| results.find("durable", s, entry_bytes, threads))
         .collect();
     let points = rows.first().map(|r| r.quantiles.len()).unwrap_or(0);
     let labels: Vec<f64> = rows

@@ -11,8 +11,9 @@ use flashlog_wal::{Batch, Op, Options, SyncPolicy, Wal};
 use raft_engine::{Engine, LogBatch};
 
 use crate::baselines::read_files;
+use crate::libraries::{raft_config, raft_entry, RaftMessage};
 use crate::stats::{median, RunResult};
-use crate::systems::{raft_config, raft_entry, BenchResult, RaftMessage, System, FRAMING, KEY_LEN};
+use crate::system::{BenchResult, System, FRAMING, KEY_LEN};
 
 /// Entries per write while a log is filled.
 const FILL_BATCH: usize = 4096;
@@ -35,6 +36,10 @@ pub struct Replay {
     pub open_secs: Option<f64>,
     /// Open + reading and checking every entry, seconds.
     pub replay_secs: f64,
+    /// flashlog only: a second pass over the open log with an owned `Entry` per entry
+    /// (`for entry in wal.iter_from(first)`, every CRC checked), seconds; the first
+    /// version's "iterate" figure.
+    pub owned_iter_secs: Option<f64>,
 }
 
 fn payload(entry_bytes: usize, i: u64) -> Vec<u8> {
@@ -62,10 +67,18 @@ pub fn fill_flashlog(dir: &Path, entry_bytes: usize, from: u64, entries: u64) ->
     Ok(())
 }
 
-fn replay_flashlog(dir: &Path) -> BenchResult<(u64, f64, f64)> {
+/// What replaying a flashlog log measured.
+struct FlashlogReplay {
+    seen: u64,
+    open_secs: f64,
+    replay_secs: f64,
+    owned_iter_secs: f64,
+}
+
+fn replay_flashlog(dir: &Path) -> BenchResult<FlashlogReplay> {
     let start = Instant::now();
     let wal = Wal::open(dir, Options::default())?;
-    let open = start.elapsed().as_secs_f64();
+    let open_secs = start.elapsed().as_secs_f64();
     let mut seen = 0u64;
     let mut check = 0u64;
     // The library's replay path: entries borrowed from the read buffer, each decoded
@@ -76,10 +89,26 @@ fn replay_flashlog(dir: &Path) -> BenchResult<(u64, f64, f64)> {
             seen += 1;
             Ok(())
         })?;
-    let replay = start.elapsed().as_secs_f64();
+    let replay_secs = start.elapsed().as_secs_f64();
+    // The plain iterator: an owned `Entry` per entry.
+    let start = Instant::now();
+    let mut owned = 0u64;
+    for entry in wal.iter_from(wal.first_seq())? {
+        check = check.wrapping_add(entry?.value().len() as u64);
+        owned += 1;
+    }
+    let owned_iter_secs = start.elapsed().as_secs_f64();
     std::hint::black_box(check);
     wal.close()?;
-    Ok((seen, open, replay))
+    if owned != seen {
+        return Err(format!("the owned iterator read {owned} entries of {seen}").into());
+    }
+    Ok(FlashlogReplay {
+        seen,
+        open_secs,
+        replay_secs,
+        owned_iter_secs,
+    })
 }
 
 /// okaywal manager that reads (and CRC-checks) every chunk during recovery, or skips.
@@ -208,25 +237,30 @@ pub fn replay_all(
         let dir = tempfile::Builder::new()
             .prefix("flashlog-bench-replay-")
             .tempdir_in(root)?;
-        let (seen, open_secs, replay_secs) = match system {
+        let (seen, open_secs, replay_secs, owned_iter_secs) = match system {
             System::Flashlog => {
                 fill_flashlog(dir.path(), entry_bytes, 0, entries)?;
                 // Warm the cache the same way for every system: read the files once.
                 read_files(dir.path(), &[])?;
-                let (seen, open, replay) = replay_flashlog(dir.path())?;
-                (seen, Some(open), replay)
+                let r = replay_flashlog(dir.path())?;
+                (
+                    r.seen,
+                    Some(r.open_secs),
+                    r.replay_secs,
+                    Some(r.owned_iter_secs),
+                )
             }
             System::Okaywal => {
                 fill_okaywal(dir.path(), entry_bytes, entries)?;
                 read_files(dir.path(), &[])?;
                 let (seen, replay) = replay_okaywal(dir.path())?;
-                (seen, None, replay)
+                (seen, None, replay, None)
             }
             System::RaftEngine => {
                 fill_raft_engine(dir.path(), entry_bytes, entries)?;
                 read_files(dir.path(), &[])?;
                 let (seen, open, replay) = replay_raft_engine(dir.path())?;
-                (seen, Some(open), replay)
+                (seen, Some(open), replay, None)
             }
             _ => continue,
         };
@@ -242,6 +276,7 @@ pub fn replay_all(
             read_files_secs: read.as_secs_f64(),
             open_secs,
             replay_secs,
+            owned_iter_secs,
         });
     }
     Ok(out)

@@ -7,38 +7,11 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::plot;
-use crate::suite::{Results, Row};
-use crate::systems::{BenchResult, System};
-
-/// The row of `system` with the same section and workload as `like`.
-pub fn peer<'a>(results: &'a Results, like: &Row, system: System) -> Option<&'a Row> {
-    results.rows.iter().find(|r| {
-        r.system == system
-            && r.section == like.section
-            && r.workload.entry_bytes == like.workload.entry_bytes
-            && r.workload.threads == like.workload.threads
-            && r.workload.batch == like.workload.batch
-    })
-}
-
-/// `system`'s row of a section at a size and thread count.
-pub fn find<'a>(
-    results: &'a Results,
-    section: &str,
-    system: System,
-    entry_bytes: usize,
-    threads: usize,
-) -> Option<&'a Row> {
-    results.rows.iter().find(|r| {
-        r.section == section
-            && r.system == system
-            && r.workload.entry_bytes == entry_bytes
-            && r.workload.threads == threads
-    })
-}
+use crate::results::{Results, Row};
+use crate::system::{BenchResult, System};
 
 fn ratio(results: &Results, row: &Row, base: System) -> Option<f64> {
-    let base = peer(results, row, base)?;
+    let base = results.peer(row, base)?;
     (base.entries_per_sec() > 0.0).then(|| row.entries_per_sec() / base.entries_per_sec())
 }
 
@@ -76,7 +49,7 @@ pub struct Target {
 /// Evaluates the targets on `results`.
 pub fn targets(results: &Results) -> Vec<Target> {
     let mut out = Vec::new();
-    let eps = |s, t| find(results, "durable", s, 256, t).map(Row::entries_per_sec);
+    let eps = |s, t| results.find("durable", s, 256, t).map(Row::entries_per_sec);
     // 1 thread, 256 B.
     let t1 = (|| {
         let ours = eps(System::Flashlog, 1)?;
@@ -187,9 +160,17 @@ pub fn targets(results: &Results) -> Vec<Target> {
     out
 }
 
+/// Whether the syncer-thread group commit ran (its ratio column is shown only then).
+fn has_syncer(results: &Results) -> bool {
+    results
+        .rows
+        .iter()
+        .any(|r| r.system == System::SyncerGroupCommit)
+}
+
 fn row_line(md: &mut String, results: &Results, row: &Row) {
     let s = &row.summary;
-    let _ = writeln!(
+    let _ = write!(
         md,
         "| {} | {} | {:.0} | ±{:.0}% | {:.2} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
         if row.system == System::Flashlog {
@@ -208,9 +189,26 @@ fn row_line(md: &mut String, results: &Results, row: &Row) {
         fmt_ratio(ratio(results, row, System::PlainPrealloc)),
         fmt_ratio(ratio(results, row, System::IdealGroupCommit)),
     );
+    if has_syncer(results) {
+        let _ = write!(
+            md,
+            " {} |",
+            fmt_ratio(ratio(results, row, System::SyncerGroupCommit))
+        );
+    }
+    md.push('\n');
 }
 
-const HEADER: &str = "| system | threads | entries/s | spread | MB/s | p50 µs | p99 µs | p99.9 µs | × plain loop | × plain prealloc | × ideal gc |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+fn header(results: &Results) -> String {
+    let (name, rule) = if has_syncer(results) {
+        (" × syncer gc |", "---|")
+    } else {
+        ("", "")
+    };
+    format!(
+        "| system | threads | entries/s | spread | MB/s | p50 µs | p99 µs | p99.9 µs | × plain loop | × plain prealloc | × ideal gc |{name}\n|---|---|---|---|---|---|---|---|---|---|---|{rule}\n"
+    )
+}
 
 /// Renders the markdown report.
 pub fn markdown(results: &Results) -> String {
@@ -255,7 +253,7 @@ pub fn markdown(results: &Results) -> String {
             "![throughput vs threads, {}](throughput-{size}.svg)\n",
             size_name(size)
         );
-        md.push_str(HEADER);
+        md.push_str(&header(results));
         let mut rows: Vec<&Row> = results
             .rows
             .iter()
@@ -286,7 +284,7 @@ pub fn markdown(results: &Results) -> String {
             continue;
         }
         let _ = writeln!(md, "## {title}\n");
-        md.push_str(HEADER);
+        md.push_str(&header(results));
         for row in rows {
             row_line(&mut md, results, row);
         }
@@ -301,11 +299,11 @@ pub fn markdown(results: &Results) -> String {
     }
     if !results.replays.is_empty() {
         md.push_str("## Replay from the page cache (256 B entries)\n\n");
-        md.push_str("| system | log | entries | files | read files s | open s | open + read every entry s | GB/s | × reading the files |\n|---|---|---|---|---|---|---|---|---|\n");
+        md.push_str("| system | log | entries | files | read files s | open s | open + read every entry s | GB/s | × reading the files | iterate, an owned `Entry` each s |\n|---|---|---|---|---|---|---|---|---|---|\n");
         for r in &results.replays {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {:.3} | {} | {:.3} | {:.2} | {:.2}× |",
+                "| {} | {} | {} | {} | {:.3} | {} | {:.3} | {:.2} | {:.2}× | {} |",
                 r.system.name(),
                 gib(r.bytes),
                 r.entries,
@@ -316,7 +314,10 @@ pub fn markdown(results: &Results) -> String {
                     .unwrap_or_else(|| "–".into()),
                 r.replay_secs,
                 r.bytes as f64 / r.replay_secs / 1e9,
-                r.replay_secs / r.read_files_secs
+                r.replay_secs / r.read_files_secs,
+                r.owned_iter_secs
+                    .map(|s| format!("{s:.3}"))
+                    .unwrap_or_else(|| "–".into()),
             );
         }
         md.push('\n');
@@ -380,6 +381,7 @@ fn row_json(results: &Results, row: &Row) -> Value {
             "plain_loop": ratio(results, row, System::PlainLoop),
             "plain_prealloc": ratio(results, row, System::PlainPrealloc),
             "ideal_group_commit": ratio(results, row, System::IdealGroupCommit),
+            "syncer_group_commit": ratio(results, row, System::SyncerGroupCommit),
         },
     })
 }
@@ -402,6 +404,7 @@ pub fn to_json(results: &Results) -> Value {
             "read_files_secs": r.read_files_secs,
             "open_secs": r.open_secs,
             "replay_secs": r.replay_secs,
+            "owned_iter_secs": r.owned_iter_secs,
         })).collect::<Vec<_>>(),
         "open_times": results.open_times.iter().map(|o| json!({
             "bytes": o.bytes, "open_secs": o.open_secs, "runs": o.runs,

@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::baselines::PreallocPool;
+use crate::baselines::{IdealGroupCommit, PlainLoop, PreallocPool, SyncerGroupCommit};
+use crate::libraries::{FlashlogLog, OkaywalLog, RaftEngineLog};
 use crate::stats::RunResult;
-use crate::systems::{self, BenchResult, Durability, System, FRAMING};
+use crate::system::{BenchResult, Durability, Log, System, FRAMING};
 
 /// One append configuration.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +34,25 @@ impl Workload {
     }
 }
 
+/// Opens `system` in `dir` for `threads` appending threads.
+pub fn open(
+    system: System,
+    dir: &Path,
+    threads: usize,
+    durability: Durability,
+    pool: &PreallocPool,
+) -> BenchResult<Box<dyn Log>> {
+    Ok(match system {
+        System::Flashlog => Box::new(FlashlogLog::open(dir, durability)?),
+        System::Okaywal => Box::new(OkaywalLog::open(dir)?),
+        System::RaftEngine => Box::new(RaftEngineLog::open(dir, threads, durability)?),
+        System::PlainLoop => Box::new(PlainLoop::appending(dir, threads, durability)?),
+        System::PlainPrealloc => Box::new(PlainLoop::preallocated(pool, threads, durability)?),
+        System::IdealGroupCommit => Box::new(IdealGroupCommit::open(pool)?),
+        System::SyncerGroupCommit => Box::new(SyncerGroupCommit::open(dir)?),
+    })
+}
+
 /// Opens `system`'s log for `workload` in a fresh scratch folder under `dir`, which
 /// goes when the returned guard is dropped (after the log).
 fn open_in_scratch(
@@ -40,11 +60,11 @@ fn open_in_scratch(
     dir: &Path,
     workload: Workload,
     pool: &PreallocPool,
-) -> BenchResult<(tempfile::TempDir, Box<dyn systems::Log>)> {
+) -> BenchResult<(tempfile::TempDir, Box<dyn Log>)> {
     let scratch = tempfile::Builder::new()
         .prefix("flashlog-bench-run-")
         .tempdir_in(dir)?;
-    let log = systems::open(
+    let log = open(
         system,
         scratch.path(),
         workload.threads,

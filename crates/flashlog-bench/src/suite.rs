@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::baselines::{sequential_write, PreallocPool};
-use crate::recovery::{self, CrashOpen, OpenTime, Replay, Tail};
+use crate::cli::{Args, Mode};
+use crate::memory;
+use crate::recovery;
 use crate::report;
+use crate::results::{summarise, Results, Row};
 use crate::runner::{self, Workload};
-use crate::stats::{RunResult, Summary};
-use crate::systems::{BenchResult, Durability, System};
-use crate::{memory, Args, Config, Mode};
+use crate::stats::RunResult;
+use crate::system::{BenchResult, Durability, System};
 
 /// Entries per durable batch in the batched rows.
 pub const BATCH: usize = 100;
@@ -44,15 +46,18 @@ pub struct Plan {
     pub pool_per_thread: u64,
     /// Bytes of the ideal group commit's preallocated file.
     pub pool_shared: u64,
+    /// Bytes the peak-memory child appends.
+    pub memory_bytes: u64,
 }
 
 impl Plan {
-    /// The preset of `args.mode`, with its overrides.
+    /// The preset of `args.mode()`, with its overrides.
     pub fn of(args: &Args) -> Plan {
         const MIB: u64 = 1 << 20;
-        let mut plan = match args.mode {
-            Mode::Full | Mode::Core => Plan {
-                mode: args.mode,
+        let mode = args.mode();
+        let mut plan = match mode {
+            Mode::Full => Plan {
+                mode,
                 run_time: Duration::from_secs(2),
                 reps: 3,
                 sizes: vec![64, 256, 4096, 65536],
@@ -65,9 +70,10 @@ impl Plan {
                 tail_time: Duration::from_secs(5),
                 pool_per_thread: 4 * MIB,
                 pool_shared: 256 * MIB,
+                memory_bytes: 2048 * MIB,
             },
             Mode::Quick => Plan {
-                mode: args.mode,
+                mode,
                 run_time: Duration::from_millis(400),
                 reps: 2,
                 sizes: vec![64, 256, 4096, 65536],
@@ -80,9 +86,10 @@ impl Plan {
                 tail_time: Duration::from_secs(2),
                 pool_per_thread: 2 * MIB,
                 pool_shared: 128 * MIB,
+                memory_bytes: 256 * MIB,
             },
             Mode::Smoke => Plan {
-                mode: args.mode,
+                mode,
                 run_time: Duration::from_millis(50),
                 reps: 1,
                 sizes: vec![64, 256, 4096, 65536],
@@ -95,6 +102,7 @@ impl Plan {
                 tail_time: Duration::from_millis(200),
                 pool_per_thread: MIB,
                 pool_shared: 16 * MIB,
+                memory_bytes: 16 * MIB,
             },
         };
         if let Some(seconds) = args.seconds {
@@ -111,117 +119,6 @@ impl Plan {
         }
         plan
     }
-}
-
-/// One summarised row of an append workload.
-#[derive(Debug, Clone)]
-pub struct Row {
-    /// `durable`, `batched` or `unsynced`.
-    pub section: &'static str,
-    /// The system.
-    pub system: System,
-    /// What was run.
-    pub workload: Workload,
-    /// Median and spread over repetitions.
-    pub summary: Summary,
-    /// (percentile, µs) points of the median repetition, for the latency plots.
-    pub quantiles: Vec<(f64, f64)>,
-}
-
-impl Row {
-    /// Entries per second (calls × entries per call).
-    pub fn entries_per_sec(&self) -> f64 {
-        self.summary.ops_per_sec * self.workload.batch as f64
-    }
-
-    /// Megabytes (10^6) of entries per second.
-    pub fn mb_per_sec(&self) -> f64 {
-        self.entries_per_sec() * self.workload.entry_bytes as f64 / 1e6
-    }
-}
-
-/// Everything one invocation measured.
-#[derive(Debug, Clone, Default)]
-pub struct Results {
-    /// Preset name.
-    pub mode: String,
-    /// `uptime` before and after, and other facts about the machine.
-    pub machine: Vec<(String, String)>,
-    /// Seconds per timed run and repetitions.
-    pub run_time_secs: f64,
-    /// Repetitions per configuration.
-    pub reps: usize,
-    /// The disk's sequential write bandwidth, bytes/s.
-    pub sequential_bytes_per_sec: f64,
-    /// Append rows.
-    pub rows: Vec<Row>,
-    /// Replay per system.
-    pub replays: Vec<Replay>,
-    /// flashlog open times by size.
-    pub open_times: Vec<OpenTime>,
-    /// flashlog open after a crash, at the largest size.
-    pub crash_open: Option<CrashOpen>,
-    /// Tailing latencies.
-    pub tail: Option<Tail>,
-    /// The memory child's table.
-    pub memory: Option<String>,
-    /// Wall time of the invocation, seconds.
-    pub total_secs: f64,
-}
-
-impl Results {
-    /// The entry sizes of the durable rows, ascending, each once.
-    pub fn durable_sizes(&self) -> Vec<usize> {
-        let mut sizes: Vec<usize> = self
-            .rows
-            .iter()
-            .filter(|r| r.section == "durable")
-            .map(|r| r.workload.entry_bytes)
-            .collect();
-        sizes.sort_unstable();
-        sizes.dedup();
-        sizes
-    }
-}
-
-const QUANTILES: [f64; 14] = [
-    0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 1.0,
-];
-
-fn summarise(
-    section: &'static str,
-    system: System,
-    workload: Workload,
-    runs: &[RunResult],
-) -> Option<Row> {
-    let summary = Summary::of(runs)?;
-    let median_run = runs.iter().min_by(|a, b| {
-        let da = (a.ops_per_sec() - summary.ops_per_sec).abs();
-        let db = (b.ops_per_sec() - summary.ops_per_sec).abs();
-        da.total_cmp(&db)
-    })?;
-    Some(Row {
-        section,
-        system,
-        workload,
-        summary,
-        quantiles: QUANTILES
-            .iter()
-            .map(|&q| (q * 100.0, median_run.percentile_us(q)))
-            .collect(),
-    })
-}
-
-fn wanted(args: &Args, section: &str) -> bool {
-    args.only.is_empty() || args.only.iter().any(|s| s == section)
-}
-
-fn chosen(args: &Args, systems: &[System]) -> Vec<System> {
-    systems
-        .iter()
-        .copied()
-        .filter(|s| args.systems.is_empty() || args.systems.iter().any(|id| id == s.id()))
-        .collect()
 }
 
 fn uptime() -> String {
@@ -253,7 +150,7 @@ fn timed_rows(
         for (i, system_runs) in runs.iter().enumerate() {
             if let Some(row) = summarise(section, systems[i], workload, system_runs) {
                 eprintln!(
-                    "  {section:<8} {:>6} B x{:<3} {:<22} {:>10.0} entries/s  p99 {:>8.1} µs",
+                    "  {section:<8} {:>6} B x{:<3} {:<27} {:>10.0} entries/s  p99 {:>8.1} µs",
                     workload.entry_bytes,
                     workload.threads,
                     row.system.name(),
@@ -268,11 +165,11 @@ fn timed_rows(
 }
 
 /// Runs the suite and writes the results folder.
-pub fn run(args: &Args, config: &Config) -> BenchResult<()> {
+pub fn run(args: &Args) -> BenchResult<()> {
     let plan = Plan::of(args);
     let started = Instant::now();
     let out: PathBuf = args.out.clone().unwrap_or_else(|| match plan.mode {
-        Mode::Full | Mode::Core => PathBuf::from("results"),
+        Mode::Full => PathBuf::from("results"),
         Mode::Quick => PathBuf::from("results/quick"),
         Mode::Smoke => std::env::temp_dir().join("flashlog-bench-smoke"),
     });
@@ -321,7 +218,7 @@ pub fn run(args: &Args, config: &Config) -> BenchResult<()> {
     ));
     eprintln!("sequential write: {sequential:?}");
 
-    if wanted(args, "durable") {
+    if args.wanted("durable") {
         eprintln!("durable appends ...");
         let mut workloads = Vec::new();
         for &entry_bytes in &plan.sizes {
@@ -336,7 +233,7 @@ pub fn run(args: &Args, config: &Config) -> BenchResult<()> {
         }
         timed_rows(
             "durable",
-            &chosen(args, &System::ALL),
+            &args.chosen(&System::ALL),
             &workloads,
             &plan,
             &args.dir,
@@ -344,7 +241,7 @@ pub fn run(args: &Args, config: &Config) -> BenchResult<()> {
             &mut results.rows,
         )?;
     }
-    if wanted(args, "batched") {
+    if args.wanted("batched") {
         eprintln!("batched appends ...");
         let workloads: Vec<_> = plan
             .batch_threads
@@ -358,7 +255,7 @@ pub fn run(args: &Args, config: &Config) -> BenchResult<()> {
             .collect();
         timed_rows(
             "batched",
-            &chosen(args, &System::ALL),
+            &args.chosen(&System::ALL),
             &workloads,
             &plan,
             &args.dir,
@@ -366,12 +263,9 @@ pub fn run(args: &Args, config: &Config) -> BenchResult<()> {
             &mut results.rows,
         )?;
     }
-    if wanted(args, "unsynced") {
+    if args.wanted("unsynced") {
         eprintln!("unsynced appends ...");
-        let systems = chosen(
-            args,
-            &[System::Flashlog, System::RaftEngine, System::PlainLoop],
-        );
+        let systems = args.chosen(&[System::Flashlog, System::RaftEngine, System::PlainLoop]);
         let workload = Workload {
             entry_bytes: 256,
             threads: 1,
@@ -393,7 +287,7 @@ pub fn run(args: &Args, config: &Config) -> BenchResult<()> {
         for (i, system_runs) in runs.iter().enumerate() {
             if let Some(row) = summarise("unsynced", systems[i], workload, system_runs) {
                 eprintln!(
-                    "  unsynced {:<22} {:>10.0} entries/s",
+                    "  unsynced {:<27} {:>10.0} entries/s",
                     row.system.name(),
                     row.entries_per_sec()
                 );
@@ -402,28 +296,26 @@ pub fn run(args: &Args, config: &Config) -> BenchResult<()> {
         }
     }
     drop(pool);
-    if wanted(args, "replay") {
+    if args.wanted("replay") {
         eprintln!("replay ...");
         results.replays = recovery::replay_all(
             &args.dir,
             256,
             plan.replay_bytes,
-            &chosen(
-                args,
-                &[System::Flashlog, System::Okaywal, System::RaftEngine],
-            ),
+            &args.chosen(&[System::Flashlog, System::Okaywal, System::RaftEngine]),
         )?;
         for r in &results.replays {
             eprintln!(
-                "  {:<12} open {:?} s, replay {:.3} s, read files {:.3} s",
+                "  {:<12} open {:?} s, replay {:.3} s, read files {:.3} s, owned iteration {:?} s",
                 r.system.name(),
                 r.open_secs,
                 r.replay_secs,
-                r.read_files_secs
+                r.read_files_secs,
+                r.owned_iter_secs
             );
         }
     }
-    if wanted(args, "open") {
+    if args.wanted("open") {
         eprintln!("open time vs size ...");
         let (open_times, crash) = recovery::open_times(&args.dir, 256, &plan.open_sizes, 3)?;
         results.open_times = open_times;
@@ -435,13 +327,13 @@ pub fn run(args: &Args, config: &Config) -> BenchResult<()> {
             eprintln!("  after a crash, {} bytes: {:.4} s", c.bytes, c.open_secs);
         }
     }
-    if wanted(args, "tail") {
+    if args.wanted("tail") {
         eprintln!("tailing ...");
         results.tail = Some(recovery::tail(&args.dir, 256, plan.tail_time)?);
     }
-    if wanted(args, "memory") {
+    if args.wanted("memory") {
         eprintln!("peak memory (child process) ...");
-        results.memory = Some(memory::measure(config).map_err(|e| e.to_string())?);
+        results.memory = Some(memory::measure(&args.dir, plan.memory_bytes)?);
     }
     results
         .machine
