@@ -9,15 +9,18 @@
 //! cargo run --release -p flashlog-bench -- --help      # every option
 //! ```
 //!
-//! Modules, each importing only those listed after it (`layers.rs` tests this):
-//! `suite` (runs the sections) → `report` (markdown, JSON) → `plot` (SVG) →
-//! `results` (what a run measured) → `runner` (append workloads), `recovery`
-//! (replay, open, tail), `memory` (peak RSS child) → `libraries` (flashlog,
-//! okaywal, raft-engine), `baselines` (plain loops, group commits, disk bandwidth) →
-//! `cli` (flags), `stats` → `system` (the `Log` trait every system implements).
+//! Modules, each importing only modules listed after it (`layers.rs` tests that the
+//! imports have no cycle):
+//! `suite` (runs the sections, writes the results folder) → `report` (markdown,
+//! JSON) → `plot` (SVG) → `results` (what a run measured) → `runner` (append
+//! workloads), `recovery` (replay, open, tail), `memory` (the peak-RSS child) →
+//! `libraries` (flashlog, okaywal, raft-engine), `group_commit` (ideal, syncer
+//! thread) → `baselines` (plain loops, preallocated files, disk bandwidth) → `cli`
+//! (the flags), `stats` → `system` (`System`, the `Log` trait every system implements).
 
 mod baselines;
 mod cli;
+mod group_commit;
 #[cfg(test)]
 mod layers;
 mod libraries;

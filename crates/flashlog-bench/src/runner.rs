@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::baselines::{IdealGroupCommit, PlainLoop, PreallocPool, SyncerGroupCommit};
+use crate::baselines::{PlainLoop, PreallocPool};
+use crate::group_commit::{IdealGroupCommit, SyncerGroupCommit};
 use crate::libraries::{FlashlogLog, OkaywalLog, RaftEngineLog};
 use crate::stats::RunResult;
 use crate::system::{BenchResult, Durability, Log, System, FRAMING};
