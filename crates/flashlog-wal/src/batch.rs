@@ -87,9 +87,9 @@ impl Batch {
     }
 
     /// The entries checked against `max_len` bytes each, with their checksums.
-    pub(crate) fn pending(&self, max_len: u64) -> Result<Vec<crate::writer::Pending<'_>>> {
+    pub(crate) fn pending(&self, max_len: u64) -> Result<Vec<crate::segment_writer::Pending<'_>>> {
         self.iter()
-            .map(|(op, key, value)| crate::writer::Pending::new(op, key, value, max_len))
+            .map(|(op, key, value)| crate::segment_writer::Pending::new(op, key, value, max_len))
             .collect()
     }
 }

@@ -213,13 +213,6 @@ impl Options {
         self
     }
 
-    pub(crate) fn preallocation(&self) -> crate::writer::Preallocation {
-        crate::writer::Preallocation {
-            ahead: self.preallocate,
-            max_segment_size: self.max_segment_size,
-        }
-    }
-
     /// Opens the log read-only: `open` changes no file (a torn tail is left in place
     /// and only hidden), takes no lock, creates nothing, and every write returns
     /// [`Error::ReadOnly`]. For dumping or verifying a log, even one that another

@@ -10,7 +10,7 @@ use crate::codec;
 use crate::error::{Error, Result};
 use crate::fs::PathFile;
 use crate::index::{Run, Unloaded};
-use crate::recovery::{self, Piece};
+use crate::segment::{self, Piece};
 use crate::state::{CutNotice, Shared};
 use crate::CorruptionKind;
 use crate::{Entry, Position};
@@ -375,7 +375,7 @@ impl Iter {
                 }
                 let piece = &mut self.buf[..want as usize];
                 scan.file.read_exact_at(piece, start)?;
-                match recovery::scan_piece(piece, start, record.len, &mut scan.offsets) {
+                match segment::scan_piece(piece, start, record.len, &mut scan.offsets) {
                     Piece::Scanned(bytes) => break bytes as u64,
                     Piece::TooShort(needed) => want = needed,
                     Piece::Damaged(at, kind) => {
