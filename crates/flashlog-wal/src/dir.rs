@@ -5,6 +5,7 @@
 //! repair) and idempotent, so a step redone after a crash is harmless.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode};
@@ -122,12 +123,12 @@ pub(crate) fn rename_misnamed(dir: &Dir, listing: &mut Listing) -> Result<()> {
 
 /// Checks that `live` (sorted) starts at `first` and has no gap: a missing
 /// segment is [`Error::MissingSegment`].
-pub(crate) fn check_contiguous(dir: &Dir, first: SegmentId, live: &[SegmentId]) -> Result<()> {
+pub(crate) fn check_contiguous(dir: &Path, first: SegmentId, live: &[SegmentId]) -> Result<()> {
     let mut expected = first;
     for &id in live {
         if id != expected {
             return Err(Error::MissingSegment {
-                dir: dir.path().to_path_buf(),
+                dir: dir.to_path_buf(),
                 id: expected,
             });
         }

@@ -63,6 +63,29 @@ pub struct RecoveryReport {
     pub side_files: Vec<SideFileNote>,
 }
 
+impl RecoveryReport {
+    /// A report of nothing found yet, in a log whose first entry is `first_seq`.
+    pub(crate) fn starting_at(first_seq: u64) -> RecoveryReport {
+        RecoveryReport {
+            segments: 0,
+            entries: 0,
+            bytes: 0,
+            first_seq,
+            last_seq: first_seq - 1,
+            damage: Vec::new(),
+            torn_tail: None,
+            skipped: 0,
+            truncated_bytes: 0,
+            preallocated_bytes: 0,
+            removed_segments: Vec::new(),
+            finished_truncate_back: None,
+            created: false,
+            numbering_unverified_from: None,
+            side_files: Vec::new(),
+        }
+    }
+}
+
 /// Whether recovery may change files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Access {

@@ -21,7 +21,7 @@ mod verdict;
 use std::collections::HashMap;
 
 use crate::checkpoint;
-use crate::dir::{check_contiguous, list_segments, rename_misnamed};
+use crate::dir::{list_segments, rename_misnamed};
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode};
 use crate::index::{Index, SegmentIndex};
@@ -31,7 +31,7 @@ use crate::position::SegmentId;
 use crate::report::{Access, RecoveryReport};
 use crate::truncate;
 use execute::{execute, remove_leftovers, sync_unrecorded};
-use plan::{apply_mode, Plan};
+use plan::{decide, split_listed, Plan};
 use scan::find_segments;
 
 /// The result of recovery: the log's index, its side file, and the report.
@@ -153,27 +153,10 @@ fn recover_from(
         remove_repair_tmps: listing.repair_tmps.clone(),
         ..Plan::default()
     };
-    let (stale, live): (Vec<SegmentId>, Vec<SegmentId>) =
-        ids.iter().partition(|&&id| id < meta.first_segment);
+    let (stale, live) = split_listed(dir.path(), &ids, &meta)?;
     plan.stale = stale;
 
-    let mut report = RecoveryReport {
-        segments: 0,
-        entries: 0,
-        bytes: 0,
-        first_seq: meta.first_seq,
-        last_seq: meta.first_seq - 1,
-        damage: Vec::new(),
-        torn_tail: None,
-        skipped: 0,
-        truncated_bytes: 0,
-        preallocated_bytes: 0,
-        removed_segments: Vec::new(),
-        finished_truncate_back: None,
-        created: false,
-        numbering_unverified_from: None,
-        side_files: Vec::new(),
-    };
+    let mut report = RecoveryReport::starting_at(meta.first_seq);
     if let Some(mut note) = loaded.bad_copy {
         note.action = SideFileAction::UsedOtherCopy {
             rewritten: access == Access::ReadWrite,
@@ -207,16 +190,6 @@ fn recover_from(
             misnamed: HashMap::new(),
         });
     }
-    check_contiguous(dir, meta.first_segment, &live)?;
-    if let Some(last) = meta.last_segment {
-        if live.last().is_some_and(|&newest| newest < last) {
-            return Err(Error::MissingSegment {
-                dir: dir.path().to_path_buf(),
-                id: last,
-            });
-        }
-    }
-
     // The checkpoint stands in for scanning sealed segments only under the default
     // mode (the others promise to look at every byte) and when no truncate_back is
     // to be finished (it must see the segment it cuts). Every mode checks each
@@ -240,7 +213,15 @@ fn recover_from(
         trust.then_some(&records),
         drop_newest_cache,
     )?;
-    let index = apply_mode(dir, mode, &meta, found, &records, &mut plan, &mut report)?;
+    let index = decide(
+        dir.path(),
+        mode,
+        meta.first_seq,
+        found,
+        &records,
+        &mut plan,
+        &mut report,
+    )?;
     if access == Access::ReadWrite {
         sync_unrecorded(dir, &index, &records)?;
     }

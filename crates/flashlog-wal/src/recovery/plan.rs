@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use crate::checkpoint::Sealed;
 use crate::error::{CorruptionKind, Error, Result};
-use crate::fs::Dir;
+use std::path::Path;
+
+use crate::dir::check_contiguous;
 use crate::index::{Gap, Index, SegmentIndex};
 use crate::meta::Meta;
 use crate::options::RecoveryMode;
@@ -87,12 +89,39 @@ fn unverified_from(report: &mut RecoveryReport, seq: u64) {
     *from = (*from).min(seq);
 }
 
-/// Decides, per the recovery mode, what to keep of each segment, checking each
-/// sealed segment against its checkpoint record (see [`Verdict`]).
-pub(crate) fn apply_mode(
-    dir: &Dir,
-    mode: RecoveryMode,
+/// Splits the listed segment ids (sorted) into the stale ones, before the side
+/// file's first segment (left by an interrupted `truncate_front`, removed oldest
+/// first), and the live ones, which must run without a gap from the first
+/// segment to at least the newest one the side file names
+/// ([`Error::MissingSegment`] otherwise). Pure: `dir` only names the log in errors.
+pub(crate) fn split_listed(
+    dir: &Path,
+    ids: &[SegmentId],
     meta: &Meta,
+) -> Result<(Vec<SegmentId>, Vec<SegmentId>)> {
+    let (stale, live): (Vec<SegmentId>, Vec<SegmentId>) =
+        ids.iter().partition(|&&id| id < meta.first_segment);
+    check_contiguous(dir, meta.first_segment, &live)?;
+    if let Some(last) = meta.last_segment {
+        if live.last().is_some_and(|&newest| newest < last) {
+            return Err(Error::MissingSegment {
+                dir: dir.to_path_buf(),
+                id: last,
+            });
+        }
+    }
+    Ok((stale, live))
+}
+
+/// Decides, per the recovery mode, what to keep of each segment found (the live
+/// ones, oldest first; the first holds `first_seq`), checking each sealed segment
+/// against its checkpoint record (see [`Verdict`]): returns the index of what is
+/// kept, adds the changes to the files to `plan` and what it found to `report`.
+/// Pure: `dir` only names files in errors; `execute.rs` changes the files.
+pub(crate) fn decide(
+    dir: &Path,
+    mode: RecoveryMode,
+    first_seq: u64,
     found: Vec<Found>,
     records: &HashMap<SegmentId, Sealed>,
     plan: &mut Plan,
@@ -100,7 +129,7 @@ pub(crate) fn apply_mode(
 ) -> Result<Index> {
     let last = found.len() - 1;
     let mut index = Index::default();
-    let mut next_seq = meta.first_seq;
+    let mut next_seq = first_seq;
     let mut stop_after: Option<usize> = None;
     let mut uncounted: Vec<Uncounted> = Vec::new();
     for (i, found) in found.iter().enumerate() {
@@ -110,7 +139,7 @@ pub(crate) fn apply_mode(
             continue;
         }
         let id = found.id();
-        let path = || dir.join(&id.file_name());
+        let path = || dir.join(id.file_name());
         // Zeros reaching the end of a sealed segment are damage (it was trimmed
         // before the next one started); in the newest, preallocated space.
         let mut damages = match found {
@@ -369,3 +398,6 @@ pub(crate) fn apply_mode(
     }
     Ok(index)
 }
+
+#[cfg(test)]
+mod tests;
