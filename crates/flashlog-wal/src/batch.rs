@@ -1,7 +1,7 @@
 //! [`Batch`]: many entries appended with one write and one sync.
 
 use crate::error::Result;
-use crate::Op;
+use crate::op::Op;
 
 /// Entries to append together with [`Wal::append_batch`](crate::Wal::append_batch)
 /// (or, for entries carried over from the log's older segments,

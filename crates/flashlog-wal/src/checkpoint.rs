@@ -71,8 +71,8 @@ use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
 use crate::meta::{SideFileAction, SideFileNote, SideFileProblem};
 use crate::options::MAX_MAX_SEGMENT_SIZE;
+use crate::position::SegmentId;
 use crate::position::MAX_SEQ;
-use crate::SegmentId;
 
 const MAGIC: &[u8; 8] = b"FLWLINDX";
 const VERSION: u32 = 3;

@@ -60,8 +60,8 @@ use std::path::PathBuf;
 use crate::dir::{META_COPY_FILE, META_COPY_TMP_FILE, META_FILE, META_TMP_FILE};
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode};
+use crate::position::SegmentId;
 use crate::position::MAX_SEQ;
-use crate::SegmentId;
 
 const MAGIC: &[u8; 8] = b"FLWLMETA";
 const VERSION: u32 = 2;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::codec::MIN_ENTRY_LEN;
+use crate::error::Error;
 use crate::fs::{Fs, StdFs};
-use crate::Error;
 
 /// When appended entries are made durable (fdatasync'd).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

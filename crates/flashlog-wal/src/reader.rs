@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use crate::checkpoint::Sealed;
 use crate::codec;
+use crate::entry::Entry;
+use crate::error::CorruptionKind;
 use crate::error::{Error, Result};
 use crate::fs::PathFile;
 use crate::index::{Run, Unloaded};
+use crate::position::Position;
 use crate::segment::{self, Piece};
 use crate::state::{CutNotice, Shared};
-use crate::CorruptionKind;
-use crate::{Entry, Position};
 
 /// The most bytes one read of an iterator asks for (at least one entry is read).
 const MAX_RUN_BYTES: u64 = 1 << 20;

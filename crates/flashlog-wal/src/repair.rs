@@ -11,10 +11,11 @@ use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Dir, OpenMode};
 use crate::index::SegmentIndex;
 use crate::meta::{self, Meta};
+use crate::options::{Options, RecoveryMode};
+use crate::position::SegmentId;
 use crate::position::MAX_SEQ;
 use crate::recovery;
 use crate::report::{Access, Damage};
-use crate::{Options, RecoveryMode, SegmentId};
 
 /// Recovers the log in `dir` under [`RecoveryMode::SkipCorrupted`] (which cuts a
 /// torn tail and finishes an interrupted truncation), then rewrites every segment

@@ -9,10 +9,11 @@ use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
 use crate::index::{Index, Unloaded};
 use crate::meta::Meta;
+use crate::options::Options;
+use crate::position::SegmentId;
 use crate::report::RecoveryReport;
 use crate::segment_writer::{Chunk, SegmentWriter};
 use crate::waiters::{Turn, Waiters};
-use crate::{Options, SegmentId};
 
 /// Everything behind an `Arc` that the threads of one open log share.
 #[derive(Debug)]

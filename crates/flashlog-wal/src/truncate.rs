@@ -18,9 +18,9 @@ use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode};
 use crate::index::Index;
 use crate::meta::{self, Meta};
+use crate::position::SegmentId;
 use crate::report::Access;
 use crate::segment;
-use crate::SegmentId;
 
 fn out_of_range(index: &Index, seq: u64) -> Error {
     Error::SeqOutOfRange {

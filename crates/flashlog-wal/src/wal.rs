@@ -11,9 +11,13 @@ use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
 use crate::dir::LOCK_FILE;
+use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::fs::Dir;
 use crate::index::{Located, SegmentIndex};
+use crate::op::Op;
+use crate::options::{Options, SyncPolicy};
+use crate::position::Position;
 use crate::reader::{decode_at, Iter};
 use crate::recovery;
 use crate::report::{Access, RecoveryReport};
@@ -22,7 +26,6 @@ use crate::state::{Shared, State};
 use crate::truncate;
 use crate::waiters::Waiters;
 use crate::writer::{describe, store_checkpoint, Goal};
-use crate::{Entry, Op, Options, Position, SyncPolicy};
 
 /// An open write-ahead log.
 ///
