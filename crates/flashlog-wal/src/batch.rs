@@ -1,7 +1,7 @@
 //! [`Batch`]: many entries appended with one write and one sync.
 
 use crate::error::Result;
-use crate::Op;
+use crate::op::Op;
 
 /// Entries to append together with [`Wal::append_batch`](crate::Wal::append_batch)
 /// (or, for entries carried over from the log's older segments,
@@ -87,9 +87,9 @@ impl Batch {
     }
 
     /// The entries checked against `max_len` bytes each, with their checksums.
-    pub(crate) fn pending(&self, max_len: u64) -> Result<Vec<crate::writer::Pending<'_>>> {
+    pub(crate) fn pending(&self, max_len: u64) -> Result<Vec<crate::segment_writer::Pending<'_>>> {
         self.iter()
-            .map(|(op, key, value)| crate::writer::Pending::new(op, key, value, max_len))
+            .map(|(op, key, value)| crate::segment_writer::Pending::new(op, key, value, max_len))
             .collect()
     }
 }

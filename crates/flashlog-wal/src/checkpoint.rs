@@ -66,17 +66,13 @@
 use std::collections::HashMap;
 
 use crate::codec;
-use crate::entry::MAX_SEQ;
+use crate::dir::{INDEX_FILE, INDEX_TMP_FILE};
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
 use crate::meta::{SideFileAction, SideFileNote, SideFileProblem};
 use crate::options::MAX_MAX_SEGMENT_SIZE;
-use crate::SegmentId;
-
-/// The checkpoint's name.
-pub const INDEX_FILE: &str = "flashlog.index";
-/// The name the checkpoint is written under before it is renamed into place.
-pub const INDEX_TMP_FILE: &str = "flashlog.index.tmp";
+use crate::position::SegmentId;
+use crate::position::MAX_SEQ;
 
 const MAGIC: &[u8; 8] = b"FLWLINDX";
 const VERSION: u32 = 3;

@@ -7,7 +7,7 @@
 //! it; the CRC (CRC-32/IEEE) covers the same bytes.
 
 use crate::error::CorruptionKind;
-use crate::Op;
+use crate::op::Op;
 
 /// Bytes of the CRC field.
 pub const CRC_LEN: usize = 4;

@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 
 use crate::checkpoint::{LastEntry, RecordedGap, Sealed};
-use crate::{Position, SegmentId};
+use crate::position::{Position, SegmentId};
 
 /// One segment's entries.
 #[derive(Debug, Clone, PartialEq, Eq)]

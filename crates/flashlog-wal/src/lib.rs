@@ -1,38 +1,53 @@
 #![doc = include_str!("../README.md")]
 
-mod batch;
-mod checkpoint;
+// Layers (docs/design.md, "Module map"): every `crate::` import points down this
+// list, which `tests/it/layers.rs` checks.
+// format
 pub mod codec;
 mod entry;
 mod error;
 pub mod fs;
-mod index;
-mod meta;
+mod op;
 mod options;
+mod position;
+// files
+mod checkpoint;
+mod dir;
+mod meta;
+mod segment;
+mod segment_writer;
+// state
+mod index;
+mod report;
+mod state;
+mod waiters;
+// paths
 mod reader;
 mod recovery;
-mod repair;
-mod state;
 mod truncate;
-mod waiters;
-mod wal;
 mod writer;
+// API
+mod batch;
+mod repair;
+mod wal;
 
 pub use batch::Batch;
-pub use checkpoint::{INDEX_FILE, INDEX_TMP_FILE};
-pub use entry::{Entry, Op, Position, SegmentId};
-pub use error::{CorruptionKind, Error, Result};
-pub use meta::{
-    SideFileAction, SideFileNote, SideFileProblem, META_COPY_FILE, META_COPY_TMP_FILE, META_FILE,
+pub use dir::{
+    INDEX_FILE, INDEX_TMP_FILE, LOCK_FILE, META_COPY_FILE, META_COPY_TMP_FILE, META_FILE,
     META_TMP_FILE,
 };
+pub use entry::Entry;
+pub use error::{CorruptionKind, Error, Result};
+pub use meta::{SideFileAction, SideFileNote, SideFileProblem};
+pub use op::Op;
 pub use options::{
     Options, RecoveryMode, SyncPolicy, DEFAULT_MAX_SEGMENT_SIZE, DEFAULT_PREALLOCATE,
 };
+pub use position::{Position, SegmentId};
 pub use reader::{EntryRef, Iter};
-pub use recovery::{Damage, RecoveryReport};
 pub use repair::{rebuild_side_file, remove_skipped_damage};
-pub use wal::{SegmentInfo, Wal, LOCK_FILE};
+pub use report::{Damage, RecoveryReport};
+pub use wal::{SegmentInfo, Wal};
 
 /// The workspace README's examples, run as doc tests.
 #[cfg(doctest)]

@@ -57,19 +57,11 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::entry::MAX_SEQ;
+use crate::dir::{META_COPY_FILE, META_COPY_TMP_FILE, META_FILE, META_TMP_FILE};
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode};
-use crate::SegmentId;
-
-/// The side file's name.
-pub const META_FILE: &str = "flashlog.meta";
-/// The name the side file is written under before it is renamed into place.
-pub const META_TMP_FILE: &str = "flashlog.meta.tmp";
-/// The side file's second copy (see the module docs of `meta.rs`: "Two copies").
-pub const META_COPY_FILE: &str = "flashlog.meta.bak";
-/// The name the second copy is written under before it is renamed into place.
-pub const META_COPY_TMP_FILE: &str = "flashlog.meta.bak.tmp";
+use crate::position::SegmentId;
+use crate::position::MAX_SEQ;
 
 const MAGIC: &[u8; 8] = b"FLWLMETA";
 const VERSION: u32 = 2;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::codec::MIN_ENTRY_LEN;
+use crate::error::Error;
 use crate::fs::{Fs, StdFs};
-use crate::Error;
 
 /// When appended entries are made durable (fdatasync'd).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -211,13 +211,6 @@ impl Options {
     pub fn preallocate(mut self, bytes: u64) -> Options {
         self.preallocate = bytes;
         self
-    }
-
-    pub(crate) fn preallocation(&self) -> crate::writer::Preallocation {
-        crate::writer::Preallocation {
-            ahead: self.preallocate,
-            max_segment_size: self.max_segment_size,
-        }
     }
 
     /// Opens the log read-only: `open` changes no file (a torn tail is left in place

@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use crate::checkpoint::Sealed;
 use crate::codec;
+use crate::entry::Entry;
+use crate::error::CorruptionKind;
 use crate::error::{Error, Result};
 use crate::fs::PathFile;
 use crate::index::{Run, Unloaded};
-use crate::recovery::{self, Piece};
+use crate::position::Position;
+use crate::segment::{self, Piece};
 use crate::state::{CutNotice, Shared};
-use crate::CorruptionKind;
-use crate::{Entry, Position};
 
 /// The most bytes one read of an iterator asks for (at least one entry is read).
 const MAX_RUN_BYTES: u64 = 1 << 20;
@@ -375,7 +376,7 @@ impl Iter {
                 }
                 let piece = &mut self.buf[..want as usize];
                 scan.file.read_exact_at(piece, start)?;
-                match recovery::scan_piece(piece, start, record.len, &mut scan.offsets) {
+                match segment::scan_piece(piece, start, record.len, &mut scan.offsets) {
                     Piece::Scanned(bytes) => break bytes as u64,
                     Piece::TooShort(needed) => want = needed,
                     Piece::Damaged(at, kind) => {

@@ -6,18 +6,16 @@ use std::path::Path;
 
 use crate::checkpoint::{self, LastEntry, Sealed};
 use crate::codec;
-use crate::entry::MAX_SEQ;
+use crate::dir::{self, LOCK_FILE, REPAIR_TMP_SUFFIX};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Dir, OpenMode};
 use crate::index::SegmentIndex;
 use crate::meta::{self, Meta};
-use crate::recovery::{self, Access, Damage};
-use crate::wal::LOCK_FILE;
-use crate::{Options, RecoveryMode, SegmentId};
-
-/// What a segment is rewritten under before it is renamed over the original; a
-/// leftover one (a crash during [`remove_skipped_damage`]) is removed at open.
-pub(crate) const REPAIR_TMP_SUFFIX: &str = ".repair-tmp";
+use crate::options::{Options, RecoveryMode};
+use crate::position::SegmentId;
+use crate::position::MAX_SEQ;
+use crate::recovery;
+use crate::report::{Access, Damage};
 
 /// Recovers the log in `dir` under [`RecoveryMode::SkipCorrupted`] (which cuts a
 /// torn tail and finishes an interrupted truncation), then rewrites every segment
@@ -201,7 +199,7 @@ pub fn rebuild_side_file(dir: impl AsRef<Path>, first_seq: u64, options: Options
     }
     let dir = Dir::new(options.fs.clone(), dir.as_ref().to_path_buf());
     let _lock = dir.lock(LOCK_FILE)?;
-    let ids = recovery::segment_ids(&dir)?;
+    let ids = dir::segment_ids(&dir)?;
     let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
         return Err(Error::MissingSegment {
             dir: dir.path().to_path_buf(),

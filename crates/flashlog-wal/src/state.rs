@@ -9,10 +9,11 @@ use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
 use crate::index::{Index, Unloaded};
 use crate::meta::Meta;
-use crate::recovery::RecoveryReport;
+use crate::options::Options;
+use crate::position::SegmentId;
+use crate::report::RecoveryReport;
+use crate::segment_writer::{Chunk, SegmentWriter};
 use crate::waiters::{Turn, Waiters};
-use crate::writer::{Chunk, SegmentWriter};
-use crate::{Options, SegmentId};
 
 /// Everything behind an `Arc` that the threads of one open log share.
 #[derive(Debug)]
@@ -262,7 +263,7 @@ impl Shared {
     /// checked bytes in `buf`. Returns the offsets.
     pub(crate) fn load_offsets(&self, unloaded: &Unloaded, buf: &mut Vec<u8>) -> Result<Vec<u32>> {
         let file = self.read_file(unloaded.0.id)?;
-        let offsets = crate::recovery::read_trusted(&file, unloaded, buf)?;
+        let offsets = crate::segment::read_trusted(&file, &unloaded.0, buf)?;
         self.lock().index.install(unloaded, offsets.clone());
         Ok(offsets)
     }

@@ -13,37 +13,14 @@
 
 use crate::checkpoint;
 use crate::codec;
+use crate::dir::{cut_segment, remove_newest_first, remove_segment};
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode};
 use crate::index::Index;
 use crate::meta::{self, Meta};
-use crate::recovery::{self, Access};
-use crate::SegmentId;
-
-/// Removes a segment file; one already gone is fine (the step is being redone).
-pub(crate) fn remove_segment(dir: &Dir, id: SegmentId) -> Result<()> {
-    dir.remove_if_exists(&id.file_name()).map(drop)
-}
-
-/// Removes the newest segments of a log, newest first, syncing the directory after
-/// each removal: without that, a crash could keep the removal of an older one and
-/// lose that of a newer one, leaving a gap that recovery must refuse.
-pub(crate) fn remove_newest_first(dir: &Dir, ids: &[SegmentId]) -> Result<()> {
-    let mut newest_first = ids.to_vec();
-    newest_first.sort_unstable_by(|a, b| b.cmp(a));
-    for id in newest_first {
-        remove_segment(dir, id)?;
-        dir.sync()?;
-    }
-    Ok(())
-}
-
-/// Cuts a segment file to `len` bytes, durably.
-pub(crate) fn cut_segment(dir: &Dir, id: SegmentId, len: u64) -> Result<()> {
-    let file = dir.open(&id.file_name(), OpenMode::ReadWrite)?;
-    file.set_len(len)?;
-    file.sync_data()
-}
+use crate::position::SegmentId;
+use crate::report::Access;
+use crate::segment;
 
 fn out_of_range(index: &Index, seq: u64) -> Error {
     Error::SeqOutOfRange {
@@ -91,7 +68,7 @@ pub(crate) fn finish_back(
         if let Some(unloaded) = index.segments[keep].unloaded() {
             // Trusted from the checkpoint and not read yet: the cut needs offsets.
             let file = dir.open(&unloaded.0.id.file_name(), OpenMode::Read)?;
-            let offsets = recovery::read_trusted(&file, &unloaded, &mut Vec::new())?;
+            let offsets = segment::read_trusted(&file, &unloaded.0, &mut Vec::new())?;
             index.install(&unloaded, offsets);
         }
         let segment = &index.segments[keep];

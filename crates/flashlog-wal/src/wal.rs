@@ -10,19 +10,22 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
+use crate::dir::LOCK_FILE;
+use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::fs::Dir;
 use crate::index::{Located, SegmentIndex};
+use crate::op::Op;
+use crate::options::{Options, SyncPolicy};
+use crate::position::Position;
 use crate::reader::{decode_at, Iter};
-use crate::recovery::{self, Access, RecoveryReport};
+use crate::recovery;
+use crate::report::{Access, RecoveryReport};
+use crate::segment_writer::{Pending, Preallocation, SegmentWriter};
 use crate::state::{Shared, State};
 use crate::truncate;
 use crate::waiters::Waiters;
-use crate::writer::{describe, store_checkpoint, Goal, Pending, SegmentWriter};
-use crate::{Entry, Op, Options, Position, SyncPolicy};
-
-/// The lock file that keeps a second `Wal` from opening the same directory.
-pub const LOCK_FILE: &str = "flashlog.lock";
+use crate::writer::{describe, store_checkpoint, Goal};
 
 /// An open write-ahead log.
 ///
@@ -97,7 +100,7 @@ impl Wal {
             let recovered = recovery::recover(&dir, options.recovery_mode, Access::ReadWrite)?;
             let active = recovered.index.active();
             let mut writer =
-                SegmentWriter::open(&dir, active.id, active.end, options.preallocation())?;
+                SegmentWriter::open(&dir, active.id, active.end, Preallocation::of(&options))?;
             // Recovered entries become visible (and count as durable) now: after a
             // killed process they may be only in the page cache, so sync them first.
             writer.sync()?;
@@ -581,7 +584,7 @@ impl Wal {
         let State { index, meta, .. } = &mut *state;
         let result = truncate::back(&self.shared.dir, index, meta, seq).and_then(|removed| {
             let active = index.active();
-            let preallocation = self.shared.options.preallocation();
+            let preallocation = Preallocation::of(&self.shared.options);
             let writer =
                 SegmentWriter::open(&self.shared.dir, active.id, active.end, preallocation)?;
             Ok((removed, writer))

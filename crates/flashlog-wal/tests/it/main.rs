@@ -7,6 +7,7 @@ mod common;
 mod concurrency;
 mod go_compat;
 mod group_commit;
+mod layers;
 mod reading;
 mod recovery;
 mod rotation;
