@@ -7,6 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use flashlog_wal::fs::{Fs, FsFile, OpenMode, StdFs};
 use flashlog_wal::Options;
@@ -31,6 +32,10 @@ pub struct FaultyFs {
     pub only_syncs: bool,
     /// After the first failure, fail every later mutation too.
     pub sticky: bool,
+    /// Extra time each fsync takes (none by default): on tmpfs an fsync returns at
+    /// once, so a test that counts how many fsyncs group commit shares gives every
+    /// fsync a real disk's latency.
+    pub sync_delay: Duration,
     failed: AtomicBool,
 }
 
@@ -42,6 +47,14 @@ impl FaultyFs {
             fail_at: AtomicU64::new(n),
             only_syncs,
             sticky,
+            ..FaultyFs::default()
+        })
+    }
+
+    /// Fails nothing; every fsync takes at least `delay` (see [`FaultyFs::sync_delay`]).
+    pub fn with_sync_delay(delay: Duration) -> Arc<FaultyFs> {
+        Arc::new(FaultyFs {
+            sync_delay: delay,
             ..FaultyFs::default()
         })
     }
@@ -66,6 +79,9 @@ impl FaultyFs {
     fn check(&self, is_sync: bool) -> io::Result<()> {
         if is_sync {
             self.syncs.fetch_add(1, Ordering::SeqCst);
+            if !self.sync_delay.is_zero() {
+                std::thread::sleep(self.sync_delay);
+            }
         }
         if self.sticky && self.failed.load(Ordering::SeqCst) {
             return Err(io::Error::from_raw_os_error(5));

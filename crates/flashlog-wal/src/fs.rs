@@ -2,7 +2,7 @@
 //!
 //! [`StdFs`] is the real file system. Test kits implement [`Fs`] to simulate crashes
 //! (unsynced bytes lost or torn) and to fail chosen operations. The traits speak
-//! `std::io`; the [`Dir`] wrapper adds the operation and path to every error.
+//! `std::io`; the crate-private `Dir` wrapper adds the operation and path to every error.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};

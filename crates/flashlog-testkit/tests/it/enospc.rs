@@ -9,7 +9,7 @@ use flashlog_testkit::{check_recovered, LogModel, Recovered};
 use flashlog_wal::{Error, Op, Options, SyncPolicy, Wal};
 
 use crate::common::value;
-use crate::system::{not_root, skip, Mount};
+use crate::system::{cannot_run, require_root, Mount};
 
 /// Fills a 256 KiB tmpfs with a log until a write fails; returns the model and
 /// the failing error.
@@ -55,19 +55,11 @@ fn check_enospc(err: &Error) {
     }
 }
 
-fn scenario(name: &str, options: Options, entry: usize) -> Option<(usize, String)> {
-    if let Some(reason) = not_root() {
-        skip(name, &reason);
-        return None;
-    }
+fn scenario(name: &str, options: Options, entry: usize) -> (usize, String) {
+    require_root(name);
     let tmp = tempfile::tempdir().unwrap();
-    let mount = match Mount::new(&["-t", "tmpfs", "-o", "size=256k", "tmpfs"], tmp.path()) {
-        Ok(mount) => mount,
-        Err(reason) => {
-            skip(name, &format!("cannot mount a tmpfs: {reason}"));
-            return None;
-        }
-    };
+    let mount = Mount::new(&["-t", "tmpfs", "-o", "size=256k", "tmpfs"], tmp.path())
+        .unwrap_or_else(|reason| cannot_run(name, &format!("cannot mount a tmpfs: {reason}")));
     let filler = mount.path.join("filler");
     fs::write(&filler, vec![1u8; 160 << 10]).unwrap();
     let (model, err) = fill(&mount.path, &options, entry);
@@ -84,32 +76,32 @@ fn scenario(name: &str, options: Options, entry: usize) -> Option<(usize, String
     wal.close().unwrap();
     let segments = wal.segments().len();
     drop(wal);
-    Some((segments, err.to_string()))
+    (segments, err.to_string())
 }
 
 #[test]
+#[ignore = "needs root: mounts a 256 KiB tmpfs to fill it"]
 fn enospc_during_append_is_a_clear_error_and_recoverable() {
     let options = Options::default()
         .sync_policy(SyncPolicy::Always)
         .max_segment_size(1 << 20)
         .preallocate(0);
-    if let Some((segments, err)) = scenario("enospc during append", options, 1000) {
-        assert_eq!(segments, 1, "filled inside one segment");
-        println!("enospc during append: {err}");
-    }
+    let (segments, err) = scenario("enospc during append", options, 1000);
+    assert_eq!(segments, 1, "filled inside one segment");
+    println!("enospc during append: {err}");
 }
 
 #[test]
+#[ignore = "needs root: mounts a 256 KiB tmpfs to fill it"]
 fn enospc_during_rotation_is_a_clear_error_and_recoverable() {
     // Segments of one 4 KiB page, preallocated at their first write: space runs
     // out exactly when a rotation starts a new segment.
     let options = Options::default()
         .sync_policy(SyncPolicy::Always)
         .max_segment_size(4096);
-    if let Some((segments, err)) = scenario("enospc during rotation", options, 1000) {
-        assert!(segments > 2, "{segments} segments");
-        println!("enospc during rotation: {err}");
-    }
+    let (segments, err) = scenario("enospc during rotation", options, 1000);
+    assert!(segments > 2, "{segments} segments");
+    println!("enospc during rotation: {err}");
 }
 
 /// A small append on a disk with less room than the preallocation (1 MiB of
@@ -117,20 +109,13 @@ fn enospc_during_rotation_is_a_clear_error_and_recoverable() {
 /// skipped. A full disk is reported only once an entry itself does not fit, and
 /// then as before: a clear error, nothing lost, appends again after a reopen.
 #[test]
+#[ignore = "needs root: mounts a 256 KiB tmpfs to fill it"]
 fn regression_preallocation_that_does_not_fit_is_not_a_full_disk() {
     let name = "preallocation larger than the free space";
-    if let Some(reason) = not_root() {
-        skip(name, &reason);
-        return;
-    }
+    require_root(name);
     let tmp = tempfile::tempdir().unwrap();
-    let mount = match Mount::new(&["-t", "tmpfs", "-o", "size=256k", "tmpfs"], tmp.path()) {
-        Ok(mount) => mount,
-        Err(reason) => {
-            skip(name, &format!("cannot mount a tmpfs: {reason}"));
-            return;
-        }
-    };
+    let mount = Mount::new(&["-t", "tmpfs", "-o", "size=256k", "tmpfs"], tmp.path())
+        .unwrap_or_else(|reason| cannot_run(name, &format!("cannot mount a tmpfs: {reason}")));
     fs::write(mount.path.join("filler"), vec![1u8; 160 << 10]).unwrap();
     let options = Options::default().sync_policy(SyncPolicy::Always);
     let (model, err) = fill(&mount.path, &options, 1000);

@@ -1,14 +1,15 @@
 //! Helpers for the tests that need the real machine: root, mounts, loop devices.
-//! A test that cannot run prints `SKIPPED: <reason>` straight to stderr (past the
-//! test harness's capture, so it shows in every run) and returns.
+//! Those tests are `#[ignore = "needs root: …"]`, so a plain `cargo test` lists
+//! them as ignored; `.ci/run` (as root) runs them with `--ignored`. Once asked to
+//! run, a test that cannot set up its machine fails with the reason: it never
+//! reports `ok` for a test that did not run.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Prints the skip reason where it is always seen.
-pub fn skip(test: &str, reason: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
+/// Fails the test `test`: it cannot run here, for `reason`.
+pub fn cannot_run(test: &str, reason: &str) -> ! {
+    panic!("{test} cannot run: {reason} (it needs root; see the testkit README)")
 }
 
 /// Runs a command; its stderr on failure.
@@ -28,12 +29,12 @@ pub fn run(program: &str, args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// `None` if we are root, else why not.
-pub fn not_root() -> Option<String> {
+/// Fails the test `test` unless we are root.
+pub fn require_root(test: &str) {
     match run("id", &["-u"]) {
-        Ok(uid) if uid == "0" => None,
-        Ok(uid) => Some(format!("needs root (uid {uid})")),
-        Err(err) => Some(err),
+        Ok(uid) if uid == "0" => {}
+        Ok(uid) => cannot_run(test, &format!("not root (uid {uid})")),
+        Err(err) => cannot_run(test, &err),
     }
 }
 

@@ -20,7 +20,7 @@ fn sixty_four_threads_lose_and_duplicate_nothing_and_share_fsyncs() {
     const THREADS: usize = 64;
     const PER_THREAD: usize = 40;
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(FaultyFs::default());
+    let fs = FaultyFs::with_sync_delay(Duration::from_millis(1));
     let wal =
         Arc::new(Wal::open(dir.path(), faulty_options(&fs).max_segment_size(16 << 10)).unwrap());
     let handles: Vec<_> = (0..THREADS)
@@ -61,10 +61,15 @@ fn sixty_four_threads_lose_and_duplicate_nothing_and_share_fsyncs() {
             .collect();
         assert_eq!(mine, (0..PER_THREAD).collect::<Vec<_>>());
     }
+    // Every fsync takes at least 1 ms (the same on tmpfs, where a real one returns
+    // at once and nothing could be shared), so appenders queue behind the leader's.
+    // Measured: 215-239 fsyncs (file and directory, rotations included) for the
+    // 2,560 appends; one fsync per append, a group commit that shares none, makes
+    // over 2,560.
     let fsyncs = fs.syncs.load(Ordering::SeqCst);
     assert!(
-        fsyncs < total as u64,
-        "{fsyncs} fsyncs for {total} durable appends: group commit shares none"
+        fsyncs <= total as u64 / 4,
+        "{fsyncs} fsyncs for {total} durable appends: group commit shares too few"
     );
     drop(wal);
 
@@ -78,6 +83,41 @@ fn sixty_four_threads_lose_and_duplicate_nothing_and_share_fsyncs() {
     }
     let distinct: HashSet<Vec<u8>> = records.into_iter().map(|r| r.1).collect();
     assert_eq!(distinct.len(), total);
+}
+
+/// Eight appenders under `SyncPolicy::Always`, each fsync as slow as a disk's:
+/// those that arrive while the leader syncs share the next fsync, so there are
+/// far fewer fsyncs than appends.
+#[test]
+fn eight_writers_share_fsyncs() {
+    const WRITERS: usize = 8;
+    const PER_WRITER: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::with_sync_delay(Duration::from_millis(1));
+    let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
+    let before = fs.syncs.load(Ordering::SeqCst);
+    let handles: Vec<_> = (0..WRITERS)
+        .map(|t| {
+            let wal = Arc::clone(&wal);
+            thread::spawn(move || {
+                for i in 0..PER_WRITER {
+                    wal.append(Op::Put, &payload(t, i), &[t as u8; 100])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let fsyncs = fs.syncs.load(Ordering::SeqCst) - before;
+    let appends = (WRITERS * PER_WRITER) as u64;
+    // Measured: 364-403 fsyncs for the 1,600 appends (about 4 appends per fsync) over
+    // a dozen runs on ext4 and tmpfs; a group commit that shares none makes 1,600.
+    assert!(
+        fsyncs <= appends / 2,
+        "{fsyncs} fsyncs for {appends} durable appends: group commit shares too few"
+    );
 }
 
 #[test]
