@@ -574,3 +574,61 @@ fn regression_a_view_notices_cuts_made_by_a_recovering_open() {
         Err(other) => panic!("{other}"),
     }
 }
+
+/// The iterator's own lock-then-read gap: its run is found under the state lock
+/// and read after, held here inside that read while `truncate_back(1)` and
+/// appends of another size run. What it yields must be what held each sequence number
+/// during its call: old 1 (then, told of the cut, the new history), or, if the cut
+/// came first, the end of the log or new 1; never bytes of another entry.
+#[test]
+fn an_iterator_held_inside_its_read_never_yields_another_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let pausing = PausingFs::new(PauseAt::Read);
+    let options = Options::default().fs(Arc::new(Pausing(Arc::clone(&pausing))));
+    let wal = Arc::new(Wal::open(dir.path(), options).unwrap());
+    for i in 1..=10 {
+        wal.append(Op::Put, &key("old", i), b"v").unwrap();
+    }
+    let reader = {
+        let (wal, pausing) = (Arc::clone(&wal), Arc::clone(&pausing));
+        thread::spawn(move || {
+            pausing.pause_this_thread();
+            let mut iter = wal.iter_from(1).unwrap();
+            let first = iter.next().map(|entry| entry.unwrap());
+            (first, iter)
+        })
+    };
+    pausing.wait_until_paused();
+    let rewriter = {
+        let wal = Arc::clone(&wal);
+        thread::spawn(move || {
+            wal.truncate_back(1).unwrap();
+            for i in 1..=20 {
+                wal.append(Op::Put, &key("new", i), b"a longer value")
+                    .unwrap();
+            }
+        })
+    };
+    thread::sleep(Duration::from_millis(200));
+    pausing.release();
+    let (first, mut iter) = reader.join().unwrap();
+    rewriter.join().unwrap();
+    let mut seq = 1;
+    match first {
+        None => {}
+        Some(entry) if entry.key() == key("new", 1) => seq = 2,
+        Some(entry) => {
+            assert_eq!(entry.key(), key("old", 1));
+            assert!(matches!(
+                iter.next(),
+                Some(Err(Error::Truncated { first_cut: 1 }))
+            ));
+        }
+    }
+    for entry in iter {
+        let entry = entry.unwrap();
+        assert_eq!((entry.seq(), entry.key()), (seq, &key("new", seq)[..]));
+        seq += 1;
+    }
+    assert_eq!(seq, 21);
+}
