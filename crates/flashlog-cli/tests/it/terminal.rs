@@ -182,24 +182,33 @@ impl Drop for Tmpfs {
     }
 }
 
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (mount's syntax, e.g. `4m`) on a new temporary
+    /// directory; panics if it cannot (the callers are root-only tests).
+    fn mount(size: &str) -> (tempfile::TempDir, Tmpfs) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(tmp.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        assert!(
+            mounted,
+            "cannot mount a tmpfs on {} (not root?)",
+            tmp.path().display()
+        );
+        let mount = Tmpfs(tmp.path().to_path_buf());
+        (tmp, mount)
+    }
+}
+
 /// A compaction that runs out of disk space fails with the error, and leaves the
 /// store whole and the log clean.
 #[test]
 #[ignore = "needs root: mounts a 4 MiB tmpfs to fill it"]
 fn compact_on_a_full_disk_leaves_a_clean_log() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(tmp.path())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(
-        mounted,
-        "cannot mount a tmpfs on {} (not root?)",
-        tmp.path().display()
-    );
-    let _mount = Tmpfs(tmp.path().to_path_buf());
+    let (tmp, _mount) = Tmpfs::mount("4m");
     let dir = tmp.path().join("data");
     // 3 MiB of which half is dead, on a 4 MiB file system: the copies do not fit.
     let mut script = String::new();
@@ -239,19 +248,7 @@ fn compact_on_a_full_disk_leaves_a_clean_log() {
 #[test]
 #[ignore = "needs root: mounts a 512 KiB tmpfs to fill it"]
 fn a_small_put_on_a_nearly_full_disk_succeeds() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
-        .arg(tmp.path())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(
-        mounted,
-        "cannot mount a tmpfs on {} (not root?)",
-        tmp.path().display()
-    );
-    let _mount = Tmpfs(tmp.path().to_path_buf());
+    let (tmp, _mount) = Tmpfs::mount("512k");
     std::fs::write(tmp.path().join("filler"), vec![1u8; 36 << 10]).unwrap();
     let dir = tmp.path().join("data");
     flashlog(&dir, &["put", "user:1", "alice"])
