@@ -25,7 +25,7 @@ use crate::segment_writer::{Pending, Preallocation, SegmentWriter};
 use crate::state::{Shared, State};
 use crate::truncate;
 use crate::waiters::Waiters;
-use crate::writer::{describe, store_checkpoint, Goal};
+use crate::writer::{store_checkpoint, Goal};
 
 /// An open write-ahead log.
 ///
@@ -329,7 +329,7 @@ impl Wal {
         };
         let outcome = match (finished, &state.poisoned) {
             (Err(err), _) => {
-                state.poisoned = Some(describe(&err));
+                state.poisoned = Some(err.with_causes());
                 Err(err)
             }
             (Ok(()), Some(cause)) => Err(Error::Poisoned {
@@ -666,7 +666,7 @@ impl Wal {
     /// Stops the log accepting writes after `err`, wakes every waiter, and returns
     /// the error.
     fn poison(&self, mut state: MutexGuard<'_, State>, err: Error) -> Error {
-        state.poisoned = Some(describe(&err));
+        state.poisoned = Some(err.with_causes());
         self.shared.wake_everyone(&mut state);
         err
     }

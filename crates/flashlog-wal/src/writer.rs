@@ -176,7 +176,7 @@ impl Shared {
                 }
             }
             if let Err(err) = result {
-                state.poisoned = Some(describe(&err));
+                state.poisoned = Some(err.with_causes());
                 self.wake_everyone(&mut state);
                 return Err(err);
             }
@@ -234,16 +234,4 @@ pub(crate) fn store_checkpoint(dir: &Dir, sealed: &[Sealed]) {
     if !sealed.is_empty() {
         let _ = checkpoint::store(dir, sealed);
     }
-}
-
-/// An error and its sources as one line, for [`Error::Poisoned`].
-pub(crate) fn describe(err: &Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
