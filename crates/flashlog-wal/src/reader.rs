@@ -1,7 +1,6 @@
 //! Reading entries back: [`Iter`], which reads runs of consecutive entries with
 //! one positioned read each, and can follow the log as it grows.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +14,7 @@ use crate::index::{Run, Unloaded};
 use crate::position::Position;
 use crate::segment::{self, Piece};
 use crate::state::{CutNotice, Shared};
+use crate::sync::atomic::Ordering;
 
 /// The most bytes one read of an iterator asks for (at least one entry is read).
 const MAX_RUN_BYTES: u64 = 1 << 20;

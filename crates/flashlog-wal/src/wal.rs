@@ -4,9 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
@@ -23,6 +21,9 @@ use crate::recovery;
 use crate::report::{Access, RecoveryReport};
 use crate::segment_writer::{Pending, Preallocation, SegmentWriter};
 use crate::state::{Shared, State};
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::thread::{self, JoinHandle};
+use crate::sync::{Condvar, Mutex, MutexGuard, RwLock};
 use crate::truncate;
 use crate::waiters::Waiters;
 use crate::writer::{store_checkpoint, Goal};
@@ -150,7 +151,7 @@ impl Wal {
         });
         let flusher = interval.map(|interval| {
             let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
+            thread::Builder::new()
                 .name("flashlog-flusher".into())
                 .spawn(move || flush_every(&shared, interval))
         });
@@ -329,7 +330,7 @@ impl Wal {
         };
         let outcome = match (finished, &state.poisoned) {
             (Err(err), _) => {
-                state.poisoned = Some(err.with_causes());
+                state.poisoned = Some(err.poison_cause());
                 Err(err)
             }
             (Ok(()), Some(cause)) => Err(Error::Poisoned {
@@ -666,7 +667,7 @@ impl Wal {
     /// Stops the log accepting writes after `err`, wakes every waiter, and returns
     /// the error.
     fn poison(&self, mut state: MutexGuard<'_, State>, err: Error) -> Error {
-        state.poisoned = Some(err.with_causes());
+        state.poisoned = Some(err.poison_cause());
         self.shared.wake_everyone(&mut state);
         err
     }
