@@ -8,6 +8,31 @@ use crate::codec::MIN_ENTRY_LEN;
 use crate::error::Error;
 use crate::fs::{Fs, StdFs};
 
+/// Which entries a reader sees: those durable, or those written.
+///
+/// An entry is *written* once a group commit handed it to the operating system
+/// ([`Wal::written_seq`](crate::Wal::written_seq)) and *durable* once an
+/// fdatasync covered it ([`Wal::durable_seq`](crate::Wal::durable_seq)); under
+/// [`SyncPolicy::Always`] the two are a moment apart (the group's fsync),
+/// under the other policies until the next sync.
+///
+/// A [`Visibility::Written`] reader can see entries that a crash of the machine
+/// (not of the process: the operating system has them) then takes away: a power
+/// loss before their fsync. What it read was real and in order, but the log
+/// reopened after such a crash ends before those entries, and the entries
+/// appended after the reopen get their sequence numbers again. Use it where that
+/// is handled, e.g. a replication leader that ships entries to followers while
+/// its own fsync runs, and counts an entry committed only once a quorum,
+/// itself included, has it durably.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Visibility {
+    /// Only entries an fdatasync covered (the default).
+    #[default]
+    Durable,
+    /// Entries handed to the operating system, maybe not yet durable.
+    Written,
+}
+
 /// When appended entries are made durable (fdatasync'd).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyncPolicy {

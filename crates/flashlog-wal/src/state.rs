@@ -1,10 +1,11 @@
 //! The state one open log shares between its handle, appenders, readers and the
 //! background flusher.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 
-use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::receipt::{self, Completion, Failure};
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
@@ -29,8 +30,19 @@ pub(crate) struct Shared {
     pub progress: Condvar,
     /// Signalled when entries become visible to readers, or the log closes.
     pub appended: Condvar,
-    /// Signalled to stop the background flusher.
-    pub flusher_stop: Condvar,
+    /// Wakes the syncer thread (see `syncer.rs`): work for it, or the log closes.
+    pub syncer_wake: Condvar,
+    /// The written edge: the last sequence number handed to the operating
+    /// system. A group's leader publishes it right after its write, before its
+    /// fsync, so that `Visibility::Written` readers see entries before they are
+    /// durable. Only lowered under the lock, by `truncate_back`.
+    pub written_edge: AtomicU64,
+    /// `Visibility::Written` followers blocked on `appended`: a leader that
+    /// publishes the written edge takes the lock to wake them only if there are
+    /// any. A follower counts itself (with the lock held) before it looks at the
+    /// edge, and the leader stores the edge before it looks at the count, so one
+    /// of them sees the other (both `SeqCst`).
+    pub written_followers: AtomicUsize,
     /// File names of segments not canonically named (read-only opens only).
     pub misnamed: HashMap<SegmentId, String>,
     /// Read-only handles of segments, shared by readers.
@@ -72,6 +84,10 @@ pub(crate) struct State {
     pub batch_through: u64,
     /// Appenders parked until their group commit is over.
     pub waiters: Waiters,
+    /// The receipts of submitted entries not yet durable, in sequence order.
+    pub receipts: VecDeque<Arc<Completion>>,
+    /// Whether the syncer thread sleeps, waiting to be woken.
+    pub syncer_idle: bool,
     /// Threads blocked on `Shared::progress`.
     pub progress_waiters: usize,
     /// Last sequence number handed to the operating system: what readers see.
@@ -133,6 +149,28 @@ impl State {
     /// Sequence number one past the last entry readers may see.
     pub(crate) fn visible_end(&self) -> u64 {
         self.written_seq + 1
+    }
+
+    /// Takes the receipts whose entries are durable now (through `synced_seq`),
+    /// to resolve once the lock is released.
+    pub(crate) fn take_durable_receipts(&mut self) -> Vec<Arc<Completion>> {
+        let durable = self
+            .receipts
+            .iter()
+            .take_while(|receipt| receipt.last() <= self.synced_seq)
+            .count();
+        self.receipts.drain(..durable).collect()
+    }
+
+    /// Takes the receipts with entries from `first_cut` on, which `truncate_back`
+    /// removes before they were synced, to resolve once the lock is released.
+    pub(crate) fn take_cut_receipts(&mut self, first_cut: u64) -> Vec<Arc<Completion>> {
+        let kept = self
+            .receipts
+            .iter()
+            .take_while(|receipt| receipt.last() < first_cut)
+            .count();
+        self.receipts.drain(kept..).collect()
     }
 
     /// A new iterator's notice of truncations, registered so that
@@ -250,13 +288,24 @@ impl Shared {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Wakes every waiting thread: after a failure, or when the log closes.
-    pub(crate) fn wake_everyone(&self, state: &mut State) {
+    /// Wakes every waiting thread, after a failure or when the log closes, and
+    /// releases the lock: then resolves every outstanding receipt with the
+    /// failure (or, closed without one, with `Closed`: a close makes everything
+    /// durable first, so none is left unless it failed).
+    pub(crate) fn wake_everyone(&self, mut state: MutexGuard<'_, State>) {
         for waiter in state.waiters.take_all() {
             waiter.wake(Turn::Recheck);
         }
         self.progress.notify_all();
         self.appended.notify_all();
+        self.syncer_wake.notify_all();
+        let receipts: Vec<_> = state.receipts.drain(..).collect();
+        let failure = match &state.poisoned {
+            Some(cause) => Failure::Poisoned(Arc::clone(cause)),
+            None => Failure::Closed,
+        };
+        drop(state);
+        receipt::resolve_all(receipts, &Err(failure));
     }
 
     /// A read-only handle of a segment, opened once and shared.

@@ -19,7 +19,9 @@ use crate::fs::Dir;
 use crate::index::SegmentIndex;
 use crate::options::SyncPolicy;
 use crate::segment_writer::{Chunk, Pending};
+use crate::receipt;
 use crate::state::{Shared, State};
+use crate::sync::atomic::Ordering;
 use crate::sync::MutexGuard;
 use crate::waiters::Turn;
 
@@ -153,6 +155,8 @@ impl Shared {
             let unwind = PanicGuard { shared: self };
             let result = writer.write(&self.dir, &chunks, &mut meta).and_then(|()| {
                 if sync {
+                    // Written readers may read the group now, before its fsync.
+                    self.publish_written(through);
                     writer.sync()
                 } else {
                     Ok(())
@@ -178,16 +182,25 @@ impl Shared {
             }
             if let Err(err) = result {
                 state.poisoned = Some(err.poison_cause());
-                self.wake_everyone(&mut state);
+                self.wake_everyone(state);
                 return Err(err);
             }
             state.written_seq = through;
-            if sync {
+            self.written_edge.store(through, Ordering::SeqCst);
+            let durable = if sync {
                 state.synced_seq = through;
-            }
+                state.take_durable_receipts()
+            } else {
+                Vec::new()
+            };
             let batch = state.batch;
             let group = state.waiters.take_group(batch);
             let next_leader = state.waiters.take_next_leader(batch);
+            if next_leader.is_none() && !state.queue.is_empty() {
+                // Submitted entries queued behind this group, and no appender
+                // to lead them: the syncer does.
+                self.wake_syncer(&mut state);
+            }
             if state.progress_waiters > 0 {
                 self.progress.notify_all();
             }
@@ -204,7 +217,21 @@ impl Shared {
             for waiter in group {
                 waiter.wake(turn);
             }
+            receipt::resolve_all(durable, &Ok(()));
             return Ok(());
+        }
+    }
+}
+
+impl Shared {
+    /// Publishes the written edge after a group's write, before its fsync, and
+    /// wakes the `Visibility::Written` followers if any wait (see
+    /// [`Shared::written_followers`]).
+    fn publish_written(&self, through: u64) {
+        self.written_edge.store(through, Ordering::SeqCst);
+        if self.written_followers.load(Ordering::SeqCst) > 0 {
+            let _state = self.lock();
+            self.appended.notify_all();
         }
     }
 }
@@ -228,7 +255,7 @@ impl Drop for PanicGuard<'_> {
                 std::io::Error::other("the file system panicked"),
             ))
         });
-        self.shared.wake_everyone(&mut state);
+        self.shared.wake_everyone(state);
     }
 }
 
