@@ -10,6 +10,7 @@ pub mod fs;
 mod op;
 mod options;
 mod position;
+mod sync;
 // files
 mod checkpoint;
 mod dir;

@@ -7,7 +7,6 @@
 
 mod load;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use crate::fs::PathFile;
 use crate::index::{Run, Unloaded};
 use crate::position::Position;
 use crate::state::{CutNotice, Shared};
+use crate::sync::atomic::Ordering;
 
 /// Decodes the entry at `offset` of a segment from bytes read there, checking it.
 pub(crate) fn decode_at(

@@ -11,9 +11,7 @@ mod read;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Condvar, Mutex, RwLock};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::dir::LOCK_FILE;
@@ -24,6 +22,9 @@ use crate::recovery;
 use crate::report::{Access, RecoveryReport};
 use crate::segment_writer::{Preallocation, SegmentWriter};
 use crate::state::{Shared, State};
+use crate::sync::atomic::AtomicU64;
+use crate::sync::thread::{self, JoinHandle};
+use crate::sync::{Condvar, Mutex, RwLock};
 use crate::waiters::Waiters;
 use crate::writer::{store_checkpoint, Goal};
 
@@ -150,7 +151,7 @@ impl Wal {
         });
         let flusher = interval.map(|interval| {
             let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
+            thread::Builder::new()
                 .name("flashlog-flusher".into())
                 .spawn(move || flush_every(&shared, interval))
         });
@@ -212,7 +213,7 @@ impl Wal {
         };
         let outcome = match (finished, &state.poisoned) {
             (Err(err), _) => {
-                state.poisoned = Some(err.with_causes());
+                state.poisoned = Some(err.poison_cause());
                 Err(err)
             }
             (Ok(()), Some(cause)) => Err(Error::Poisoned {

@@ -1,13 +1,12 @@
 //! [`Wal`]'s methods that change which segments the log has: truncation at
 //! both ends, and rotation.
 
-use std::sync::atomic::Ordering;
-use std::sync::MutexGuard;
-
 use crate::error::{Error, Result};
 use crate::index::SegmentIndex;
 use crate::segment_writer::{Preallocation, SegmentWriter};
 use crate::state::State;
+use crate::sync::atomic::Ordering;
+use crate::sync::MutexGuard;
 use crate::truncate;
 use crate::wal::{out_of_range, Wal};
 use crate::writer::{store_checkpoint, Goal};
@@ -149,7 +148,7 @@ impl Wal {
     /// Stops the log accepting writes after `err`, wakes every waiter, and returns
     /// the error.
     fn poison(&self, mut state: MutexGuard<'_, State>, err: Error) -> Error {
-        state.poisoned = Some(err.with_causes());
+        state.poisoned = Some(err.poison_cause());
         self.shared.wake_everyone(&mut state);
         err
     }

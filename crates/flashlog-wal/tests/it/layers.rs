@@ -16,7 +16,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     // seam that `Options` carries (it needs only `error`).
     (
         "format",
-        &["op", "position", "error", "codec", "entry", "fs", "options"],
+        &[
+            "sync", "op", "position", "error", "codec", "entry", "fs", "options",
+        ],
     ),
     // Files: the directory, one segment (scanning, reading, writing), side files
     // (the checkpoint's records and their bytes in `checkpoint::record`).
