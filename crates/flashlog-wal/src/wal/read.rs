@@ -7,8 +7,12 @@ use std::time::{Duration, Instant};
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::index::Located;
+#[cfg(doc)]
+use crate::options::SyncPolicy;
 use crate::position::Position;
 use crate::reader::{decode_at, Iter};
+#[cfg(doc)]
+use crate::state::Shared;
 use crate::wal::{out_of_range, Wal};
 
 impl Wal {
