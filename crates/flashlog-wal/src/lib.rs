@@ -19,12 +19,14 @@ mod segment;
 mod segment_writer;
 // state
 mod index;
+mod receipt;
 mod report;
 mod state;
 mod waiters;
 // paths
 mod reader;
 mod recovery;
+mod syncer;
 mod truncate;
 mod writer;
 // API
@@ -39,10 +41,11 @@ pub use error::{CorruptionKind, Error, Result};
 pub use meta::{SideFileAction, SideFileNote, SideFileProblem};
 pub use op::Op;
 pub use options::{
-    Options, RecoveryMode, SyncPolicy, DEFAULT_MAX_SEGMENT_SIZE, DEFAULT_PREALLOCATE,
+    Options, RecoveryMode, SyncPolicy, Visibility, DEFAULT_MAX_SEGMENT_SIZE, DEFAULT_PREALLOCATE,
 };
 pub use position::{Position, SegmentId};
 pub use reader::{EntryRef, Iter};
+pub use receipt::Receipt;
 pub use repair::{rebuild_side_file, remove_skipped_damage};
 pub use report::{Damage, RecoveryReport};
 pub use wal::{SegmentInfo, Wal};

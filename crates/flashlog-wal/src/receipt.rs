@@ -103,7 +103,9 @@ impl Completion {
     }
 
     fn lock(&self) -> MutexGuard<'_, Slot> {
-        self.slot.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.slot
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     fn result(&self, outcome: &Outcome) -> Result<RangeInclusive<u64>> {
@@ -164,7 +166,7 @@ pub(crate) fn resolve_all(completions: Vec<Arc<Completion>>, outcome: &Outcome) 
 /// // One fsync may cover both; waiting for the second proves the first durable too.
 /// assert_eq!(second.wait()?, 2..=2);
 /// assert!(wal.durable_seq() >= 2);
-/// # Ok::<(), flashlog_wal::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "a dropped receipt still makes its entries durable, but nobody learns whether it did"]
 pub struct Receipt {
@@ -238,7 +240,7 @@ impl Receipt {
     ///     let _ = tx.send(result);
     /// });
     /// assert_eq!(rx.recv().unwrap()?, 1..=1);
-    /// # Ok::<(), flashlog_wal::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn on_durable<F>(self, f: F)
     where
@@ -279,7 +281,7 @@ impl Receipt {
 /// let receipt = wal.submit(Op::Put, b"k", b"v")?;
 /// // In async code: `receipt.await?`
 /// assert_eq!(block_on(receipt)?, 1..=1);
-/// # Ok::<(), flashlog_wal::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 impl Future for Receipt {
     type Output = Result<RangeInclusive<u64>>;

@@ -1,5 +1,5 @@
 //! The state one open log shares between its handle, appenders, readers and the
-//! background flusher.
+//! syncer thread.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
 use crate::index::{Index, Unloaded};
 use crate::meta::Meta;
-use crate::options::Options;
+use crate::options::{Options, Visibility};
 use crate::position::SegmentId;
 use crate::report::RecoveryReport;
 use crate::segment_writer::{Chunk, SegmentWriter};
@@ -269,6 +269,15 @@ impl Shared {
                 })
             }
             read => read,
+        }
+    }
+
+    /// One past the last entry a reader at `visibility` sees (call with the lock
+    /// held): through the last fsync, or through the written edge.
+    pub(crate) fn visible_end(&self, state: &State, visibility: Visibility) -> u64 {
+        match visibility {
+            Visibility::Durable => state.synced_seq + 1,
+            Visibility::Written => self.written_edge.load(Ordering::SeqCst) + 1,
         }
     }
 

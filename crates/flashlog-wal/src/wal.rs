@@ -8,11 +8,10 @@ mod append;
 mod maintenance;
 mod read;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::dir::LOCK_FILE;
 use crate::error::{Error, Result};
@@ -22,9 +21,10 @@ use crate::recovery;
 use crate::report::{Access, RecoveryReport};
 use crate::segment_writer::{Preallocation, SegmentWriter};
 use crate::state::{Shared, State};
-use crate::sync::atomic::AtomicU64;
+use crate::sync::atomic::{AtomicU64, AtomicUsize};
 use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{Condvar, Mutex, RwLock};
+use crate::syncer;
 use crate::waiters::Waiters;
 use crate::writer::{store_checkpoint, Goal};
 
@@ -50,7 +50,11 @@ use crate::writer::{store_checkpoint, Goal};
 /// ```
 pub struct Wal {
     shared: Arc<Shared>,
-    flusher: Mutex<Option<JoinHandle<()>>>,
+    /// The syncer thread (`syncer.rs`): started at open under
+    /// [`SyncPolicy::Interval`], otherwise by the first `submit`.
+    syncer: Mutex<Option<JoinHandle<()>>>,
+    /// Whether the syncer was started (read without the mutex on each submit).
+    syncer_started: std::sync::atomic::AtomicBool,
     /// The directory lock, held from a read-write open until close.
     lock: Mutex<Option<Box<dyn fmt::Debug + Send + Sync>>>,
 }
@@ -111,10 +115,7 @@ impl Wal {
         let view_truncations = recovered.meta.truncations;
         let first_seq = recovered.index.first_seq();
         let last = recovered.index.next_seq() - 1;
-        let interval = match options.sync_policy {
-            SyncPolicy::Interval(interval) => Some(interval),
-            SyncPolicy::Always | SyncPolicy::Manual => None,
-        };
+        let interval = matches!(options.sync_policy, SyncPolicy::Interval(_));
         let shared = Arc::new(Shared {
             dir,
             options,
@@ -129,6 +130,8 @@ impl Wal {
                 batch: 0,
                 batch_through: last,
                 waiters: Waiters::default(),
+                receipts: VecDeque::new(),
+                syncer_idle: false,
                 progress_waiters: 0,
                 written_seq: last,
                 synced_seq: last,
@@ -142,34 +145,48 @@ impl Wal {
             }),
             progress: Condvar::new(),
             appended: Condvar::new(),
-            flusher_stop: Condvar::new(),
+            syncer_wake: Condvar::new(),
+            written_edge: AtomicU64::new(last),
+            written_followers: AtomicUsize::new(0),
             misnamed: recovered.misnamed,
             read_files: Mutex::new(HashMap::new()),
             layout: RwLock::new(()),
             view_truncations: read_only.then_some(view_truncations),
             first_seq: AtomicU64::new(first_seq),
         });
-        let flusher = interval.map(|interval| {
-            let shared = Arc::clone(&shared);
-            thread::Builder::new()
-                .name("flashlog-flusher".into())
-                .spawn(move || flush_every(&shared, interval))
-        });
-        let flusher = match flusher.transpose() {
-            Ok(flusher) => flusher,
-            Err(err) => {
-                return Err(Error::io(
-                    "start flusher thread for",
-                    shared.dir.path(),
-                    err,
-                ))
-            }
-        };
-        Ok(Wal {
+        let wal = Wal {
             shared,
-            flusher: Mutex::new(flusher),
+            syncer: Mutex::new(None),
+            syncer_started: std::sync::atomic::AtomicBool::new(false),
             lock: Mutex::new(lock),
-        })
+        };
+        if interval && !read_only {
+            wal.start_syncer()?;
+        }
+        Ok(wal)
+    }
+
+    /// Starts the syncer thread unless it runs (or ran) already.
+    pub(crate) fn start_syncer(&self) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.syncer_started.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut syncer = self
+            .syncer
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if self.syncer_started.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let shared = Arc::clone(&self.shared);
+        let handle = thread::Builder::new()
+            .name("flashlog-syncer".into())
+            .spawn(move || syncer::run(&shared))
+            .map_err(|err| Error::io("start the syncer thread of", self.shared.dir.path(), err))?;
+        *syncer = Some(handle);
+        self.syncer_started.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Closes the log: refuses new appends, makes everything appended durable, and
@@ -196,7 +213,7 @@ impl Wal {
             };
         }
         state.closed = true;
-        shared.flusher_stop.notify_all();
+        shared.syncer_wake.notify_all();
         let through = state.index.next_seq() - 1;
         // Its error, if any, is in `poisoned` now.
         let _ = shared.commit(state, through, Goal::Synced);
@@ -221,15 +238,15 @@ impl Wal {
             }),
             (Ok(()), None) => Ok(()),
         };
-        shared.wake_everyone(&mut state);
-        drop(state);
-        let flusher = self
-            .flusher
+        // Every receipt resolves here: durable, or with the failure.
+        shared.wake_everyone(state);
+        let syncer = self
+            .syncer
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .take();
-        if let Some(flusher) = flusher {
-            let _ = flusher.join();
+        if let Some(syncer) = syncer {
+            let _ = syncer.join();
         }
         // The files are released: another `Wal` may open the directory now.
         drop(
@@ -300,31 +317,5 @@ fn out_of_range(state: &State, seq: u64) -> Error {
         seq,
         first: state.index.first_seq(),
         last: state.visible_end() - 1,
-    }
-}
-
-/// The background flusher of [`SyncPolicy::Interval`]: syncs whatever was written
-/// since the last sync, every `interval`, until the log closes or is poisoned.
-fn flush_every(shared: &Shared, interval: Duration) {
-    let mut state = shared.lock();
-    loop {
-        if state.closed || state.poisoned.is_some() {
-            return;
-        }
-        state = shared
-            .flusher_stop
-            .wait_timeout(state, interval)
-            .unwrap_or_else(|poison| poison.into_inner())
-            .0;
-        if state.closed || state.poisoned.is_some() {
-            return;
-        }
-        let through = state.index.next_seq() - 1;
-        if state.synced_seq < through {
-            if shared.commit(state, through, Goal::Synced).is_err() {
-                return;
-            }
-            state = shared.lock();
-        }
     }
 }

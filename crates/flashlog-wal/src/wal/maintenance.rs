@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::index::SegmentIndex;
+use crate::receipt::{self, Failure};
 use crate::segment_writer::{Preallocation, SegmentWriter};
 use crate::state::State;
 use crate::sync::atomic::Ordering;
@@ -71,14 +72,23 @@ impl Wal {
                 SegmentWriter::open(&self.shared.dir, active.id, active.end, preallocation)?;
             Ok((removed, writer))
         });
+        let mut cut = Vec::new();
         let result = result.map(|(removed, writer)| {
             let last = state.index.next_seq() - 1;
             state.writer = Some(writer);
             state.written_seq = state.written_seq.min(last);
             state.synced_seq = state.synced_seq.min(last);
+            self.shared
+                .written_edge
+                .store(state.written_seq, Ordering::SeqCst);
+            // Receipts of removed entries never resolve as durable: the numbers
+            // go to new entries, whose syncs must not resolve them.
+            cut = state.take_cut_receipts(seq);
             removed
         });
-        self.finish_truncation(state, result)
+        self.finish_truncation(state, result)?;
+        receipt::resolve_all(cut, &Err(Failure::Truncated { first_cut: seq }));
+        Ok(())
     }
 
     /// Seals the active segment and starts a new one, so that every entry appended
@@ -149,7 +159,7 @@ impl Wal {
     /// the error.
     fn poison(&self, mut state: MutexGuard<'_, State>, err: Error) -> Error {
         state.poisoned = Some(err.poison_cause());
-        self.shared.wake_everyone(&mut state);
+        self.shared.wake_everyone(state);
         err
     }
 }

@@ -40,6 +40,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "index",
             "index::segment_index",
+            "receipt",
             "report",
             "state",
             "waiters",
@@ -49,7 +50,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     // `reader::load`), truncation, recovery.
     (
         "paths",
-        &["writer", "reader", "reader::load", "truncate", "recovery"],
+        &[
+            "syncer",
+            "writer",
+            "reader",
+            "reader::load",
+            "truncate",
+            "recovery",
+        ],
     ),
     // The public API: `wal` is the handle (open, close); its other methods are
     // in `wal::append`, `wal::read` and `wal::maintenance`.
