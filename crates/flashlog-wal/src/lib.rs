@@ -26,6 +26,7 @@ mod waiters;
 // paths
 mod reader;
 mod recovery;
+mod rollback;
 mod syncer;
 mod truncate;
 mod writer;

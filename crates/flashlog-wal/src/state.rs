@@ -79,15 +79,17 @@ pub(crate) struct State {
     /// Whether a thread is doing I/O with the writer right now.
     pub io_busy: bool,
     /// Number of the group commit in flight (or of the last one).
-    pub batch: u64,
+    pub group: u64,
     /// Last sequence number the group commit in flight covers.
-    pub batch_through: u64,
+    pub group_through: u64,
     /// Appenders parked until their group commit is over.
     pub waiters: Waiters,
     /// The receipts of submitted entries not yet durable, in sequence order.
     pub receipts: VecDeque<Arc<Completion>>,
     /// Whether the syncer thread sleeps, waiting to be woken.
     pub syncer_idle: bool,
+    /// The groups taken back for want of space (see `rollback.rs`).
+    pub rollbacks: Rollbacks,
     /// Threads blocked on `Shared::progress`.
     pub progress_waiters: usize,
     /// Last sequence number handed to the operating system: what readers see.
@@ -106,6 +108,44 @@ pub(crate) struct State {
     pub cut_notices: Vec<Weak<CutNotice>>,
     /// The length of `cut_notices` at which dropped iterators are swept out.
     pub cut_notices_sweep_at: usize,
+}
+
+/// The rollbacks so far, for the appenders that wait: which of them took back
+/// an entry of theirs.
+#[derive(Debug, Default)]
+pub(crate) struct Rollbacks {
+    /// How many rollbacks happened: an appender notes it when it queues.
+    pub count: u64,
+    /// For each run of rollbacks that refused from the same sequence number:
+    /// the count of the run's first one, and that first refused number.
+    /// Rollbacks are rare (a full disk) and repeats of one share an entry.
+    runs: VecDeque<(u64, u64)>,
+    /// The last rollback's error.
+    error: Option<Arc<Error>>,
+}
+
+impl Rollbacks {
+    pub(crate) fn record(&mut self, from: u64, error: Arc<Error>) {
+        self.count += 1;
+        if self.runs.back().is_none_or(|&(_, last)| last != from) {
+            self.runs.push_back((self.count, from));
+        }
+        self.error = Some(error);
+    }
+
+    /// The error for an appender whose entries end at `seq` and that queued when
+    /// `count` was `since`, if a rollback since took them back: the first
+    /// rollback after it queued did, if `seq` was not written by then (nothing
+    /// written is ever taken back).
+    pub(crate) fn refused(&self, seq: u64, since: u64) -> Option<Error> {
+        if self.count == since {
+            return None;
+        }
+        let first = since + 1;
+        let run = self.runs.partition_point(|&(count, _)| count <= first);
+        let (_, from) = self.runs[run.checked_sub(1)?];
+        (seq >= from).then(|| self.error.as_ref().map_or(Error::Closed, |e| e.duplicate()))
+    }
 }
 
 /// Where an iterator learns that `truncate_back` removed entries: the lowest

@@ -18,8 +18,9 @@ use crate::error::{Error, Result};
 use crate::fs::Dir;
 use crate::index::SegmentIndex;
 use crate::options::SyncPolicy;
-use crate::receipt;
-use crate::segment_writer::{Chunk, Pending};
+use crate::receipt::{self, Failure};
+use crate::rollback::GroupStart;
+use crate::segment_writer::{is_out_of_space, Chunk, Pending};
 use crate::state::{Shared, State};
 use crate::sync::atomic::Ordering;
 use crate::sync::MutexGuard;
@@ -99,7 +100,14 @@ impl Shared {
         goal: Goal,
     ) -> Result<()> {
         let always = self.options.sync_policy == SyncPolicy::Always;
+        // Rollbacks after this point may take back entries up to `seq`.
+        let queued_at = state.rollbacks.count;
         loop {
+            // Refused for want of space (see rollback.rs): the numbers may have
+            // gone to new entries since, so this comes first.
+            if let Some(err) = state.rollbacks.refused(seq, queued_at) {
+                return Err(err);
+            }
             // A truncate_back while this thread waited may have removed entries up
             // to `seq`: what is gone cannot be waited for.
             let seq = seq.min(state.index.next_seq() - 1);
@@ -118,12 +126,12 @@ impl Shared {
             if state.io_busy {
                 // Wait with the group that will cover `seq`: the one in flight, or
                 // the next one.
-                let batch = if seq <= state.batch_through {
-                    state.batch
+                let group = if seq <= state.group_through {
+                    state.group
                 } else {
-                    state.batch + 1
+                    state.group + 1
                 };
-                let slot = state.waiters.register(batch);
+                let slot = state.waiters.register(group);
                 drop(state);
                 match (slot.park(), goal) {
                     (Turn::Synced, _) | (Turn::Written, Goal::Written) => return Ok(()),
@@ -144,16 +152,24 @@ impl Shared {
                 .filter(|chunk| chunk.segment != writer.id())
                 .map(|chunk| state.index.sealed(chunk.segment));
             let through = state.index.next_seq() - 1;
-            state.batch += 1;
-            state.batch_through = through;
+            state.group += 1;
+            state.group_through = through;
             let sync = always || goal == Goal::Synced;
+            let start = GroupStart {
+                segment: writer.id(),
+                end: writer.end(),
+                before: state.written_seq,
+                meta: state.meta,
+            };
 
             // The side file changes only here (a rotation) while the lock is
             // released: truncations wait for the I/O to end before they touch it.
             let mut meta = state.meta;
             drop(state);
             let unwind = PanicGuard { shared: self };
-            let result = writer.write(&self.dir, &chunks, &mut meta).and_then(|()| {
+            let written = writer.write(&self.dir, &chunks, &mut meta);
+            let write_failed = written.is_err();
+            let result = written.and_then(|()| {
                 if sync {
                     // Written readers may read the group now, before its fsync.
                     self.publish_written(through);
@@ -181,6 +197,20 @@ impl Shared {
                 }
             }
             if let Err(err) = result {
+                if write_failed && is_out_of_space(&err) && state.poisoned.is_none() {
+                    if let Ok(refused) = self.roll_back(&mut state, &start, &err) {
+                        // Everyone waiting rechecks: those whose entries went
+                        // learn it from `rollbacks`, the others go on.
+                        for waiter in state.waiters.take_all() {
+                            waiter.wake(Turn::Recheck);
+                        }
+                        self.progress.notify_all();
+                        let failure = Failure::Refused(err.poison_cause());
+                        drop(state);
+                        receipt::resolve_all(refused, &Err(failure));
+                        return Err(err);
+                    }
+                }
                 state.poisoned = Some(err.poison_cause());
                 self.wake_everyone(state);
                 return Err(err);
@@ -193,9 +223,9 @@ impl Shared {
             } else {
                 Vec::new()
             };
-            let batch = state.batch;
-            let group = state.waiters.take_group(batch);
-            let next_leader = state.waiters.take_next_leader(batch);
+            let finished = state.group;
+            let group = state.waiters.take_group(finished);
+            let next_leader = state.waiters.take_next_leader(finished);
             if next_leader.is_none() && !state.queue.is_empty() {
                 // Submitted entries queued behind this group, and no appender
                 // to lead them: the syncer does.

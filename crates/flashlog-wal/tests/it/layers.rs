@@ -51,6 +51,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "paths",
         &[
+            "rollback",
             "syncer",
             "writer",
             "reader",

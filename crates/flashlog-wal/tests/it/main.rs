@@ -9,6 +9,7 @@ mod go_compat;
 mod group_commit;
 mod layers;
 mod reading;
+mod receipts;
 mod recovery;
 mod rotation;
 mod round_trip;
