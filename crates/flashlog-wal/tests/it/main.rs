@@ -5,6 +5,7 @@
 mod checkpoint;
 mod common;
 mod concurrency;
+mod full_disk;
 mod go_compat;
 mod group_commit;
 mod layers;

@@ -11,7 +11,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
-use flashlog_testkit::{Call, CrashModel, Delay, DelayFs, Fault, FaultKind, OpKind, Persistence, SimFs, Target};
+use flashlog_testkit::{
+    Call, CrashModel, Delay, DelayFs, Fault, FaultKind, OpKind, Persistence, SimFs, Target,
+};
 use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Visibility, Wal};
 
 fn sim_options(sim: &SimFs) -> Options {
@@ -360,7 +362,11 @@ fn resolved_receipts_survive_a_crash_at_any_moment() {
         let image = sim.crash(CrashModel::DropUnsynced);
         submitter.join().unwrap();
         wal.close().unwrap();
-        assert_eq!(early.load(Ordering::SeqCst), 0, "receipts resolved before durable");
+        assert_eq!(
+            early.load(Ordering::SeqCst),
+            0,
+            "receipts resolved before durable"
+        );
         let reopened = Wal::open("/log", sim_options(&image)).unwrap();
         assert!(
             reopened.last_seq() >= before,
