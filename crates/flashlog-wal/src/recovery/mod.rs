@@ -34,9 +34,9 @@ use crate::options::RecoveryMode;
 use crate::position::SegmentId;
 use crate::report::{Access, RecoveryReport};
 use execute::execute;
-use plan::Planned;
+pub(crate) use plan::{plan, Planned};
 use scan::find_segments;
-use scan::Survey;
+pub(crate) use scan::{Found, Survey};
 
 /// The result of recovery: the log's index, its side file, and the report.
 #[derive(Debug)]
