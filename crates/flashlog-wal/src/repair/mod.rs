@@ -11,6 +11,7 @@ mod skipped;
 
 use std::path::{Path, PathBuf};
 
+use crate::checkpoint;
 use crate::dir::LOCK_FILE;
 use crate::error::{Error, Result};
 use crate::fs::Dir;
@@ -200,6 +201,14 @@ pub fn repair(dir: impl AsRef<Path>, options: RepairOptions) -> Result<RepairRep
     let recovered = recovery::carry_out(&dir, Access::ReadWrite, planned)?;
     if skip {
         skipped::take_out(&dir, recovered)?;
+    } else {
+        // As a read-write open and its close would: the checkpoint of the sealed
+        // segments, so that the next open need not scan them. Not having it is
+        // a lost hint, not an error (the next open scans).
+        let sealed = recovered.index.sealed(recovered.index.active().id);
+        if !sealed.is_empty() {
+            let _ = checkpoint::store(&dir, &sealed);
+        }
     }
     // The log must now open in the default mode; what that open finds is the
     // report of the repaired log.
