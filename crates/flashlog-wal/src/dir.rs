@@ -17,16 +17,16 @@ pub const LOCK_FILE: &str = "flashlog.lock";
 /// The side file's name.
 pub const META_FILE: &str = "flashlog.meta";
 /// The name the side file is written under before it is renamed into place.
-pub const META_TMP_FILE: &str = "flashlog.meta.tmp";
+pub(crate) const META_TMP_FILE: &str = "flashlog.meta.tmp";
 /// The side file's second copy (see the module docs of `meta.rs`: "Two copies").
 pub const META_COPY_FILE: &str = "flashlog.meta.bak";
 /// The name the second copy is written under before it is renamed into place.
-pub const META_COPY_TMP_FILE: &str = "flashlog.meta.bak.tmp";
+pub(crate) const META_COPY_TMP_FILE: &str = "flashlog.meta.bak.tmp";
 
 /// The checkpoint's name.
 pub const INDEX_FILE: &str = "flashlog.index";
 /// The name the checkpoint is written under before it is renamed into place.
-pub const INDEX_TMP_FILE: &str = "flashlog.index.tmp";
+pub(crate) const INDEX_TMP_FILE: &str = "flashlog.index.tmp";
 
 /// What a segment is rewritten under before it is renamed over the original; a
 /// leftover one (a crash during [`remove_skipped_damage`](crate::remove_skipped_damage))

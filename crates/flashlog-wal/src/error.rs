@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::position::SegmentId;
 
@@ -241,10 +242,13 @@ pub enum Error {
     },
     /// An earlier write or fsync failed; the log accepts no more writes until it is
     /// reopened, because what reached the disk after the failure is unknown.
-    #[error("the log stopped accepting writes after an earlier failure: {cause}")]
+    /// The earlier failure is its source, with its kind: [`Error::io_kind`] tells a
+    /// full disk (`StorageFull`) from a failing one.
+    #[error("the log stopped accepting writes after an earlier failure")]
     Poisoned {
-        /// The earlier failure, as text.
-        cause: String,
+        /// The write or fsync that failed.
+        #[source]
+        cause: Arc<Error>,
     },
     /// The log was opened read-only.
     #[error("the log is open read-only")]
@@ -255,6 +259,53 @@ pub enum Error {
 }
 
 impl Error {
+    /// The kind of the operating system's error behind this one: of an
+    /// [`Error::Io`], or of the failure that poisoned the log for an
+    /// [`Error::Poisoned`]. `None` for errors that are not I/O.
+    ///
+    /// ```
+    /// use std::io;
+    /// use flashlog_wal::Error;
+    ///
+    /// let err = Error::Io {
+    ///     op: "fsync",
+    ///     path: "/log/segment-0001.log".into(),
+    ///     source: io::Error::from(io::ErrorKind::StorageFull),
+    /// };
+    /// assert_eq!(err.io_kind(), Some(io::ErrorKind::StorageFull));
+    /// ```
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            Error::Io { source, .. } => Some(source.kind()),
+            Error::Poisoned { cause } => cause.io_kind(),
+            _ => None,
+        }
+    }
+
+    /// What the log keeps as the cause of its poisoning, while `self` goes to the
+    /// caller whose write failed: an equal I/O error (same operation, path, OS
+    /// error code or kind, and message). Writes and fsyncs fail only with
+    /// [`Error::Io`]; anything else is kept as its text, kind `Other`.
+    pub(crate) fn poison_cause(&self) -> Arc<Error> {
+        let copy = match self {
+            Error::Io { op, path, source } => Error::Io {
+                op,
+                path: path.clone(),
+                source: match source.raw_os_error() {
+                    Some(code) => io::Error::from_raw_os_error(code),
+                    None => io::Error::new(source.kind(), source.to_string()),
+                },
+            },
+            Error::Poisoned { cause } => return Arc::clone(cause),
+            other => Error::Io {
+                op: "write",
+                path: PathBuf::new(),
+                source: io::Error::other(other.with_causes()),
+            },
+        };
+        Arc::new(copy)
+    }
+
     /// The error and its causes on one line, joined by ": ".
     pub(crate) fn with_causes(&self) -> String {
         let mut text = self.to_string();

@@ -10,6 +10,7 @@ pub mod fs;
 mod op;
 mod options;
 mod position;
+mod sync;
 // files
 mod checkpoint;
 mod dir;
@@ -32,10 +33,7 @@ mod repair;
 mod wal;
 
 pub use batch::Batch;
-pub use dir::{
-    INDEX_FILE, INDEX_TMP_FILE, LOCK_FILE, META_COPY_FILE, META_COPY_TMP_FILE, META_FILE,
-    META_TMP_FILE,
-};
+pub use dir::{INDEX_FILE, LOCK_FILE, META_COPY_FILE, META_FILE};
 pub use entry::Entry;
 pub use error::{CorruptionKind, Error, Result};
 pub use meta::{SideFileAction, SideFileNote, SideFileProblem};

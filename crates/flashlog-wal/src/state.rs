@@ -2,8 +2,10 @@
 //! background flusher.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, Weak};
+
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
@@ -77,7 +79,7 @@ pub(crate) struct State {
     /// Last sequence number known to be on disk.
     pub synced_seq: u64,
     /// Why the log stopped accepting writes, once a write or fsync failed.
-    pub poisoned: Option<String>,
+    pub poisoned: Option<Arc<Error>>,
     pub closed: bool,
     /// Whether `close` has released everything (a second `close` waits for it).
     pub close_finished: bool,

@@ -8,9 +8,11 @@
 //! Appenders wait for group `n` in list `n % 2`: while group `n` is in flight, an
 //! appender's entries are in it or in the next one (`n + 1`), never later.
 
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::thread::{self, Thread};
+
+use crate::sync::atomic::{AtomicU8, Ordering};
+use crate::sync::thread::{self, Thread};
+use crate::sync::thread_local;
 
 /// What a woken appender learns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@
 //! next leader, so one fsync covers every appender that came during the previous one.
 
 use std::mem;
-use std::sync::MutexGuard;
+use std::sync::Arc;
 
 use crate::checkpoint::{self, Sealed};
 use crate::codec;
@@ -20,6 +20,7 @@ use crate::index::SegmentIndex;
 use crate::options::SyncPolicy;
 use crate::segment_writer::{Chunk, Pending};
 use crate::state::{Shared, State};
+use crate::sync::MutexGuard;
 use crate::waiters::Turn;
 
 /// Chunk buffers kept for reuse, and the largest kept: enough to avoid an
@@ -176,7 +177,7 @@ impl Shared {
                 }
             }
             if let Err(err) = result {
-                state.poisoned = Some(err.with_causes());
+                state.poisoned = Some(err.poison_cause());
                 self.wake_everyone(&mut state);
                 return Err(err);
             }
@@ -219,9 +220,14 @@ impl Drop for PanicGuard<'_> {
     fn drop(&mut self) {
         let mut state = self.shared.lock();
         state.io_busy = false;
-        state
-            .poisoned
-            .get_or_insert_with(|| "the file system panicked during a write or fsync".into());
+        let dir = self.shared.dir.path();
+        state.poisoned.get_or_insert_with(|| {
+            Arc::new(Error::io(
+                "write or fsync (the file system panicked) in",
+                dir,
+                std::io::Error::other("the file system panicked"),
+            ))
+        });
         self.shared.wake_everyone(&mut state);
     }
 }

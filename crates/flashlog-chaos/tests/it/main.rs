@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod fuzz_corpus;
-mod group_commit_model;
 mod kill;
 mod kill_embedded;
 mod kv_gate_model;

@@ -7,12 +7,19 @@
 use flashlog_testkit::{CrashModel, Recovered, SimFs};
 use flashlog_wal::{
     codec, CorruptionKind, Error, Op, RecoveryMode, SegmentId, SideFileAction, SyncPolicy, Wal,
-    INDEX_FILE, META_COPY_FILE, META_COPY_TMP_FILE, META_FILE, META_TMP_FILE,
+    INDEX_FILE, META_COPY_FILE, META_FILE,
 };
 
 use crate::common::{options, value, DIR};
 
 const SEGMENT: u64 = 128;
+
+/// The names the two copies of the side file are written under before their
+/// renames, as docs/design.md lists them ("Files in a log directory"): what a crash
+/// leaves, and an open must remove, whatever version wrote it. The library does not
+/// export them.
+const META_TMP_FILE: &str = "flashlog.meta.tmp";
+const META_COPY_TMP_FILE: &str = "flashlog.meta.bak.tmp";
 
 fn path(name: &str) -> String {
     format!("{DIR}/{name}")

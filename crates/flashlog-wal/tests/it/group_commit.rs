@@ -2,11 +2,13 @@
 //! `close` unblocks appenders, and a failed fsync poisons the log.
 
 use std::collections::HashSet;
+use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
+use flashlog_testkit::{Fault, FaultKind, OpKind, Persistence, SimFs, Target};
 use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Wal};
 
 use crate::common::{faulty_options, open, read_all, FaultyFs};
@@ -548,4 +550,47 @@ fn a_file_system_panicking_mid_commit_poisons_the_log_instead_of_hanging_it() {
         .expect("append hung after a panic");
     assert!(matches!(after, Err(Error::Poisoned { .. })), "{after:?}");
     assert!(matches!(wal.close(), Err(Error::Poisoned { .. })));
+}
+
+/// `Error::Poisoned` carries the failure that poisoned the log, kind included: a
+/// caller tells a full disk from a failing one on every later refusal.
+#[test]
+fn poisoned_keeps_the_kind_of_the_failed_fsync() {
+    for (kind, raw) in [(FaultKind::Enospc, 28), (FaultKind::Eio, 5)] {
+        let sim = SimFs::new();
+        let wal = Wal::open("/log", Options::default().fs(Arc::new(sim.clone()))).unwrap();
+        wal.append(Op::Put, b"before", b"1").unwrap();
+        sim.set_fault(Some(Fault {
+            target: Target::Kind(OpKind::SyncData),
+            nth: 1,
+            kind,
+            persistence: Persistence::Once,
+        }));
+        let err = wal.append(Op::Put, b"lost", b"2").unwrap_err();
+        assert!(matches!(err, Error::Io { op: "fsync", .. }), "{err}");
+        let os_kind = io::Error::from_raw_os_error(raw).kind();
+        assert_eq!(err.io_kind(), Some(os_kind));
+        if kind == FaultKind::Enospc {
+            assert_eq!(os_kind, io::ErrorKind::StorageFull);
+        }
+        for later in [
+            wal.append(Op::Put, b"later", b"3").unwrap_err(),
+            wal.sync().unwrap_err(),
+        ] {
+            let Error::Poisoned { cause } = &later else {
+                panic!("{later}")
+            };
+            assert!(matches!(**cause, Error::Io { op: "fsync", .. }), "{cause}");
+            assert_eq!(later.io_kind(), err.io_kind(), "{later}");
+            assert_eq!(cause.to_string(), err.to_string());
+            // The cause is the error's source, and its OS error is the next one.
+            let source = std::error::Error::source(&later).expect("a source");
+            assert_eq!(source.to_string(), err.to_string());
+            let os = source.source().expect("the OS error");
+            assert_eq!(
+                os.to_string(),
+                io::Error::from_raw_os_error(raw).to_string()
+            );
+        }
+    }
 }

@@ -5,15 +5,20 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use flashlog_wal::{
-    Error, Op, Options, RecoveryMode, SegmentId, Wal, INDEX_TMP_FILE, META_TMP_FILE,
-};
+use flashlog_wal::{Error, Op, Options, RecoveryMode, SegmentId, Wal};
 
 use crate::common::{
     append_all, open, read_all, sample_records, segment_files, FaultyFs, FaultyFsHandle, Record,
 };
 
 const SEGMENT: u64 = 128;
+
+/// The names the side file and the checkpoint are written under before their
+/// renames, as docs/design.md lists them ("Files in a log directory"): what a crash
+/// leaves, and an open must remove, whatever version wrote it. The library does not
+/// export them.
+const META_TMP_FILE: &str = "flashlog.meta.tmp";
+const INDEX_TMP_FILE: &str = "flashlog.index.tmp";
 
 fn options(mode: RecoveryMode) -> Options {
     Options::default()

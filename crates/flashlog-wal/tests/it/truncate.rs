@@ -209,7 +209,7 @@ fn truncate_front_is_crash_safe_at_every_step() {
 }
 
 /// Whatever `flashlog.index` says of each segment that exists, read off its bytes
-/// per the layout in checkpoint.rs: `(segment, entries, len)`.
+/// per the layout in checkpoint/record.rs: `(segment, entries, len)`.
 fn checkpoint_records(dir: &std::path::Path) -> Vec<(u64, u64, u64)> {
     let Ok(bytes) = std::fs::read(dir.join(flashlog_wal::INDEX_FILE)) else {
         return Vec::new();
