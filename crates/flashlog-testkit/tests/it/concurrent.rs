@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use flashlog_testkit::history::{Change, Clock, History, IterOutcome, IterTrace, Span, Violation};
 use flashlog_testkit::{run_with_timeout, Call, Delay, DelayFs, Record, Recovered, Rng};
 use flashlog_wal::fs::{Fs, StdFs};
-use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Wal};
+use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Visibility, Wal};
 
 use crate::common::long;
 
@@ -251,8 +251,10 @@ impl Worker<'_> {
     fn iterate(&mut self) {
         let from = self.some_seq();
         let (created, iter) = self.time(|| self.wal().iter_from(from));
+        // The model holds an entry from its append's return on: under `Manual`
+        // that is the written edge, not the durable one.
         let mut iter = match iter {
-            Ok(iter) => iter,
+            Ok(iter) => iter.visibility(Visibility::Written),
             Err(Error::SeqOutOfRange { .. }) => {
                 return self.log.refused_iters.push((created, from))
             }
