@@ -644,15 +644,9 @@ fn describe_yielded(yielded: &[(u64, u64)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flashlog_wal::Op;
 
     fn record(seq: u64, key: &str) -> Record {
-        Record {
-            seq,
-            op: Op::Put,
-            key: key.as_bytes().to_vec(),
-            value: vec![1, 2, 3],
-        }
+        Record::put(seq, key.as_bytes(), &[1, 2, 3])
     }
 
     fn span(start: u64, end: u64) -> Span {

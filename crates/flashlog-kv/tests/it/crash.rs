@@ -41,7 +41,7 @@ fn compaction_crashing_at_each_step_loses_nothing() {
             .wal(
                 Options::default()
                     .max_segment_size(512)
-                    .fs(Arc::new(FaultyFsHandle(Arc::clone(&fs)))),
+                    .fs(Arc::new(FaultyFsHandle::on_disk(&fs))),
             )
             .auto_compact(AutoCompact::Never);
         let db = Db::open(dir.path(), options).unwrap();

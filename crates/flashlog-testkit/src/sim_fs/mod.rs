@@ -18,6 +18,7 @@
 mod file;
 pub(crate) mod state;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, ErrorKind};
@@ -187,6 +188,22 @@ impl SimFs {
                 directory.current.remove(&name);
             }
         }
+    }
+
+    /// Every file as a process would find it now (current names and bytes,
+    /// synced or not), by path: what a check compares before and after an
+    /// operation that must change nothing.
+    pub fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let sim = self.state();
+        let mut files = BTreeMap::new();
+        for (dir, names) in &sim.dirs {
+            for (name, ino) in &names.current {
+                if let Some(inode) = sim.inodes.get(ino) {
+                    files.insert(dir.join(name), inode.current.clone());
+                }
+            }
+        }
+        files
     }
 
     /// The current names in a directory, sorted.

@@ -35,7 +35,7 @@ fn many_segments(dir: &Path) -> Vec<Record> {
 /// Opens with a file system that counts the bytes read from segments.
 fn open_counting(dir: &Path, options: Options) -> (flashlog_wal::Result<Wal>, Arc<FaultyFs>) {
     let fs = Arc::new(FaultyFs::default());
-    let wal = Wal::open(dir, options.fs(Arc::new(FaultyFsHandle(Arc::clone(&fs)))));
+    let wal = Wal::open(dir, options.fs(Arc::new(FaultyFsHandle::on_disk(&fs))));
     (wal, fs)
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Wal};
 
-use crate::common::{faulty_options, open, read_all, FaultyFs};
+use crate::common::{faulty_options, open, read_all, AfterFailure, Counting, FaultyFs};
 
 fn payload(thread: usize, i: usize) -> Vec<u8> {
     format!("thread {thread} entry {i}").into_bytes()
@@ -216,7 +216,7 @@ fn a_failed_fsync_poisons_the_log_and_nothing_later_is_acknowledged() {
     // Fail the first fsync after open (open's own is the first), once only: a later
     // fsync would succeed, and must not be taken as proof that the failed write
     // reached the disk.
-    let fs = FaultyFs::failing_at(2, true, false);
+    let fs = FaultyFs::failing(2, Counting::SyncsOnly, AfterFailure::Proceed);
     let wal = Wal::open(dir.path(), faulty_options(&fs)).unwrap();
     let err = wal.append(Op::Put, b"lost", b"2").unwrap_err();
     assert!(matches!(err, Error::Io { op: "fsync", .. }), "{err}");
@@ -242,7 +242,7 @@ fn a_failed_fsync_poisons_the_log_and_nothing_later_is_acknowledged() {
 fn a_failed_fsync_fails_every_appender_of_the_group() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path(), Options::default())); // created: reopening syncs once
-    let fs = FaultyFs::failing_at(4, true, false);
+    let fs = FaultyFs::failing(4, Counting::SyncsOnly, AfterFailure::Proceed);
     let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
     let handles: Vec<_> = (0..16)
         .map(|t| {
@@ -340,7 +340,7 @@ fn manual_and_interval_policies_write_at_once_and_sync_later() {
 fn a_follower_of_a_poisoned_log_gets_the_error_instead_of_waiting_forever() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path(), Options::default())); // created: reopening syncs once
-    let fs = FaultyFs::failing_at(3, true, false);
+    let fs = FaultyFs::failing(3, Counting::SyncsOnly, AfterFailure::Proceed);
     let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
     wal.append(Op::Put, b"synced", b"").unwrap();
     let mut tail = wal.iter_from(1).unwrap().follow();

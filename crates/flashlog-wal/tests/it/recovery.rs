@@ -411,7 +411,7 @@ fn a_read_write_open_reads_the_newest_segment_from_the_disk() {
     drop(wal);
 
     let fs = Arc::new(FaultyFs::default());
-    let with_fs = |options: Options| options.fs(Arc::new(FaultyFsHandle(Arc::clone(&fs))));
+    let with_fs = |options: Options| options.fs(Arc::new(FaultyFsHandle::on_disk(&fs)));
     drop(Wal::open(dir.path(), with_fs(options().read_only())).unwrap());
     assert!(fs.dropped_caches.lock().unwrap().is_empty());
     drop(Wal::open(dir.path(), with_fs(options())).unwrap());

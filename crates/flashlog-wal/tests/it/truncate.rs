@@ -5,7 +5,8 @@
 use flashlog_wal::{Error, Op, Options, SegmentId, Wal};
 
 use crate::common::{
-    append_all, faulty_options, open, read_all, sample_records, segment_files, FaultyFs, Record,
+    append_all, faulty_options, open, read_all, sample_records, segment_files, AfterFailure,
+    Counting, FaultyFs, Record,
 };
 
 const SEGMENT: u64 = 200;
@@ -146,7 +147,11 @@ fn check_crash_safety(
             let wal = open(dir.path(), options());
             append_all(&wal, before);
         }
-        let fs = FaultyFs::failing_at(fail_at, false, true);
+        let fs = FaultyFs::failing(
+            fail_at,
+            Counting::EveryMutation,
+            AfterFailure::FailEveryLater,
+        );
         let result = {
             let wal = Wal::open(dir.path(), faulty_options(&fs).max_segment_size(SEGMENT));
             wal.and_then(|wal| operation(&wal))
@@ -188,7 +193,11 @@ fn truncate_front_is_crash_safe_at_every_step() {
     for fail_at in 1..40 {
         let dir = tempfile::tempdir().unwrap();
         append_all(&open(dir.path(), options()), &records);
-        let fs = FaultyFs::failing_at(fail_at, false, true);
+        let fs = FaultyFs::failing(
+            fail_at,
+            Counting::EveryMutation,
+            AfterFailure::FailEveryLater,
+        );
         let result = Wal::open(dir.path(), faulty_options(&fs).max_segment_size(SEGMENT))
             .and_then(|wal| wal.truncate_front(40));
         let wal = open(dir.path(), options());
@@ -265,7 +274,11 @@ fn truncate_back_never_leaves_a_checkpoint_a_segment_disagrees_with() {
             assert!(wal.segments().len() > 3);
         }
         assert!(!checkpoint_records(dir.path()).is_empty());
-        let fs = FaultyFs::failing_at(fail_at, false, true);
+        let fs = FaultyFs::failing(
+            fail_at,
+            Counting::EveryMutation,
+            AfterFailure::FailEveryLater,
+        );
         let result = Wal::open(dir.path(), faulty_options(&fs).max_segment_size(SEGMENT))
             .and_then(|wal| wal.truncate_back(12));
         assert_checkpoint_true(dir.path(), &format!("failure at mutation {fail_at}"));
