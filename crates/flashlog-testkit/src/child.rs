@@ -65,7 +65,7 @@ pub fn child_role() -> Option<ChildRole> {
 }
 
 /// In a child, after starting its worker threads: waits for the parent to end
-/// it, and exits with 0 after [`CHILD_LIFETIME`] (30 s) if it never does, so
+/// it, and exits with 0 after 30 s if it never does, so
 /// that no child outlives a parent that died.
 pub fn work_until_killed() -> ! {
     std::thread::sleep(CHILD_LIFETIME);
