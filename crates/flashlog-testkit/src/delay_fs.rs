@@ -342,7 +342,7 @@ mod tests {
     use flashlog_wal::fs::OpenMode;
 
     use super::*;
-    use crate::{Fault, FaultKind, OpKind, Persistence, SimFs, Target};
+    use crate::{FaultKind, OpKind, Persistence, SimFault, SimFs, Target};
 
     fn sim_with_file() -> (SimFs, DelayFs) {
         let sim = SimFs::new();
@@ -412,7 +412,7 @@ mod tests {
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
         let missing = fs.remove_file(Path::new("/d/f")).unwrap_err();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
-        sim.set_fault(Some(Fault {
+        sim.set_fault(Some(SimFault {
             target: Target::Kind(OpKind::Write),
             nth: 1,
             kind: FaultKind::Eio,

@@ -1,6 +1,9 @@
 //! The history of a log under concurrent calls, and the checks every result of a
 //! read, an iterator or a reopen must pass against it.
 //!
+//! Longer than 500 lines: one idea (the intervals a history derives and the checks
+//! against them, which share its private state), and about 100 lines of its tests.
+//!
 //! Every call is stamped with two ticks of one global [`Clock`], taken just before
 //! and just after it ([`Span`]). A call takes effect at some moment strictly inside
 //! its span. From the spans of the calls that change the log (appends and the two

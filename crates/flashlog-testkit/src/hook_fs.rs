@@ -2,7 +2,7 @@
 //! another [`Fs`] (the real disk, or a [`SimFs`](crate::SimFs)) and lets its
 //! [`Hooks`] see each call first, fail it, cut a write short, or count what a read
 //! returned. [`DelayFs`](crate::DelayFs) (sleeps before calls) and
-//! [`FaultyFsHandle`](crate::FaultyFsHandle) (counts calls, fails the Nth) are
+//! [`FaultyDiskFs`](crate::FaultyDiskFs) (counts calls, fails the Nth) are
 //! hooks on it, and so is any test's own wrapper: a test writes only what differs
 //! from plain forwarding.
 //!

@@ -105,8 +105,16 @@ pub enum PrefixViolation {
 /// use flashlog_testkit::child::Ack;
 /// use flashlog_testkit::WriterPrefixes;
 ///
-/// // Two writers from id 100: writer 0 issues 100, 102, ..., writer 1 101, 103, ...
-/// let check = WriterPrefixes { first_seq: 1, known: &[7], first_id: 100, writers: 2, id_span: 1000, acks: &[Ack { id: 101, seq: 2 }] };
+/// // Id 7 was verified before at seq 1; then two writers from id 100:
+/// // writer 0 issues 100, 102, ..., writer 1 101, 103, ...; 101 was acknowledged at seq 2.
+/// let check = WriterPrefixes {
+///     first_seq: 1,
+///     known: &[7],
+///     first_id: 100,
+///     writers: 2,
+///     id_span: 1000,
+///     acks: &[Ack { id: 101, seq: 2 }],
+/// };
 /// assert!(check.check(&[7, 101, 100, 103]).is_ok());
 /// assert!(check.check(&[7, 101, 103]).is_ok());
 /// assert!(check.check(&[7, 100]).is_err()); // the ack of 101 is lost

@@ -8,7 +8,7 @@ use flashlog_wal::fs::FsFile;
 
 use super::lock;
 use super::state::{Change, Ino, Sim};
-use crate::fault::{OpKind, Verdict};
+use crate::sim_fault::{OpKind, Verdict};
 
 /// An open file of a [`SimFs`](crate::SimFs).
 #[derive(Debug)]

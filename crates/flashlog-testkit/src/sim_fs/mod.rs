@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use flashlog_wal::fs::{Fs, FsFile, OpenMode};
 
-use crate::fault::{Fault, OpKind};
+use crate::sim_fault::{OpKind, SimFault};
 use file::SimFile;
 use state::{normal, split, Change, Inode, Sim};
 
@@ -92,7 +92,7 @@ impl SimFs {
     }
 
     /// Fails calls as `fault` says (replacing any earlier fault); `None` clears it.
-    pub fn set_fault(&self, fault: Option<Fault>) {
+    pub fn set_fault(&self, fault: Option<SimFault>) {
         let mut sim = self.state();
         sim.faults.fault = fault;
     }

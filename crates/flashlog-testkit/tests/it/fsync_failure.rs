@@ -4,14 +4,14 @@
 use std::sync::{Arc, Barrier};
 
 use flashlog_testkit::{
-    check_recovered, CrashModel, Fault, FaultKind, LogModel, OpKind, Persistence, SimFs, Target,
+    check_recovered, CrashModel, FaultKind, LogModel, OpKind, Persistence, SimFault, SimFs, Target,
 };
 use flashlog_wal::{Error, Op, SyncPolicy, Wal};
 
 use crate::common::{options, reopen, DIR};
 
-fn fsync_fault(nth: u64, kind: FaultKind) -> Fault {
-    Fault {
+fn fsync_fault(nth: u64, kind: FaultKind) -> SimFault {
+    SimFault {
         target: Target::Kind(OpKind::SyncData),
         nth,
         kind,
@@ -101,7 +101,7 @@ fn interrupted_reads_and_writes_are_retried() {
             let wal = Wal::open(DIR, options(&sim, 1 << 20, SyncPolicy::Always)).unwrap();
             wal.append(Op::Put, b"a", b"1").unwrap();
         }
-        sim.set_fault(Some(Fault {
+        sim.set_fault(Some(SimFault {
             target: Target::Kind(kind),
             nth: 1,
             kind: FaultKind::Eintr,

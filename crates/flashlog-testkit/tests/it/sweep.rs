@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use flashlog_testkit::{
-    run_with_timeout, CrashModel, Fault, FaultKind, LogModel, OpKind, Persistence, Rng, SimFs,
+    run_with_timeout, CrashModel, FaultKind, LogModel, OpKind, Persistence, Rng, SimFault, SimFs,
     Target,
 };
 use flashlog_wal::{Error, Op, SyncPolicy, Wal};
@@ -40,7 +40,7 @@ struct Run {
 }
 
 /// Opens a log on a fresh file system with `fault` set and runs the workload.
-fn run(steps: &[Step], policy: SyncPolicy, fault: Option<Fault>) -> Run {
+fn run(steps: &[Step], policy: SyncPolicy, fault: Option<SimFault>) -> Run {
     let sim = SimFs::new();
     sim.set_fault(fault);
     let mut driver = Driver::new(LogModel::new(), policy);
@@ -97,7 +97,7 @@ fn sweep(policy: SyncPolicy, steps: &[Step], tally: &mut Tally) {
         };
         for persistence in [Persistence::Once, Persistence::Forever] {
             for nth in 1..=count {
-                let fault = Fault {
+                let fault = SimFault {
                     target,
                     nth,
                     kind,

@@ -14,7 +14,7 @@ use flashlog_testkit::{Call, CallOn, HookFs, Hooks};
 use flashlog_wal::fs::StdFs;
 use flashlog_wal::{Error, Op, Options, Wal};
 
-use crate::common::{faulty_options, FaultyFs};
+use crate::common::{faulty_disk_options, FaultyDisk};
 
 /// Which call of the paused thread stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,8 +313,8 @@ fn regression_wait_for_returns_at_close_and_says_so() {
 #[test]
 fn regression_wait_for_returns_when_the_log_is_poisoned() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = FaultyFs::sticky();
-    let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
+    let fs = FaultyDisk::sticky();
+    let wal = Arc::new(Wal::open(dir.path(), faulty_disk_options(&fs)).unwrap());
     wal.append(Op::Put, b"k", b"v").unwrap();
     let waiter = {
         let wal = Arc::clone(&wal);

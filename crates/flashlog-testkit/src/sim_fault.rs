@@ -1,5 +1,6 @@
-//! Fault injection: fail the Nth call of the simulated file system with an I/O
-//! error, once or from then on, and freeze it at a crash point.
+//! Simulated faults ([`SimFault`]): fail the Nth call of the simulated file system
+//! ([`SimFs`](crate::SimFs)) with an I/O error, once or from then on, and freeze it
+//! at a crash point. Faults on the real disk are [`FaultyDisk`](crate::FaultyDisk)'s.
 
 use std::io;
 
@@ -51,7 +52,7 @@ impl OpKind {
     }
 }
 
-/// Which calls a [`Fault`] counts.
+/// Which calls a [`SimFault`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     /// Every call of `Fs` and `FsFile`, reads included.
@@ -72,7 +73,7 @@ impl Target {
     }
 }
 
-/// The error a [`Fault`] injects.
+/// The error a [`SimFault`] injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
     /// `EIO`: the call fails and changes nothing.
@@ -118,7 +119,7 @@ pub enum Persistence {
 
 /// A fault to inject: fail the `nth` (1-based) call that `target` counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fault {
+pub struct SimFault {
     /// Which calls are counted.
     pub target: Target,
     /// The first counted call that fails (1-based).
@@ -150,7 +151,7 @@ pub(crate) struct Faults {
     /// After this many mutations every further mutation fails with `EIO` and changes
     /// nothing: the machine has (logically) lost power at that point.
     pub crash_after: Option<u64>,
-    pub fault: Option<Fault>,
+    pub fault: Option<SimFault>,
     /// Calls the fault counted so far.
     counted: u64,
     /// Whether the fault struck already.
@@ -220,7 +221,7 @@ mod tests {
     #[test]
     fn once_fails_only_the_nth_counted_call() {
         let mut faults = Faults {
-            fault: Some(Fault {
+            fault: Some(SimFault {
                 target: Target::Kind(OpKind::SyncData),
                 nth: 2,
                 kind: FaultKind::Eio,
@@ -240,7 +241,7 @@ mod tests {
     #[test]
     fn forever_eintr_lets_every_retry_through() {
         let mut faults = Faults {
-            fault: Some(Fault {
+            fault: Some(SimFault {
                 target: Target::AnyCall,
                 nth: 1,
                 kind: FaultKind::Eintr,

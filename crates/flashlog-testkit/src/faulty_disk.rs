@@ -1,7 +1,8 @@
-//! A file system on the real disk that counts calls and can fail the Nth mutating
-//! one: for tests that need real files but a chosen failure, or want to know how
-//! many fsyncs or segment reads an operation made. ([`SimFs`](crate::SimFs) is the
-//! simulated one, with crashes.)
+//! Faults on the real disk ([`FaultyDisk`]): the real file system behind hooks that
+//! count calls and can fail the Nth mutating one, for tests that need real files
+//! but a chosen failure, or want to know how many fsyncs or segment reads an
+//! operation made. Simulated faults, with crashes, are
+//! [`SimFault`](crate::SimFault)s of a [`SimFs`](crate::SimFs).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use flashlog_wal::Options;
 
 use crate::hook_fs::{Call, CallOn, HookFs, Hooks};
 
-/// Which calls count toward the one [`FaultyFs`] fails.
+/// Which calls count toward the one [`FaultyDisk`] fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Counting {
     /// Every mutation: a write, fsync, truncate, create, rename or remove.
@@ -24,7 +25,7 @@ pub enum Counting {
     SyncsOnly,
 }
 
-/// What [`FaultyFs`] does with the mutations after the one it failed.
+/// What [`FaultyDisk`] does with the mutations after the one it failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AfterFailure {
     /// They go ahead: one failed call, as a transient error.
@@ -39,7 +40,7 @@ pub enum AfterFailure {
 /// write, fsync, truncate, create, rename or remove) with EIO, once or from then
 /// on ([`Counting`], [`AfterFailure`]).
 #[derive(Debug, Default)]
-pub struct FaultyFs {
+pub struct FaultyDisk {
     /// File and directory fsyncs made.
     pub syncs: AtomicU64,
     /// Bytes read from segment files.
@@ -61,53 +62,53 @@ pub struct FaultyFs {
     failed: AtomicBool,
 }
 
-impl FaultyFs {
-    /// Fails counted call `n` (1-based; 0: none until [`FaultyFs::fail_after`]
+impl FaultyDisk {
+    /// Fails counted call `n` (1-based; 0: none until [`FaultyDisk::fail_after`]
     /// says which), and after it does as `after_failure` says.
     ///
     /// ```
-    /// use flashlog_testkit::faulty_fs::{AfterFailure, Counting, FaultyFs};
-    /// use flashlog_testkit::faulty_options;
+    /// use flashlog_testkit::faulty_disk::{AfterFailure, Counting, FaultyDisk};
+    /// use flashlog_testkit::faulty_disk_options;
     /// use flashlog_wal::{Op, Wal};
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let fs = FaultyFs::failing(0, Counting::SyncsOnly, AfterFailure::Proceed);
-    /// let wal = Wal::open(dir.path(), faulty_options(&fs))?;
+    /// let fs = FaultyDisk::failing(0, Counting::SyncsOnly, AfterFailure::Proceed);
+    /// let wal = Wal::open(dir.path(), faulty_disk_options(&fs))?;
     /// fs.fail_after(1); // the next fsync fails
     /// assert!(wal.append(Op::Put, b"k", b"v").is_err());
     /// assert!(fs.failed());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn failing(n: u64, counting: Counting, after_failure: AfterFailure) -> Arc<FaultyFs> {
-        Arc::new(FaultyFs {
+    pub fn failing(n: u64, counting: Counting, after_failure: AfterFailure) -> Arc<FaultyDisk> {
+        Arc::new(FaultyDisk {
             fail_at: AtomicU64::new(n),
             counting,
             after_failure,
-            ..FaultyFs::default()
+            ..FaultyDisk::default()
         })
     }
 
-    /// Fails nothing; every fsync takes at least `delay` (see [`FaultyFs::sync_delay`]).
-    pub fn with_sync_delay(delay: Duration) -> Arc<FaultyFs> {
-        Arc::new(FaultyFs {
+    /// Fails nothing; every fsync takes at least `delay` (see [`FaultyDisk::sync_delay`]).
+    pub fn with_sync_delay(delay: Duration) -> Arc<FaultyDisk> {
+        Arc::new(FaultyDisk {
             sync_delay: delay,
-            ..FaultyFs::default()
+            ..FaultyDisk::default()
         })
     }
 
-    /// Fails nothing until [`FaultyFs::fail_after`] says which mutation; then that
+    /// Fails nothing until [`FaultyDisk::fail_after`] says which mutation; then that
     /// one and every one after it, as a crash at that moment would.
-    pub fn sticky() -> Arc<FaultyFs> {
-        FaultyFs::failing(0, Counting::EveryMutation, AfterFailure::FailEveryLater)
+    pub fn sticky() -> Arc<FaultyDisk> {
+        FaultyDisk::failing(0, Counting::EveryMutation, AfterFailure::FailEveryLater)
     }
 
-    /// The former form of [`FaultyFs::failing`], with `bool`s for
+    /// The former form of [`FaultyDisk::failing`], with `bool`s for
     /// [`Counting::SyncsOnly`] and [`AfterFailure::FailEveryLater`]. Kept only for
     /// the unit test in `crates/flashlog-cli/src/cmd/stats.rs`, which the change
     /// that brought the enums could not edit; remove it once that test calls
     /// `failing(0, Counting::SyncsOnly, AfterFailure::Proceed)`.
     #[doc(hidden)]
-    pub fn failing_at(n: u64, only_syncs: bool, sticky: bool) -> Arc<FaultyFs> {
+    pub fn failing_at(n: u64, only_syncs: bool, sticky: bool) -> Arc<FaultyDisk> {
         let counting = if only_syncs {
             Counting::SyncsOnly
         } else {
@@ -118,7 +119,7 @@ impl FaultyFs {
         } else {
             AfterFailure::Proceed
         };
-        FaultyFs::failing(n, counting, after_failure)
+        FaultyDisk::failing(n, counting, after_failure)
     }
 
     /// Makes the `n`th counted mutation from now the one that fails.
@@ -155,7 +156,7 @@ impl FaultyFs {
     }
 }
 
-impl Hooks for FaultyFs {
+impl Hooks for FaultyDisk {
     fn before(&self, on: &CallOn<'_>) -> io::Result<()> {
         match on.call {
             Call::WriteAt | Call::SetLen | Call::RemoveFile | Call::Rename => self.check(false),
@@ -181,18 +182,18 @@ impl Hooks for FaultyFs {
     }
 }
 
-/// The handle given to `Options::fs`: the real disk behind a [`FaultyFs`], whose
+/// The handle given to `Options::fs`: the real disk behind a [`FaultyDisk`], whose
 /// counters the test keeps.
-pub type FaultyFsHandle = HookFs<FaultyFs>;
+pub type FaultyDiskFs = HookFs<FaultyDisk>;
 
-impl HookFs<FaultyFs> {
+impl HookFs<FaultyDisk> {
     /// The real disk behind `fs`.
-    pub fn on_disk(fs: &Arc<FaultyFs>) -> FaultyFsHandle {
+    pub fn on_disk(fs: &Arc<FaultyDisk>) -> FaultyDiskFs {
         HookFs::wrap(Arc::new(StdFs), Arc::clone(fs))
     }
 }
 
 /// Options whose file system is the real disk behind `fs`.
-pub fn faulty_options(fs: &Arc<FaultyFs>) -> Options {
-    Options::default().fs(Arc::new(FaultyFsHandle::on_disk(fs)))
+pub fn faulty_disk_options(fs: &Arc<FaultyDisk>) -> Options {
+    Options::default().fs(Arc::new(FaultyDiskFs::on_disk(fs)))
 }
