@@ -153,27 +153,26 @@ fn sweep(policy: SyncPolicy, steps: &[Step], tally: &mut Tally) {
     }
 }
 
-#[test]
-fn every_error_at_every_call_of_a_200_step_workload_is_clean_and_recoverable() {
-    let steps = workload(200, 5);
+/// Sweeps `steps` under `policy` and requires no failure.
+fn sweep_clean(policy: SyncPolicy, steps: &[Step]) -> Tally {
     let mut tally = Tally::default();
-    sweep(SyncPolicy::Always, &steps, &mut tally);
+    sweep(policy, steps, &mut tally);
     assert!(
         tally.failures.is_empty(),
         "{} failures",
         tally.failures.len()
     );
+    tally
+}
+
+#[test]
+fn every_error_at_every_call_of_a_200_step_workload_is_clean_and_recoverable() {
+    let tally = sweep_clean(SyncPolicy::Always, &workload(200, 5));
     assert!(tally.struck * 10 >= tally.runs * 9, "most faults struck");
 }
 
 #[test]
 fn every_error_under_manual_sync_is_clean_and_recoverable() {
     let steps = workload(if long() { 200 } else { 40 }, 6);
-    let mut tally = Tally::default();
-    sweep(SyncPolicy::Manual, &steps, &mut tally);
-    assert!(
-        tally.failures.is_empty(),
-        "{} failures",
-        tally.failures.len()
-    );
+    sweep_clean(SyncPolicy::Manual, &steps);
 }
