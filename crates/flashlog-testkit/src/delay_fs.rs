@@ -342,7 +342,7 @@ mod tests {
     use flashlog_wal::fs::OpenMode;
 
     use super::*;
-    use crate::{FaultKind, OpKind, Persistence, SimFault, SimFs, Target};
+    use crate::{Call, FaultKind, Persistence, SimFault, SimFs, Target};
 
     fn sim_with_file() -> (SimFs, DelayFs) {
         let sim = SimFs::new();
@@ -413,7 +413,7 @@ mod tests {
         let missing = fs.remove_file(Path::new("/d/f")).unwrap_err();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
         sim.set_fault(Some(SimFault {
-            target: Target::Kind(OpKind::Write),
+            target: Target::Kind(Call::WriteAt),
             nth: 1,
             kind: FaultKind::Eio,
             persistence: Persistence::Once,

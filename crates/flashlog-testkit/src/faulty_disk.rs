@@ -159,8 +159,9 @@ impl FaultyDisk {
 impl Hooks for FaultyDisk {
     fn before(&self, on: &CallOn<'_>) -> io::Result<()> {
         match on.call {
-            Call::WriteAt | Call::SetLen | Call::RemoveFile | Call::Rename => self.check(false),
-            Call::Open if on.creates => self.check(false),
+            Call::WriteAt | Call::SetLen | Call::RemoveFile | Call::Rename | Call::Create => {
+                self.check(false)
+            }
             Call::SyncData | Call::SyncDir => self.check(true),
             Call::DropCache => {
                 self.dropped_caches

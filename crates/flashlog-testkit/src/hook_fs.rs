@@ -40,7 +40,11 @@ use std::sync::Arc;
 
 use flashlog_wal::fs::{Fs, FsFile, OpenMode};
 
-/// A kind of file-system call that a [`HookFs`] forwards.
+/// A kind of file-system call: what a [`HookFs`] forwards, what a [`DelayFs`]
+/// delays and what a [`SimFault`] counts.
+///
+/// [`DelayFs`]: crate::DelayFs
+/// [`SimFault`]: crate::SimFault
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Call {
     /// [`FsFile::read_at`].
@@ -55,8 +59,10 @@ pub enum Call {
     Len,
     /// [`FsFile::drop_cache`].
     DropCache,
-    /// [`Fs::open`].
+    /// [`Fs::open`] of an existing file (`Read`, `ReadWrite`).
     Open,
+    /// [`Fs::open`] that may create the file (`CreateNew`, `CreateTruncate`).
+    Create,
     /// [`Fs::remove_file`].
     RemoveFile,
     /// [`Fs::rename`].
@@ -73,7 +79,7 @@ pub enum Call {
 
 impl Call {
     /// Every kind of call.
-    pub const ALL: [Call; 13] = [
+    pub const ALL: [Call; 14] = [
         Call::ReadAt,
         Call::WriteAt,
         Call::SyncData,
@@ -81,6 +87,7 @@ impl Call {
         Call::Len,
         Call::DropCache,
         Call::Open,
+        Call::Create,
         Call::RemoveFile,
         Call::Rename,
         Call::ListDir,
@@ -93,6 +100,21 @@ impl Call {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// Whether the call can change what is on disk: the crash points.
+    pub fn is_mutation(self) -> bool {
+        matches!(
+            self,
+            Call::WriteAt
+                | Call::SyncData
+                | Call::SetLen
+                | Call::CreateDirAll
+                | Call::Create
+                | Call::RemoveFile
+                | Call::Rename
+                | Call::SyncDir
+        )
+    }
 }
 
 /// One call, as [`Hooks::before`] sees it.
@@ -102,8 +124,6 @@ pub struct CallOn<'a> {
     pub call: Call,
     /// The file or directory it is on (for a rename, the old name).
     pub path: &'a Path,
-    /// For [`Call::Open`]: whether it may create the file.
-    pub creates: bool,
 }
 
 /// What a [`HookFs`] does besides forwarding; every method has a default that
@@ -164,11 +184,7 @@ impl<H: Hooks> HookFs<H> {
     }
 
     fn before(&self, call: Call, path: &Path) -> io::Result<()> {
-        self.hooks.before(&CallOn {
-            call,
-            path,
-            creates: false,
-        })
+        self.hooks.before(&CallOn { call, path })
     }
 }
 
@@ -184,7 +200,6 @@ impl<H: Hooks> HookFile<H> {
         self.hooks.before(&CallOn {
             call,
             path: &self.path,
-            creates: false,
         })
     }
 }
@@ -229,11 +244,11 @@ impl<H: Hooks> Fs for HookFs<H> {
         self.inner.list_dir(path)
     }
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn FsFile>> {
-        self.hooks.before(&CallOn {
-            call: Call::Open,
-            path,
-            creates: matches!(mode, OpenMode::CreateNew | OpenMode::CreateTruncate),
-        })?;
+        let call = match mode {
+            OpenMode::CreateNew | OpenMode::CreateTruncate => Call::Create,
+            OpenMode::Read | OpenMode::ReadWrite => Call::Open,
+        };
+        self.hooks.before(&CallOn { call, path })?;
         Ok(Box::new(HookFile {
             inner: self.inner.open(path, mode)?,
             hooks: Arc::clone(&self.hooks),
@@ -267,11 +282,11 @@ mod tests {
 
     /// Records every call and fails removals.
     #[derive(Debug, Default)]
-    struct Record(Mutex<Vec<(Call, PathBuf, bool)>>);
+    struct Record(Mutex<Vec<(Call, PathBuf)>>);
 
     impl Hooks for Record {
         fn before(&self, on: &CallOn<'_>) -> io::Result<()> {
-            let seen = (on.call, on.path.to_path_buf(), on.creates);
+            let seen = (on.call, on.path.to_path_buf());
             self.0.lock().unwrap().push(seen);
             if on.call == Call::RemoveFile {
                 return Err(io::Error::from_raw_os_error(1));
@@ -298,12 +313,12 @@ mod tests {
         assert_eq!(failed.raw_os_error(), Some(1));
         assert_eq!(sim.read("/d/g").as_deref(), Some(&b"he"[..]));
         let seen = fs.hooks().0.lock().unwrap().clone();
-        let calls: Vec<Call> = seen.iter().map(|(call, _, _)| *call).collect();
+        let calls: Vec<Call> = seen.iter().map(|(call, _)| *call).collect();
         assert_eq!(
             calls,
             [
                 Call::CreateDirAll,
-                Call::Open,
+                Call::Create,
                 Call::WriteAt,
                 Call::SyncData,
                 Call::ReadAt,
@@ -311,7 +326,7 @@ mod tests {
                 Call::RemoveFile
             ]
         );
-        assert_eq!(seen[1], (Call::Open, PathBuf::from("/d/f"), true));
+        assert_eq!(seen[1], (Call::Create, PathBuf::from("/d/f")));
         assert_eq!(
             seen[4].1,
             PathBuf::from("/d/f"),

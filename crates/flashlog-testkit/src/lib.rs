@@ -18,13 +18,13 @@ pub mod timeout;
 
 pub use crash::CrashModel;
 pub use crc::crc32_ieee;
-pub use delay_fs::{Call, Delay, DelayFs, Delays};
+pub use delay_fs::{Delay, DelayFs, Delays};
 pub use faulty_disk::{faulty_disk_options, AfterFailure, Counting, FaultyDisk, FaultyDiskFs};
-pub use hook_fs::{CallOn, HookFs, Hooks};
+pub use hook_fs::{Call, CallOn, HookFs, Hooks};
 pub use model::{check_recovered, Issued, LogModel, Record, Recovered, Violation};
 pub use prefix::{ids_in, PrefixViolation, WriterPrefixes};
 pub use rng::Rng;
-pub use sim_fault::{FaultKind, OpKind, Persistence, SimFault, Target};
+pub use sim_fault::{FaultKind, Persistence, SimFault, Target};
 pub use sim_fs::state::{Change, Ino};
 pub use sim_fs::SimFs;
 pub use timeout::{run_with_timeout, StepError};

@@ -4,67 +4,21 @@
 
 use std::io;
 
-/// Every kind of call the simulated file system counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OpKind {
-    /// `FsFile::read_at`.
-    Read,
-    /// `FsFile::write_at`.
-    Write,
-    /// `FsFile::sync_data`.
-    SyncData,
-    /// `FsFile::set_len`.
-    SetLen,
-    /// `FsFile::len`.
-    Len,
-    /// `Fs::create_dir_all`.
-    CreateDir,
-    /// `Fs::list_dir`.
-    ListDir,
-    /// `Fs::open` of an existing file.
-    Open,
-    /// `Fs::open` that may create a file (`CreateNew`, `CreateTruncate`).
-    Create,
-    /// `Fs::remove_file`.
-    Remove,
-    /// `Fs::rename`.
-    Rename,
-    /// `Fs::sync_dir`.
-    SyncDir,
-    /// `Fs::lock`.
-    Lock,
-}
-
-impl OpKind {
-    /// Whether the call can change what is on disk: these are the crash points.
-    pub fn is_mutation(self) -> bool {
-        matches!(
-            self,
-            OpKind::Write
-                | OpKind::SyncData
-                | OpKind::SetLen
-                | OpKind::CreateDir
-                | OpKind::Create
-                | OpKind::Remove
-                | OpKind::Rename
-                | OpKind::SyncDir
-        )
-    }
-}
+use crate::hook_fs::Call;
 
 /// Which calls a [`SimFault`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     /// Every call of `Fs` and `FsFile`, reads included.
     AnyCall,
-    /// Only calls that can change the disk ([`OpKind::is_mutation`]).
+    /// Only calls that can change the disk ([`Call::is_mutation`]).
     Mutations,
     /// Only calls of one kind.
-    Kind(OpKind),
+    Kind(Call),
 }
 
 impl Target {
-    fn matches(self, kind: OpKind) -> bool {
+    fn matches(self, kind: Call) -> bool {
         match self {
             Target::AnyCall => true,
             Target::Mutations => kind.is_mutation(),
@@ -163,7 +117,7 @@ pub(crate) struct Faults {
 
 impl Faults {
     /// Decides whether a call of `kind` goes ahead.
-    pub(crate) fn check(&mut self, kind: OpKind) -> io::Result<Verdict> {
+    pub(crate) fn check(&mut self, kind: Call) -> io::Result<Verdict> {
         self.calls += 1;
         if kind.is_mutation() {
             if let Some(limit) = self.crash_after {
@@ -176,20 +130,20 @@ impl Faults {
         if kind.is_mutation() {
             self.mutations += 1;
         }
-        if kind == OpKind::Write {
+        if kind == Call::WriteAt {
             self.writes += 1;
         }
         Ok(verdict)
     }
 
-    fn check_fault(&mut self, kind: OpKind) -> io::Result<Verdict> {
+    fn check_fault(&mut self, kind: Call) -> io::Result<Verdict> {
         let Some(fault) = self.fault else {
             return Ok(Verdict::Proceed);
         };
         if !fault.target.matches(kind) {
             return Ok(Verdict::Proceed);
         }
-        if fault.kind == FaultKind::ShortWrite && kind != OpKind::Write {
+        if fault.kind == FaultKind::ShortWrite && kind != Call::WriteAt {
             return Ok(Verdict::Proceed);
         }
         self.counted += 1;
@@ -222,20 +176,20 @@ mod tests {
     fn once_fails_only_the_nth_counted_call() {
         let mut faults = Faults {
             fault: Some(SimFault {
-                target: Target::Kind(OpKind::SyncData),
+                target: Target::Kind(Call::SyncData),
                 nth: 2,
                 kind: FaultKind::Eio,
                 persistence: Persistence::Once,
             }),
             ..Faults::default()
         };
-        assert!(faults.check(OpKind::SyncData).is_ok());
-        assert!(faults.check(OpKind::Write).is_ok());
+        assert!(faults.check(Call::SyncData).is_ok());
+        assert!(faults.check(Call::WriteAt).is_ok());
         assert_eq!(
-            faults.check(OpKind::SyncData).unwrap_err().raw_os_error(),
+            faults.check(Call::SyncData).unwrap_err().raw_os_error(),
             Some(5)
         );
-        assert!(faults.check(OpKind::SyncData).is_ok());
+        assert!(faults.check(Call::SyncData).is_ok());
     }
 
     #[test]
@@ -250,8 +204,8 @@ mod tests {
             ..Faults::default()
         };
         for _ in 0..3 {
-            assert!(faults.check(OpKind::Write).is_err());
-            assert!(faults.check(OpKind::Write).is_ok());
+            assert!(faults.check(Call::WriteAt).is_err());
+            assert!(faults.check(Call::WriteAt).is_ok());
         }
     }
 
@@ -261,9 +215,9 @@ mod tests {
             crash_after: Some(1),
             ..Faults::default()
         };
-        assert!(faults.check(OpKind::Write).is_ok());
-        assert!(faults.check(OpKind::Write).is_err());
-        assert!(faults.check(OpKind::Read).is_ok());
+        assert!(faults.check(Call::WriteAt).is_ok());
+        assert!(faults.check(Call::WriteAt).is_err());
+        assert!(faults.check(Call::ReadAt).is_ok());
         assert_eq!(faults.mutations, 1);
     }
 }

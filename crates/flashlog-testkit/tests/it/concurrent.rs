@@ -566,6 +566,10 @@ fn run_variant(variant: Variant) {
             .delay(
                 Call::Open,
                 Delay::up_to(Duration::from_millis(1)).with_probability(0.3),
+            )
+            .delay(
+                Call::Create,
+                Delay::up_to(Duration::from_millis(1)).with_probability(0.3),
             );
         Arc::new(delays)
     } else {

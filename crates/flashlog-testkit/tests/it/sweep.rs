@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use flashlog_testkit::{
-    run_with_timeout, CrashModel, FaultKind, LogModel, OpKind, Persistence, Rng, SimFault, SimFs,
+    run_with_timeout, Call, CrashModel, FaultKind, LogModel, Persistence, Rng, SimFault, SimFs,
     Target,
 };
 use flashlog_wal::{Error, Op, SyncPolicy, Wal};
@@ -91,7 +91,7 @@ fn sweep(policy: SyncPolicy, steps: &[Step], tally: &mut Tally) {
     for kind in FaultKind::ALL {
         // Short writes only touch writes: count those alone.
         let (target, count) = if kind == FaultKind::ShortWrite {
-            (Target::Kind(OpKind::Write), writes)
+            (Target::Kind(Call::WriteAt), writes)
         } else {
             (Target::AnyCall, calls)
         };

@@ -96,7 +96,7 @@ impl Hooks for PausingFs {
     fn before(&self, on: &CallOn<'_>) -> io::Result<()> {
         match on.call {
             Call::ReadAt => self.maybe_pause(PauseAt::Read, on.path),
-            Call::Open => self.maybe_pause(PauseAt::Open, on.path),
+            Call::Open | Call::Create => self.maybe_pause(PauseAt::Open, on.path),
             _ => {}
         }
         Ok(())

@@ -152,7 +152,8 @@ struct Unreadable(&'static str);
 
 impl Hooks for Unreadable {
     fn before(&self, on: &CallOn<'_>) -> io::Result<()> {
-        if on.call == Call::Open && on.path.file_name().is_some_and(|name| name == self.0) {
+        let opens = matches!(on.call, Call::Open | Call::Create);
+        if opens && on.path.file_name().is_some_and(|name| name == self.0) {
             return Err(io::Error::from_raw_os_error(13));
         }
         Ok(())
