@@ -158,8 +158,8 @@ mod model {
             let sim = SimFs::new();
             let options = Options::default().fs(Arc::new(sim.clone())).preallocate(0);
             let wal = Arc::new(Wal::open("/log", options).expect("open"));
-            sim.set_fault(fail_sync.map(|nth| Fault {
-                target: Target::Kind(OpKind::SyncData),
+            sim.set_fault(fail_sync.map(|nth| SimFault {
+                target: Target::Kind(Call::SyncData),
                 nth,
                 kind: FaultKind::Eio,
                 persistence: Persistence::Once,
