@@ -303,3 +303,36 @@ impl tracing::Subscriber for Warnings {
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
 }
+
+/// Under `SyncPolicy::Manual` the store's puts may not be synced when it
+/// compacts: the compaction must still copy every live value it indexed, not
+/// only those the log's durable edge covers.
+#[test]
+fn regression_compaction_under_manual_sync_keeps_unsynced_puts() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Options::default()
+        .max_segment_size(2048)
+        .sync_policy(flashlog_wal::SyncPolicy::Manual);
+    let db = Db::open(
+        dir.path(),
+        DbOptions::default()
+            .wal(wal)
+            .auto_compact(AutoCompact::Never),
+    )
+    .unwrap();
+    let mut model = Model::new();
+    fill(&db, 6, 20, &mut model);
+    db.compact().unwrap();
+    for (key, value) in &model {
+        assert_eq!(db.get(key).unwrap().as_ref(), Some(value), "{key:?}");
+    }
+    db.close().unwrap();
+    let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+    for (key, value) in &model {
+        assert_eq!(
+            db.get(key).unwrap().as_ref(),
+            Some(value),
+            "{key:?} after reopen"
+        );
+    }
+}
