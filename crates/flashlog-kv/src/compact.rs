@@ -180,9 +180,12 @@ impl Db {
         progress: &mut dyn FnMut(&CompactionProgress) -> ControlFlow<()>,
         trigger: Trigger,
     ) -> Result<CompactionReport> {
+        let started = std::time::Instant::now();
         let result = self.compact_locked(running, progress);
+        let took = started.elapsed();
         let mut status = lock(&self.compaction_status);
         status.runs += 1;
+        status.time += took;
         match &result {
             Ok(report) => {
                 status.last_error = None;
@@ -372,6 +375,8 @@ pub(crate) enum Trigger {
 #[derive(Debug, Default)]
 pub(crate) struct CompactionStatus {
     pub runs: u64,
+    /// Time spent compacting, all runs together.
+    pub time: std::time::Duration,
     pub failures: u64,
     /// The latest compaction's error, if it failed.
     pub last_error: Option<String>,

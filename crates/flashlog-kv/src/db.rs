@@ -13,7 +13,7 @@ use flashlog_wal::{Op, RecoveryReport, SegmentInfo, Wal};
 use crate::compact::{CompactionStatus, Trigger};
 use crate::index::{Index, Slot};
 use crate::locks::{lock, read, write};
-use crate::{AutoCompact, DbOptions, Error, Result, Stats};
+use crate::{AutoCompact, DbMetrics, DbOptions, Error, Result, Stats};
 
 /// Writers of keys that hash to the same stripe are ordered by its mutex, so the
 /// index always ends at the key's last entry in log order.
@@ -349,7 +349,20 @@ impl Db {
             last_seq,
             compactions: status.runs,
             compaction_failures: status.failures,
+            compaction_time: status.time,
             last_compaction_error: status.last_error.clone(),
+        }
+    }
+
+    /// The store's figures ([`Db::stats`]: keys, live and dead bytes,
+    /// compactions and their time) beside the log's ([`Wal::metrics`]:
+    /// appends, group commits, fsyncs and their latency).
+    ///
+    /// [`Wal::metrics`]: flashlog_wal::Wal::metrics
+    pub fn metrics(&self) -> DbMetrics {
+        DbMetrics {
+            store: self.stats(),
+            log: self.wal.metrics(),
         }
     }
 

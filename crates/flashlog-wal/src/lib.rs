@@ -19,6 +19,7 @@ mod segment;
 mod segment_writer;
 // state
 mod index;
+mod metrics;
 mod receipt;
 mod report;
 mod state;
@@ -40,9 +41,11 @@ pub use dir::{INDEX_FILE, LOCK_FILE, META_COPY_FILE, META_FILE};
 pub use entry::Entry;
 pub use error::{CorruptionKind, Error, Result};
 pub use meta::{SideFileAction, SideFileNote, SideFileProblem};
+pub use metrics::{HistogramSnapshot, Metrics};
 pub use op::Op;
 pub use options::{
     Options, RecoveryMode, SyncPolicy, Visibility, DEFAULT_MAX_SEGMENT_SIZE, DEFAULT_PREALLOCATE,
+    DEFAULT_SLOW_FSYNC,
 };
 pub use position::{Position, SegmentId};
 pub use reader::{EntryRef, Iter};

@@ -176,6 +176,9 @@ pub struct Options {
     /// Zero-filled bytes kept ahead of the active segment's last entry (see
     /// [`Options::preallocate()`]).
     pub preallocate: u64,
+    /// An fdatasync at least this long is warned about (see
+    /// [`Options::slow_fsync()`]).
+    pub slow_fsync: Duration,
 }
 
 /// The default segment size limit, as in the Go implementation: 16 MiB.
@@ -183,6 +186,9 @@ pub const DEFAULT_MAX_SEGMENT_SIZE: u64 = 16 << 20;
 
 /// The default zero-filled space kept ahead of the active segment's entries: 1 MiB.
 pub const DEFAULT_PREALLOCATE: u64 = 1 << 20;
+
+/// The default threshold of the slow-fsync warning: 1 second.
+pub const DEFAULT_SLOW_FSYNC: Duration = Duration::from_secs(1);
 
 /// The largest segment size limit: offsets inside a segment are kept as `u32`.
 pub const MAX_MAX_SEGMENT_SIZE: u64 = u32::MAX as u64;
@@ -196,6 +202,7 @@ impl Default for Options {
             fs: Arc::new(StdFs),
             read_only: false,
             preallocate: DEFAULT_PREALLOCATE,
+            slow_fsync: DEFAULT_SLOW_FSYNC,
         }
     }
 }
@@ -250,6 +257,16 @@ impl Options {
         self
     }
 
+    /// A group commit's fdatasync that takes at least this long is reported as a
+    /// `tracing` warning (target `flashlog_wal`, naming the segment and the
+    /// time); every fsync's time is in [`Wal::metrics`](crate::Wal::metrics)
+    /// either way. Default 1 s.
+    #[must_use]
+    pub fn slow_fsync(mut self, threshold: Duration) -> Options {
+        self.slow_fsync = threshold;
+        self
+    }
+
     /// Opens the log read-only: `open` changes no file (a torn tail is left in place
     /// and only hidden), takes no lock, creates nothing, and every write returns
     /// [`Error::ReadOnly`]. For dumping or verifying a log, even one that another
@@ -299,6 +316,7 @@ impl fmt::Debug for Options {
             .field("fs", &self.fs)
             .field("read_only", &self.read_only)
             .field("preallocate", &self.preallocate)
+            .field("slow_fsync", &self.slow_fsync)
             .finish()
     }
 }

@@ -131,8 +131,19 @@ impl LoadedRun {
     }
 }
 
+impl Drop for Iter {
+    fn drop(&mut self) {
+        self.shared
+            .open_readers
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl Iter {
     pub(crate) fn new(shared: Arc<Shared>, from: u64, notice: Arc<CutNotice>) -> Iter {
+        shared
+            .open_readers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Iter {
             shared,
             next_seq: from,

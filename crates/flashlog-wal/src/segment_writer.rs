@@ -98,6 +98,11 @@ impl SegmentWriter {
         self.end
     }
 
+    /// Whether bytes were written since the last fdatasync.
+    pub(crate) fn has_unsynced(&self) -> bool {
+        self.unsynced
+    }
+
     /// Whether an fdatasync of this writer ever failed.
     pub(crate) fn sync_failed(&self) -> bool {
         self.sync_failed

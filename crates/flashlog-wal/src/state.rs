@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
 use crate::index::{Index, Unloaded};
 use crate::meta::Meta;
+use crate::metrics::Recorder;
 use crate::options::{Options, Visibility};
 use crate::position::SegmentId;
 use crate::report::RecoveryReport;
@@ -57,6 +58,10 @@ pub(crate) struct Shared {
     /// For a read-only view: the side file's count of `truncate_back`s when the
     /// view was opened (see [`Shared::confirm_view`]).
     pub view_truncations: Option<u64>,
+    /// What the log counts about itself (`Wal::metrics`).
+    pub metrics: Recorder,
+    /// Iterators alive.
+    pub open_readers: std::sync::atomic::AtomicU64,
     /// The first sequence number, published after every `truncate_front` so that
     /// an iterator can check, without the lock, that an entry it read ahead is
     /// still in the log before it yields it.
@@ -170,6 +175,16 @@ impl CutNotice {
 }
 
 impl State {
+    /// Poisons the log with `cause` unless it already is (the first failure is
+    /// the one every later write reports), counting and tracing it once.
+    pub(crate) fn poison(&mut self, cause: Arc<Error>, metrics: &Recorder) {
+        if self.poisoned.is_none() {
+            tracing::error!(error = %cause, "flashlog: the log stopped accepting writes");
+            metrics.count(&metrics.poisonings);
+            self.poisoned = Some(cause);
+        }
+    }
+
     /// The error every write gets once the log is closed or poisoned.
     pub(crate) fn refuse_writes(&self) -> Result<()> {
         if let Some(cause) = &self.poisoned {

@@ -16,12 +16,13 @@ use std::sync::Arc;
 use crate::dir::LOCK_FILE;
 use crate::error::{Error, Result};
 use crate::fs::Dir;
+use crate::metrics::{Gauges, Metrics, Recorder};
 use crate::options::{Options, SyncPolicy};
 use crate::recovery;
 use crate::report::{Access, RecoveryReport};
 use crate::segment_writer::{Preallocation, SegmentWriter};
 use crate::state::{Shared, State};
-use crate::sync::atomic::{AtomicU64, AtomicUsize};
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{Condvar, Mutex, RwLock};
 use crate::syncer;
@@ -111,11 +112,13 @@ impl Wal {
             writer.sync()?;
             (Some(lock), recovered, Some(writer))
         };
+        trace_recovery(&dir, &recovered.report, options.read_only);
         let read_only = options.read_only;
         let view_truncations = recovered.meta.truncations;
         let first_seq = recovered.index.first_seq();
         let last = recovered.index.next_seq() - 1;
         let interval = matches!(options.sync_policy, SyncPolicy::Interval(_));
+        let dir_path = &dir.path().to_path_buf();
         let shared = Arc::new(Shared {
             dir,
             options,
@@ -154,6 +157,8 @@ impl Wal {
             layout: RwLock::new(()),
             view_truncations: read_only.then_some(view_truncations),
             first_seq: AtomicU64::new(first_seq),
+            metrics: Recorder::new(dir_path),
+            open_readers: std::sync::atomic::AtomicU64::new(0),
         });
         let wal = Wal {
             shared,
@@ -231,7 +236,7 @@ impl Wal {
         };
         let outcome = match (finished, &state.poisoned) {
             (Err(err), _) => {
-                state.poisoned = Some(err.poison_cause());
+                state.poison(err.poison_cause(), &shared.metrics);
                 Err(err)
             }
             (Ok(()), Some(cause)) => Err(Error::Poisoned {
@@ -277,6 +282,23 @@ impl Wal {
             .collect()
     }
 
+    /// What the log has done since it was opened and what it holds now:
+    /// counters, latency and size histograms, and gauges (see [`Metrics`]).
+    /// Reading them takes the log's lock only to copy five numbers; the
+    /// counters are atomics the writers update without it.
+    pub fn metrics(&self) -> Metrics {
+        let state = self.shared.lock();
+        let gauges = Gauges {
+            segments: state.index.segments.len() as u64,
+            bytes_on_disk: state.index.segments.iter().map(|s| s.end).sum(),
+            written_seq: self.shared.written_edge.load(Ordering::SeqCst),
+            durable_seq: state.synced_seq,
+            open_readers: self.shared.open_readers.load(Ordering::Relaxed),
+        };
+        drop(state);
+        self.shared.metrics.snapshot(gauges)
+    }
+
     /// What recovery found and changed when the log was opened.
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.shared.report
@@ -318,5 +340,32 @@ fn out_of_range(state: &State, seq: u64) -> Error {
         seq,
         first: state.index.first_seq(),
         last: state.visible_end() - 1,
+    }
+}
+
+/// What open found and changed, as `tracing` events: one summary, and a
+/// warning for each damaged region and side file it could not use.
+fn trace_recovery(dir: &Dir, report: &RecoveryReport, read_only: bool) {
+    let _span = tracing::info_span!("flashlog_open", dir = %dir.path().display()).entered();
+    tracing::info!(
+        read_only,
+        created = report.created,
+        segments = report.segments,
+        entries = report.entries,
+        first_seq = report.first_seq,
+        last_seq = report.last_seq,
+        truncated_bytes = report.truncated_bytes,
+        removed_segments = report.removed_segments.len(),
+        finished_truncate_back = report.finished_truncate_back,
+        "flashlog: opened"
+    );
+    if let Some(torn) = &report.torn_tail {
+        tracing::info!(at = %torn.position, kind = %torn.kind, len = torn.len, "flashlog: cut a torn tail");
+    }
+    for damage in &report.damage {
+        tracing::warn!(at = %damage.position, kind = %damage.kind, len = damage.len, "flashlog: damage found at open");
+    }
+    for note in &report.side_files {
+        tracing::warn!(%note, "flashlog: side file");
     }
 }

@@ -173,7 +173,7 @@ impl Shared {
                 if sync {
                     // Written readers may read the group now, before its fsync.
                     self.publish_written(through);
-                    writer.sync()
+                    self.timed_sync(&mut writer)
                 } else {
                     Ok(())
                 }
@@ -182,6 +182,12 @@ impl Shared {
                 store_checkpoint(&self.dir, &sealed);
             }
             std::mem::forget(unwind);
+            let group_bytes: u64 = chunks.iter().map(|chunk| chunk.bytes.len() as u64).sum();
+            let new_segments: Vec<_> = chunks
+                .iter()
+                .map(|chunk| chunk.segment)
+                .filter(|&segment| segment != start.segment)
+                .collect();
 
             state = self.lock();
             state.io_busy = false;
@@ -199,6 +205,8 @@ impl Shared {
             if let Err(err) = result {
                 if write_failed && is_out_of_space(&err) && state.poisoned.is_none() {
                     if let Ok(refused) = self.roll_back(&mut state, &start, &err) {
+                        tracing::warn!(error = %err, "flashlog: a group was refused for want of space and taken back");
+                        self.metrics.count(&self.metrics.refused_groups);
                         // Everyone waiting rechecks: those whose entries went
                         // learn it from `rollbacks`, the others go on.
                         for waiter in state.waiters.take_all() {
@@ -211,9 +219,16 @@ impl Shared {
                         return Err(err);
                     }
                 }
-                state.poisoned = Some(err.poison_cause());
+                state.poison(err.poison_cause(), &self.metrics);
                 self.wake_everyone(state);
                 return Err(err);
+            }
+            if through > start.before {
+                self.metrics.group(through - start.before, group_bytes);
+            }
+            for segment in new_segments {
+                tracing::debug!(segment = %segment.file_name(), "flashlog: new segment");
+                self.metrics.count(&self.metrics.rotations);
             }
             state.written_seq = through;
             self.written_edge.store(through, Ordering::SeqCst);
@@ -254,6 +269,27 @@ impl Shared {
 }
 
 impl Shared {
+    /// fdatasyncs the active segment if it has unsynced bytes, recording how
+    /// long it took, and warning (`tracing`) when that is longer than
+    /// [`Options::slow_fsync`](crate::Options::slow_fsync).
+    fn timed_sync(&self, writer: &mut crate::segment_writer::SegmentWriter) -> Result<()> {
+        if !writer.has_unsynced() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let result = writer.sync();
+        let took = started.elapsed();
+        self.metrics.fsync(took);
+        if took >= self.options.slow_fsync {
+            tracing::warn!(
+                segment = %writer.id().file_name(),
+                took_ms = took.as_millis() as u64,
+                "flashlog: slow fdatasync"
+            );
+        }
+        result
+    }
+
     /// Publishes the written edge after a group's write, before its fsync, and
     /// wakes the `Visibility::Written` followers if any wait (see
     /// [`Shared::written_followers`]).
@@ -277,14 +313,12 @@ impl Drop for PanicGuard<'_> {
     fn drop(&mut self) {
         let mut state = self.shared.lock();
         state.io_busy = false;
-        let dir = self.shared.dir.path();
-        state.poisoned.get_or_insert_with(|| {
-            Arc::new(Error::io(
-                "write or fsync (the file system panicked) in",
-                dir,
-                std::io::Error::other("the file system panicked"),
-            ))
-        });
+        let cause = Error::io(
+            "write or fsync (the file system panicked) in",
+            self.shared.dir.path(),
+            std::io::Error::other("the file system panicked"),
+        );
+        state.poison(Arc::new(cause), &self.shared.metrics);
         self.shared.wake_everyone(state);
     }
 }

@@ -2,6 +2,7 @@
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::batch::Batch;
 use crate::error::{Error, Result};
@@ -27,12 +28,14 @@ impl Wal {
     /// [`Error::Closed`] after [`Wal::close`]; the I/O error of a failed write or
     /// fsync, and [`Error::Poisoned`] for every append after it.
     pub fn append(&self, op: Op, key: &[u8], value: &[u8]) -> Result<u64> {
+        let started = Instant::now();
         let max = self.shared.options.max_segment_size;
         let entry = Pending::new(op, key, value, max)?;
         let mut state = self.shared.lock();
         state.refuse_writes()?;
         let seq = state.enqueue(&entry, max);
         self.shared.commit(state, seq, self.append_goal())?;
+        self.shared.metrics.append(started.elapsed());
         Ok(seq)
     }
 
@@ -94,6 +97,7 @@ impl Wal {
 
     /// Appends `batch`, whose entries may be up to `max_len` bytes each.
     fn append_entries(&self, batch: &Batch, max_len: u64) -> Result<RangeInclusive<u64>> {
+        let started = Instant::now();
         let max = self.shared.options.max_segment_size;
         let entries = batch.pending(max_len)?;
         let mut state = self.shared.lock();
@@ -106,6 +110,7 @@ impl Wal {
         if !entries.is_empty() {
             self.shared.commit(state, last, self.append_goal())?;
         }
+        self.shared.metrics.append(started.elapsed());
         Ok(first..=last)
     }
 

@@ -27,11 +27,24 @@ impl Wal {
         // Readers of the segments about to go finish first; later ones find them gone.
         let _layout = self.shared.change_layout();
         let mut state = self.quiesce()?;
+        let before = state.index.first_seq();
         let State { index, meta, .. } = &mut *state;
         let result = truncate::front(&self.shared.dir, index, meta, seq);
         let first = state.index.first_seq();
         self.shared.first_seq.store(first, Ordering::Release);
+        let removed = result.as_ref().map_or(0, Vec::len);
         self.finish_truncation(state, result)?;
+        if removed > 0 {
+            let metrics = &self.shared.metrics;
+            metrics.count(&metrics.truncations);
+            tracing::info!(
+                seq,
+                removed_segments = removed,
+                first_seq = first,
+                entries_removed = first - before,
+                "flashlog: truncate_front"
+            );
+        }
         Ok(first)
     }
 
@@ -88,6 +101,13 @@ impl Wal {
             removed
         });
         self.finish_truncation(state, result)?;
+        let metrics = &self.shared.metrics;
+        metrics.count(&metrics.truncations);
+        tracing::info!(
+            first_cut = seq,
+            refused_receipts = cut.len(),
+            "flashlog: truncate_back"
+        );
         receipt::resolve_all(cut, &Err(Failure::Truncated { first_cut: seq }));
         Ok(())
     }
@@ -115,6 +135,9 @@ impl Wal {
             Ok(()) => {
                 state.index.segments.push_back(next);
                 store_checkpoint(&self.shared.dir, &state.index.sealed(id));
+                let metrics = &self.shared.metrics;
+                metrics.count(&metrics.rotations);
+                tracing::debug!(segment = %id.file_name(), "flashlog: new segment (rotate)");
                 Ok(id)
             }
             Err(err) => Err(self.poison(state, err)),
@@ -159,7 +182,7 @@ impl Wal {
     /// Stops the log accepting writes after `err`, wakes every waiter, and returns
     /// the error.
     fn poison(&self, mut state: MutexGuard<'_, State>, err: Error) -> Error {
-        state.poisoned = Some(err.poison_cause());
+        state.poison(err.poison_cause(), &self.shared.metrics);
         self.shared.wake_everyone(state);
         err
     }

@@ -9,6 +9,9 @@ mod full_disk;
 mod go_compat;
 mod group_commit;
 mod layers;
+mod metrics;
+#[cfg(feature = "metrics")]
+mod metrics_facade;
 mod reading;
 mod receipts;
 mod recovery;
