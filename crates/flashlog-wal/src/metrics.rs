@@ -62,8 +62,9 @@ fn bucket_top(index: usize) -> u64 {
     }
     let power = index / SUB_BUCKETS + 2;
     let sub = index % SUB_BUCKETS;
-    let low = (SUB_BUCKETS + sub) << (power - 3);
-    low + (1u64 << (power - 3)) - 1
+    // The next bucket's first value, minus one (the last bucket ends at u64::MAX).
+    let next = u128::from(SUB_BUCKETS + sub + 1) << (power - 3);
+    u64::try_from(next - 1).unwrap_or(u64::MAX)
 }
 
 impl Histogram {
