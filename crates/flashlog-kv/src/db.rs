@@ -354,11 +354,8 @@ impl Db {
         }
     }
 
-    /// The store's figures ([`Db::stats`]: keys, live and dead bytes,
-    /// compactions and their time) beside the log's ([`Wal::metrics`]:
-    /// appends, group commits, fsyncs and their latency).
-    ///
-    /// [`Wal::metrics`]: flashlog_wal::Wal::metrics
+    /// The store's [`Db::stats`] beside its log's
+    /// [`Wal::metrics`](flashlog_wal::Wal::metrics).
     pub fn metrics(&self) -> DbMetrics {
         DbMetrics {
             store: self.stats(),
