@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::codec::MIN_ENTRY_LEN;
 use crate::error::Error;
 use crate::fs::{Fs, StdFs};
+use crate::scrub_rate::ScrubRate;
 
 /// When appended entries are made durable (fdatasync'd).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -139,6 +140,8 @@ pub struct Options {
     pub(crate) fs: Arc<dyn Fs>,
     pub(crate) read_only: bool,
     pub(crate) preallocate: u64,
+    /// The background scrubber's interval and rate, if any.
+    pub(crate) scrub: Option<(Duration, ScrubRate)>,
 }
 
 /// The default segment size limit, as in the Go implementation: 16 MiB.
@@ -159,6 +162,7 @@ impl Default for Options {
             fs: Arc::new(StdFs),
             read_only: false,
             preallocate: DEFAULT_PREALLOCATE,
+            scrub: None,
         }
     }
 }
@@ -226,6 +230,18 @@ impl Options {
         self
     }
 
+    /// Runs a background scrubber: every `interval` (the first one `interval`
+    /// after the open), a [`Wal::scrub`](crate::Wal::scrub) at `rate` MB/s,
+    /// whose report [`Wal::last_scrub`](crate::Wal::last_scrub) returns. The
+    /// thread stops (within one chunk of its scrub) and is joined at close.
+    /// A zero interval or a rate that is not positive is refused by
+    /// [`Wal::open`](crate::Wal::open) ([`Error::InvalidOptions`]). Default: none.
+    #[must_use]
+    pub fn scrub_every(mut self, interval: Duration, rate: impl Into<ScrubRate>) -> Options {
+        self.scrub = Some((interval, rate.into()));
+        self
+    }
+
     /// Whether the log is opened read-only.
     pub fn is_read_only(&self) -> bool {
         self.read_only
@@ -262,6 +278,14 @@ impl Options {
                 "preallocate must be below 4 GiB (it is capped by max_segment_size anyway)",
             ));
         }
+        if let Some((interval, rate)) = self.scrub {
+            if interval.is_zero() {
+                return Err(Error::InvalidOptions(
+                    "the scrub interval must be longer than zero",
+                ));
+            }
+            rate.validate()?;
+        }
         if let SyncPolicy::Interval(interval) = self.sync_policy {
             if interval.is_zero() {
                 return Err(Error::InvalidOptions(
@@ -282,6 +306,7 @@ impl fmt::Debug for Options {
             .field("fs", &self.fs)
             .field("read_only", &self.read_only)
             .field("preallocate", &self.preallocate)
+            .field("scrub", &self.scrub)
             .finish()
     }
 }

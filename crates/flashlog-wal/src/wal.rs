@@ -6,6 +6,7 @@
 
 mod append;
 mod maintenance;
+mod ops;
 mod read;
 
 use std::collections::HashMap;
@@ -14,12 +15,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cursors::Cursors;
 use crate::dir::LOCK_FILE;
 use crate::error::{Error, Result};
 use crate::fs::Dir;
 use crate::options::{Options, SyncPolicy};
 use crate::recovery;
 use crate::report::{Access, RecoveryReport};
+use crate::scrub::Scrubber;
 use crate::segment_writer::{Preallocation, SegmentWriter};
 use crate::state::{Shared, State};
 use crate::sync::atomic::AtomicU64;
@@ -53,6 +56,10 @@ pub struct Wal {
     flusher: Mutex<Option<JoinHandle<()>>>,
     /// The directory lock, held from a read-write open until close.
     lock: Mutex<Option<Box<dyn fmt::Debug + Send + Sync>>>,
+    /// The named cursors (`wal/ops.rs`).
+    cursors: Cursors,
+    /// The background scrubber, if the options ask for one.
+    scrubber: Scrubber,
 }
 
 impl fmt::Debug for Wal {
@@ -91,7 +98,7 @@ impl Wal {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Wal> {
         options.validate()?;
         let dir = Dir::new(Arc::clone(&options.fs), dir.as_ref().to_path_buf());
-        let (lock, recovered, writer) = if options.read_only {
+        let (lock, mut recovered, writer) = if options.read_only {
             dir.list()?;
             let recovered = recovery::recover(&dir, options.recovery_mode, Access::ReadOnly)?;
             (None, recovered, None)
@@ -108,9 +115,11 @@ impl Wal {
             (Some(lock), recovered, Some(writer))
         };
         let read_only = options.read_only;
+        let last = recovered.index.next_seq() - 1;
+        let (cursors, note) = Cursors::open(&dir, read_only, last)?;
+        recovered.report.side_files.extend(note);
         let view_truncations = recovered.meta.truncations;
         let first_seq = recovered.index.first_seq();
-        let last = recovered.index.next_seq() - 1;
         let interval = match options.sync_policy {
             SyncPolicy::Interval(interval) => Some(interval),
             SyncPolicy::Always | SyncPolicy::Manual => None,
@@ -165,10 +174,13 @@ impl Wal {
                 ))
             }
         };
+        let scrubber = Scrubber::start(&shared)?;
         Ok(Wal {
             shared,
             flusher: Mutex::new(flusher),
             lock: Mutex::new(lock),
+            cursors,
+            scrubber,
         })
     }
 
@@ -181,6 +193,7 @@ impl Wal {
     /// The error of the final write or fsync, or [`Error::Poisoned`] if an earlier
     /// one failed: then not everything appended is known to be durable.
     pub fn close(&self) -> Result<()> {
+        self.scrubber.stop();
         let shared = &self.shared;
         let mut state = shared.lock();
         if state.closed {

@@ -17,7 +17,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "format",
         &[
-            "sync", "op", "position", "error", "codec", "entry", "fs", "options",
+            "sync",
+            "op",
+            "position",
+            "error",
+            "codec",
+            "entry",
+            "fs",
+            "scrub_rate",
+            "options",
         ],
     ),
     // Files: the directory, one segment (scanning, reading, writing), side files
@@ -27,6 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "dir",
             "meta",
+            "cursors",
             "checkpoint",
             "checkpoint::record",
             "segment",
@@ -49,7 +58,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     // `reader::load`), truncation, recovery.
     (
         "paths",
-        &["writer", "reader", "reader::load", "truncate", "recovery"],
+        &[
+            "writer",
+            "reader",
+            "reader::load",
+            "truncate",
+            "recovery",
+            "scrub",
+            "scrub::background",
+        ],
     ),
     // The public API: `wal` is the handle (open, close); its other methods are
     // in `wal::append`, `wal::read` and `wal::maintenance`.
@@ -62,6 +79,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "wal::append",
             "wal::read",
             "wal::maintenance",
+            "wal::ops",
         ],
     ),
 ];
