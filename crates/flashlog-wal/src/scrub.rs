@@ -15,12 +15,10 @@
 //! rest of it is read and scanned as recovery scans it, so every damaged region
 //! is reported with the offset and kind recovery would give it.
 
-mod background;
+pub(crate) mod background;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-pub(crate) use background::Scrubber;
 
 use crate::error::{CorruptionKind, Error, Result};
 use crate::options::MAX_MAX_SEGMENT_SIZE;
@@ -291,6 +289,8 @@ fn check_segment(reader: &mut Reader<'_>) -> Result<Checked> {
             }
             Piece::TooShort(_) => {}
             Piece::Damaged(i, _) => {
+                // The entries of the piece before the damage are valid.
+                entries += offsets.len() as u64;
                 return rest_of_damaged(reader, buf.split_off(i), at + i as u64, entries);
             }
         }

@@ -22,7 +22,7 @@ use crate::fs::Dir;
 use crate::options::{Options, SyncPolicy};
 use crate::recovery;
 use crate::report::{Access, RecoveryReport};
-use crate::scrub::Scrubber;
+use crate::scrub::background::Scrubber;
 use crate::segment_writer::{Preallocation, SegmentWriter};
 use crate::state::{Shared, State};
 use crate::sync::atomic::AtomicU64;

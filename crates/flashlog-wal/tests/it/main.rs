@@ -5,6 +5,7 @@
 mod checkpoint;
 mod common;
 mod concurrency;
+mod cursors;
 mod go_compat;
 mod group_commit;
 mod layers;
@@ -12,6 +13,7 @@ mod reading;
 mod recovery;
 mod rotation;
 mod round_trip;
+mod scrub;
 mod sealed;
 mod side_files;
 mod torn;
