@@ -62,6 +62,9 @@ enum Command {
     Scan(cmd::kv::ScanArgs),
     /// Prints every entry in log order (read-only; any flashlog or Go-written log)
     Dump(cmd::dump::Args),
+    /// Prints the last 10 entries (or those from --from SEQ) as dump does; with
+    /// -f, also every entry another process appends, until Ctrl-C (read-only)
+    Tail(cmd::tail::Args),
     /// Checks every entry of every segment without changing anything; exit code 1
     /// if anything is damaged
     Verify(cmd::verify::Args),
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Command::Delete(args) => cmd::kv::delete(&dir, &args, lock_timeout),
         Command::Scan(args) => cmd::kv::scan(&dir, &args),
         Command::Dump(args) => cmd::dump::run(&dir, &args),
+        Command::Tail(args) => cmd::tail::run(&dir, &args),
         Command::Verify(args) => cmd::verify::run(&dir, &args),
         Command::Repair(args) => cmd::repair::run(&dir, &args, lock_timeout),
         Command::Stats(args) => cmd::stats::run(&dir, &args),

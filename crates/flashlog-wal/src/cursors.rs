@@ -26,10 +26,12 @@
 //! removes it.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::dir::{CURSORS_FILE, CURSORS_TMP_FILE};
 use crate::error::{Error, Result};
-use crate::fs::{Dir, OpenMode};
+use crate::fs::{Dir, OpenMode, StdFs};
 use crate::meta::{SideFileAction, SideFileNote, SideFileProblem};
 use crate::position::MAX_SEQ;
 use crate::sync::{Mutex, MutexGuard};
@@ -120,7 +122,10 @@ fn decode(bytes: &[u8]) -> std::result::Result<Map, (u64, &'static str)> {
             .ok()
             .filter(|name| check_name(name).is_ok())
             .ok_or((name_at as u64, "invalid cursor name"))?;
-        if map.last_key_value().is_some_and(|(last, _)| last.as_str() >= name) {
+        if map
+            .last_key_value()
+            .is_some_and(|(last, _)| last.as_str() >= name)
+        {
             return Err((name_at as u64, "cursor names out of order"));
         }
         let seq = u64::from_le_bytes(seq.try_into().unwrap_or([0; 8]));
@@ -134,6 +139,36 @@ fn decode(bytes: &[u8]) -> std::result::Result<Map, (u64, &'static str)> {
         return Err((at as u64, "bytes after the last cursor"));
     }
     Ok(map)
+}
+
+/// Reads the cursors of the log in `dir` from its cursor file, without opening
+/// the log (what `flashlog stats` shows): as [`Wal::cursors`](crate::Wal::cursors)
+/// of a read-only view. No file: no cursors.
+///
+/// ```
+/// use flashlog_wal::{Op, Options, Wal};
+///
+/// let dir = tempfile::tempdir()?;
+/// let wal = Wal::open(dir.path(), Options::default())?;
+/// wal.append(Op::Put, b"k", b"v")?;
+/// wal.set_cursor("indexer", 1)?;
+/// assert_eq!(flashlog_wal::read_cursors(dir.path())?.get("indexer"), Some(&1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::CorruptCursors`], [`Error::Io`].
+pub fn read_cursors(dir: impl AsRef<Path>) -> Result<BTreeMap<String, u64>> {
+    let dir = Dir::new(Arc::new(StdFs), dir.as_ref().to_path_buf());
+    match read(&dir)? {
+        Cache::Loaded(map) => Ok(map),
+        Cache::Damaged { offset, reason } => Err(Error::CorruptCursors {
+            path: dir.join(CURSORS_FILE),
+            offset,
+            reason,
+        }),
+        Cache::Unloaded => Ok(Map::new()),
+    }
 }
 
 /// What the cursor file holds.
@@ -198,7 +233,10 @@ impl Cursors {
                 Some(SideFileProblem::Damaged(reason)),
             ),
             Ok(cache) => (cache, None),
-            Err(err) => (Cache::Unloaded, Some(SideFileProblem::Unreadable(err.to_string()))),
+            Err(err) => (
+                Cache::Unloaded,
+                Some(SideFileProblem::Unreadable(err.to_string())),
+            ),
         };
         let note = problem.map(|problem| SideFileNote {
             path: dir.join(CURSORS_FILE),

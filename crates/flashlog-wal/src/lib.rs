@@ -36,7 +36,7 @@ mod repair;
 mod wal;
 
 pub use batch::Batch;
-pub use cursors::{MAX_CURSORS, MAX_CURSOR_NAME_LEN};
+pub use cursors::{read_cursors, MAX_CURSORS, MAX_CURSOR_NAME_LEN};
 pub use dir::{CURSORS_FILE, INDEX_FILE, LOCK_FILE, META_COPY_FILE, META_FILE};
 pub use entry::Entry;
 pub use error::{CorruptionKind, Error, Result};

@@ -222,9 +222,7 @@ impl Reader<'_> {
             let file = match self.shared.read_file(self.target.id) {
                 Ok(file) => file,
                 // A read-only view's writer removed it (truncate_front).
-                Err(Error::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                     return Ok(Chunk::Gone);
                 }
                 Err(err) => return Err(err),

@@ -95,9 +95,7 @@ impl Scrubber {
                     });
                 match spawned {
                     Ok(handle) => Some(handle),
-                    Err(err) => {
-                        return Err(Error::io("start scrubber thread for", dir, err))
-                    }
+                    Err(err) => return Err(Error::io("start scrubber thread for", dir, err)),
                 }
             }
         };

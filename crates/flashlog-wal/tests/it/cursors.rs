@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use flashlog_testkit::{CrashModel, SimFs};
 use flashlog_wal::{
-    Error, Op, Options, SegmentId, SideFileAction, SideFileProblem, SyncPolicy, Wal,
-    CURSORS_FILE, MAX_CURSORS,
+    Error, Op, Options, SegmentId, SideFileAction, SideFileProblem, SyncPolicy, Wal, CURSORS_FILE,
+    MAX_CURSORS,
 };
 
 use crate::common::open;
@@ -56,12 +56,25 @@ fn names_and_positions_are_checked() {
     let wal = log_with(dir.path(), 3, Options::default());
     for bad in ["", "with space", "tab\t", "naïve", &"n".repeat(129)] {
         let err = wal.set_cursor(bad, 1).unwrap_err();
-        assert!(matches!(err, Error::InvalidCursorName { .. }), "{bad:?}: {err}");
-        assert!(matches!(wal.cursor(bad), Err(Error::InvalidCursorName { .. })));
+        assert!(
+            matches!(err, Error::InvalidCursorName { .. }),
+            "{bad:?}: {err}"
+        );
+        assert!(matches!(
+            wal.cursor(bad),
+            Err(Error::InvalidCursorName { .. })
+        ));
     }
     let err = wal.set_cursor("ahead", 4).unwrap_err();
     assert!(
-        matches!(err, Error::SeqOutOfRange { seq: 4, last: 3, .. }),
+        matches!(
+            err,
+            Error::SeqOutOfRange {
+                seq: 4,
+                last: 3,
+                ..
+            }
+        ),
         "{err}"
     );
     assert_eq!(wal.cursor("ahead").unwrap(), None);
@@ -69,7 +82,10 @@ fn names_and_positions_are_checked() {
         wal.set_cursor(&format!("c{n:04}"), 1).unwrap();
     }
     let err = wal.set_cursor("one-more", 1).unwrap_err();
-    assert!(matches!(err, Error::TooManyCursors { max: MAX_CURSORS }), "{err}");
+    assert!(
+        matches!(err, Error::TooManyCursors { max: MAX_CURSORS }),
+        "{err}"
+    );
     // An existing one still moves.
     wal.set_cursor("c0000", 3).unwrap();
     assert_eq!(wal.cursor("c0000").unwrap(), Some(3));

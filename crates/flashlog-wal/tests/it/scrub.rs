@@ -32,7 +32,8 @@ fn flip(dir: &Path, position: Position, delta: u64) {
         .open(dir.join(position.segment.file_name()))
         .unwrap();
     let mut byte = [0u8];
-    file.read_exact_at(&mut byte, position.offset + delta).unwrap();
+    file.read_exact_at(&mut byte, position.offset + delta)
+        .unwrap();
     byte[0] ^= 0x08;
     file.write_all_at(&byte, position.offset + delta).unwrap();
 }
@@ -57,7 +58,10 @@ fn a_flipped_byte_in_a_sealed_segment_is_reported_where_it_is() {
         len,
     } = report.damage[0];
     assert_eq!((position, len), (first, entry_len));
-    assert!(matches!(kind, CorruptionKind::ChecksumMismatch { .. }), "{kind}");
+    assert!(
+        matches!(kind, CorruptionKind::ChecksumMismatch { .. }),
+        "{kind}"
+    );
     assert_eq!(report.damage[1].position, second);
     assert!(!report.is_clean());
     let sealed = wal.segments().len() as u64 - 1;
@@ -83,7 +87,10 @@ fn damage_to_a_length_field_is_reported_with_the_offset_recovery_gives() {
     let report = wal.scrub(100).unwrap();
     assert_eq!(report.damage.len(), 1, "{report:?}");
     assert_eq!(report.damage[0].position, at);
-    assert_eq!(report.damage[0].len, wal.position(6).unwrap().offset - at.offset);
+    assert_eq!(
+        report.damage[0].len,
+        wal.position(6).unwrap().offset - at.offset
+    );
     let sealed = wal.segments().len() - 1;
     let sealed_entries: u64 = wal.segments()[..sealed].iter().map(|s| s.entries).sum();
     assert_eq!(report.entries, sealed_entries - 1);
@@ -99,7 +106,10 @@ fn a_clean_log_scrubs_clean_and_the_active_segment_is_not_read() {
     let sealed = &segments[..segments.len() - 1];
     assert_eq!(report.segments, sealed.len() as u64);
     assert_eq!(report.bytes, sealed.iter().map(|s| s.bytes).sum::<u64>());
-    assert_eq!(report.entries, sealed.iter().map(|s| s.entries).sum::<u64>());
+    assert_eq!(
+        report.entries,
+        sealed.iter().map(|s| s.entries).sum::<u64>()
+    );
     assert!(report.skipped.is_empty());
     // A fresh log has no sealed segment.
     let empty = tempfile::tempdir().unwrap();
@@ -114,7 +124,8 @@ fn the_scrub_keeps_to_its_rate() {
     let dir = tempfile::tempdir().unwrap();
     let wal = open(dir.path(), Options::default().max_segment_size(256 << 10));
     let value = vec![7u8; 4000];
-    let batch: Vec<(Op, &[u8], &[u8])> = (0..64).map(|_| (Op::Put, &b"k"[..], &value[..])).collect();
+    let batch: Vec<(Op, &[u8], &[u8])> =
+        (0..64).map(|_| (Op::Put, &b"k"[..], &value[..])).collect();
     while wal.segments().len() < 9 {
         let mut b = flashlog_wal::Batch::new();
         for (_, key, value) in &batch {
@@ -151,7 +162,8 @@ fn scrubs_beside_appends_and_truncations_report_no_false_damage() {
         std::thread::spawn(move || {
             let mut n = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                wal.append(Op::Put, b"more", &n.to_le_bytes().repeat(8)).unwrap();
+                wal.append(Op::Put, b"more", &n.to_le_bytes().repeat(8))
+                    .unwrap();
                 n += 1;
             }
         })
@@ -186,7 +198,9 @@ fn scrubs_beside_appends_and_truncations_report_no_false_damage() {
     stop.store(true, Ordering::Relaxed);
     appender.join().unwrap();
     let rounds = truncator.join().unwrap();
-    eprintln!("{scrubs} scrubs, {segments} segments checked, {skipped} skipped, {rounds} truncations");
+    eprintln!(
+        "{scrubs} scrubs, {segments} segments checked, {skipped} skipped, {rounds} truncations"
+    );
     assert!(scrubs > 10 && segments > 0 && rounds > 10);
 }
 
@@ -219,9 +233,15 @@ fn a_background_scrubber_reports_damage_and_stops_at_close() {
     assert!(start.elapsed() < Duration::from_secs(5));
     // Refused options.
     let zero = Options::default().scrub_every(Duration::ZERO, 1);
-    assert!(matches!(Wal::open(dir.path(), zero), Err(Error::InvalidOptions(_))));
+    assert!(matches!(
+        Wal::open(dir.path(), zero),
+        Err(Error::InvalidOptions(_))
+    ));
     let no_rate = Options::default().scrub_every(Duration::from_secs(1), 0);
-    assert!(matches!(Wal::open(dir.path(), no_rate), Err(Error::InvalidOptions(_))));
+    assert!(matches!(
+        Wal::open(dir.path(), no_rate),
+        Err(Error::InvalidOptions(_))
+    ));
 }
 
 #[test]
@@ -232,9 +252,17 @@ fn a_read_only_view_scrubs_too() {
     flip(dir.path(), at, 20);
     let view = open(
         dir.path(),
-        Options::default().read_only().recovery_mode(flashlog_wal::RecoveryMode::TolerateCorruptedTail),
+        Options::default()
+            .read_only()
+            .recovery_mode(flashlog_wal::RecoveryMode::TolerateCorruptedTail),
     );
     let report = view.scrub(ScrubRate::UNLIMITED).unwrap();
     assert_eq!(report.damage.len(), 1);
-    assert_eq!(report.damage[0].position, Position { segment: SegmentId(1), offset: at.offset });
+    assert_eq!(
+        report.damage[0].position,
+        Position {
+            segment: SegmentId(1),
+            offset: at.offset
+        }
+    );
 }
