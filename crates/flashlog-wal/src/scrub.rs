@@ -68,7 +68,8 @@ impl ScrubReport {
     }
 }
 
-/// A sealed segment as the index described it when the scrub began.
+/// A sealed segment as the index described it when the scrub began: its first
+/// sequence number, the entries on disk, its length.
 #[derive(Debug, Clone, Copy)]
 struct Target {
     id: SegmentId,
@@ -131,10 +132,18 @@ pub(crate) fn scrub(
         segments
             .iter()
             .take(segments.len().saturating_sub(1))
+            // A group commit places entries in a new segment before it has
+            // written the last ones of the segment it leaves: a segment is
+            // whole on disk once every entry in it was written.
+            .filter(|segment| segment.next_seq() <= state.written_seq + 1)
             .map(|segment| Target {
                 id: segment.id,
                 first_seq: segment.first_seq,
-                entries: segment.len(),
+                // The entries on disk: without the numbers of gaps, which
+                // hold none (the offsets are known wherever there are gaps).
+                entries: segment
+                    .offsets()
+                    .map_or(segment.len(), |offsets| offsets.len() as u64),
                 len: segment.end,
             })
             .collect()
@@ -158,7 +167,7 @@ pub(crate) fn scrub(
             read_to: 0,
         };
         let checked = check_segment(&mut reader);
-        let last = target.first_seq + target.entries.saturating_sub(1);
+        let last = target.first_seq + target.entries;
         let found = shared.confirm_view(target.first_seq, last, checked);
         match found {
             Ok(Checked::Whole { entries, damage }) => {

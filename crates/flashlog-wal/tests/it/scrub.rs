@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flashlog_wal::fs::{Fs, FsFile, OpenMode, StdFs};
 use flashlog_wal::{
     CorruptionKind, Damage, Error, Op, Options, Position, ScrubRate, SegmentId, Wal,
 };
@@ -174,7 +175,7 @@ fn scrubs_beside_appends_and_truncations_report_no_false_damage() {
             let mut rounds = 0u32;
             while !stop.load(Ordering::Relaxed) {
                 let last = wal.last_seq();
-                if rounds % 3 == 0 {
+                if rounds.is_multiple_of(3) {
                     wal.truncate_back(last.saturating_sub(20).max(wal.first_seq()))
                         .unwrap();
                 } else {
@@ -265,4 +266,135 @@ fn a_read_only_view_scrubs_too() {
             offset: at.offset
         }
     );
+}
+
+/// The real file system, except that the next write to a segment, once armed,
+/// stops until released.
+#[derive(Debug, Default)]
+struct PausingWrites {
+    armed: std::sync::Mutex<(bool, bool)>, // (armed, paused)
+    released: AtomicBool,
+    changed: std::sync::Condvar,
+}
+
+impl PausingWrites {
+    fn pause_here(&self, path: &Path) {
+        if !path.to_string_lossy().contains("segment-") {
+            return;
+        }
+        let mut state = self.armed.lock().unwrap();
+        if !state.0 {
+            return;
+        }
+        *state = (false, true);
+        self.changed.notify_all();
+        while !self.released.load(Ordering::SeqCst) {
+            state = self.changed.wait(state).unwrap();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PausingFile {
+    fs: Arc<PausingWrites>,
+    path: std::path::PathBuf,
+    inner: Box<dyn FsFile>,
+}
+
+impl FsFile for PausingFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        self.inner.read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<usize> {
+        self.fs.pause_here(&self.path);
+        self.inner.write_at(buf, offset)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.inner.sync_data()
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+}
+
+#[derive(Debug)]
+struct PausingFs(Arc<PausingWrites>);
+
+impl Fs for PausingFs {
+    fn create_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        StdFs.create_dir_all(path)
+    }
+    fn list_dir(&self, path: &Path) -> std::io::Result<Vec<String>> {
+        StdFs.list_dir(path)
+    }
+    fn open(&self, path: &Path, mode: OpenMode) -> std::io::Result<Box<dyn FsFile>> {
+        Ok(Box::new(PausingFile {
+            fs: Arc::clone(&self.0),
+            path: path.to_path_buf(),
+            inner: StdFs.open(path, mode)?,
+        }))
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        StdFs.remove_file(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        StdFs.rename(from, to)
+    }
+    fn sync_dir(&self, path: &Path) -> std::io::Result<()> {
+        StdFs.sync_dir(path)
+    }
+    fn lock(&self, path: &Path) -> std::io::Result<Box<dyn std::fmt::Debug + Send + Sync>> {
+        StdFs.lock(path)
+    }
+}
+
+/// Found by review: a group commit places an entry in a new segment (the index
+/// has it) while the last entries of the segment it leaves are not written
+/// yet. That segment is not sealed on disk: a scrub must not read it, or it
+/// reports the unwritten bytes (preallocated zeros) as damage.
+#[test]
+fn regression_a_segment_whose_last_entries_are_not_written_yet_is_not_scrubbed() {
+    let dir = tempfile::tempdir().unwrap();
+    let writes = Arc::new(PausingWrites::default());
+    let options = Options::default()
+        .fs(Arc::new(PausingFs(Arc::clone(&writes))))
+        .max_segment_size(200);
+    let wal = Arc::new(open(dir.path(), options));
+    for _ in 0..4 {
+        wal.append(Op::Put, b"k", &[1; 20]).unwrap(); // 38 bytes each
+    }
+    writes.armed.lock().unwrap().0 = true;
+    let leader = {
+        let wal = Arc::clone(&wal);
+        std::thread::spawn(move || wal.append(Op::Put, b"k", &[2; 20]).unwrap())
+    };
+    {
+        let mut state = writes.armed.lock().unwrap();
+        while !state.1 {
+            state = writes.changed.wait(state).unwrap();
+        }
+    }
+    // Does not fit segment 1: placed in segment 2, queued behind the leader.
+    let next = {
+        let wal = Arc::clone(&wal);
+        std::thread::spawn(move || wal.append(Op::Put, b"k", &[3; 20]).unwrap())
+    };
+    while wal.segments().len() < 2 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let report = wal.scrub(ScrubRate::UNLIMITED).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.segments, 0);
+    writes.released.store(true, Ordering::SeqCst);
+    {
+        let _state = writes.armed.lock().unwrap();
+        writes.changed.notify_all();
+    }
+    assert_eq!((leader.join().unwrap(), next.join().unwrap()), (5, 6));
+    let report = wal.scrub(ScrubRate::UNLIMITED).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!((report.segments, report.entries), (1, 5));
 }
