@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use flashlog_testkit::{CrashModel, SimFs};
 use flashlog_wal::{
@@ -324,4 +325,51 @@ fn a_damaged_cursor_file_is_a_typed_error_and_a_report_note() {
     assert_eq!(wal.cursors().unwrap().len(), 0);
     wal.set_cursor("a", 1).unwrap();
     assert_eq!(wal.cursor("a").unwrap(), Some(1));
+}
+
+/// `set_cursor` beside `truncate_back` and appends: no deadlock, and no cursor
+/// ever ends past the log's end (each store is checked against the end under
+/// the layout pin, which a truncation waits for).
+#[test]
+fn set_cursor_beside_truncate_back_never_leaves_a_cursor_past_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Arc::new(log_with(
+        dir.path(),
+        40,
+        Options::default().max_segment_size(256),
+    ));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let setters: Vec<_> = (0..3)
+        .map(|t| {
+            let (wal, stop) = (Arc::clone(&wal), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut stored = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match wal.set_cursor(&format!("c{t}"), wal.last_seq()) {
+                        Ok(()) => stored += 1,
+                        // The end moved back between the two calls.
+                        Err(Error::SeqOutOfRange { .. }) => {}
+                        Err(err) => panic!("{err}"),
+                    }
+                }
+                stored
+            })
+        })
+        .collect();
+    for round in 0..25u64 {
+        let last = wal.last_seq();
+        wal.truncate_back(last - round % 5 - 1).unwrap();
+        // Only this thread truncates: the end stays until it appends.
+        std::thread::sleep(Duration::from_millis(2));
+        let end = wal.last_seq();
+        for (name, seq) in wal.cursors().unwrap() {
+            assert!(seq <= end, "{name} at {seq}, last {end}");
+        }
+        for _ in 0..round % 5 + 2 {
+            wal.append(Op::Put, b"again", b"x").unwrap();
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let stored: u32 = setters.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(stored > 0);
 }
