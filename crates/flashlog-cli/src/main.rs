@@ -23,7 +23,8 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0    success (also when standard output is closed early, as by `| head`)
+  0    success (also when standard output is closed early, as by `| head`,
+       and `tail -f` ended by Ctrl-C)
   1    `get`: the key is absent; `verify`: damage was found
   2    error (one line `error: ...` on standard error; an argument error adds
        clap's usage hint); `shell` with piped input: a command in it failed

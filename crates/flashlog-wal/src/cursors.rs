@@ -412,8 +412,8 @@ mod tests {
             out
         };
         let cases: Vec<(Vec<u8>, u64)> = vec![
-            ([header(2), cursor(b"b", 1), cursor(b"a", 1)].concat(), 28),
-            ([header(2), cursor(b"a", 1), cursor(b"a", 1)].concat(), 28),
+            ([header(2), cursor(b"b", 1), cursor(b"a", 1)].concat(), 27),
+            ([header(2), cursor(b"a", 1), cursor(b"a", 1)].concat(), 27),
             ([header(1), cursor(b"a b", 1)].concat(), 17),
             ([header(1), cursor(b"a", u64::MAX)].concat(), 18),
             ([header(2), cursor(b"a", 1)].concat(), 26),
