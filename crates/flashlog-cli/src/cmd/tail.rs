@@ -2,9 +2,14 @@
 //! `-f`, also every entry another process appends, until interrupted.
 //!
 //! Following never takes the writer's lock: it polls with read-only opens (a
-//! view of the log as it was, which never grows), a fresh one every
-//! [`POLL`], so rotations, `truncate_front` and `truncate_back` by the writer
-//! are all seen in the next view. A `truncate_back` over entries already
+//! view of the log as it was, which never grows). Every [`POLL`] it looks at
+//! the directory ([`Signature`]: the segment files, the newest one's length and
+//! modification time, the side file's bytes) and opens a fresh view when any of
+//! that changed, and at least every [`REFRESH`] (a write within the file
+//! system's timestamp granularity may leave the modification time as it was).
+//! So rotations, `truncate_front` and `truncate_back` by the writer are all seen
+//! in the next view, and an idle log costs a listing and two small reads per
+//! poll, not a read of its newest segment. A `truncate_back` over entries already
 //! printed is found by comparing the new view with what was printed (each
 //! printed entry's position and bytes, for the last [`REMEMBERED`]); it is said
 //! on standard error, and printing goes on from the first entry cut, in the new
@@ -14,10 +19,10 @@ use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use flashlog_wal::{Entry, Error as WalError, Options, Wal};
+use flashlog_wal::{Entry, Error as WalError, Options, SegmentId, Wal, META_FILE};
 
 use super::dump::entry_line;
 use super::interrupt::Interrupt;
@@ -46,6 +51,8 @@ pub struct Args {
 const LAST: u64 = 10;
 /// How often `-f` looks for new entries.
 const POLL: Duration = Duration::from_millis(100);
+/// How often `-f` opens a fresh view even when the directory looks unchanged.
+const REFRESH: Duration = Duration::from_secs(1);
 /// How many printed entries `-f` remembers, to tell where a `truncate_back`
 /// cut what it printed.
 const REMEMBERED: usize = 1 << 16;
@@ -79,7 +86,13 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let mut failing_since: Option<Instant> = None;
+    let mut seen = (Signature::read(dir), Instant::now());
     while !sleep_unless(&interrupt, POLL) {
+        let now = Signature::read(dir);
+        if now == seen.0 && seen.1.elapsed() < REFRESH && failing_since.is_none() {
+            continue;
+        }
+        seen = (now, Instant::now());
         let fresh = match open_view(dir) {
             Ok(fresh) => fresh,
             // The writer may be between two steps that a read-only open does
@@ -98,6 +111,40 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
         tail.print_new(&view)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a poll compares to tell whether the writer changed the log.
+#[derive(Debug, PartialEq, Eq)]
+struct Signature {
+    /// The segment files' ids.
+    segments: Vec<SegmentId>,
+    /// The newest segment file's length and modification time.
+    newest: Option<(u64, SystemTime)>,
+    /// The side file's bytes (rewritten by rotations and truncations).
+    meta: Option<Vec<u8>>,
+}
+
+impl Signature {
+    /// Reads it; whatever cannot be read counts as absent (and differs from
+    /// what could be read before, so the view is reopened).
+    fn read(dir: &Path) -> Signature {
+        let mut segments: Vec<SegmentId> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| SegmentId::parse_file_name(&entry.file_name().to_string_lossy()))
+            .collect();
+        segments.sort_unstable();
+        let newest = segments.last().and_then(|id| {
+            let metadata = std::fs::metadata(dir.join(id.file_name())).ok()?;
+            Some((metadata.len(), metadata.modified().ok()?))
+        });
+        Signature {
+            segments,
+            newest,
+            meta: std::fs::read(dir.join(META_FILE)).ok(),
+        }
+    }
 }
 
 /// A read-only view of the log: no lock, nothing changed; the default recovery
