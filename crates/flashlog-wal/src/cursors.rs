@@ -218,10 +218,12 @@ impl Cursors {
     /// open lowers cursors past `last_seq` (entries a crash took back, under
     /// `SyncPolicy::Manual` or `Interval`) to it, durably: otherwise the entries
     /// appended next would get numbers their consumers believe handled. A
-    /// damaged or unreadable file is returned as a note for the report.
+    /// damaged file is returned as a note for the report (the cursor calls then
+    /// fail, the log works), and so is an unreadable one at a read-only open.
     ///
     /// # Errors
-    /// [`Error::Io`] when lowering cursors cannot be stored.
+    /// [`Error::Io`] when the file cannot be read at a read-write open (which
+    /// must lower the cursors in it), or lowered cursors cannot be stored.
     pub(crate) fn open(
         dir: &Dir,
         read_only: bool,
@@ -235,7 +237,7 @@ impl Cursors {
             Ok(cache) => (cache, None),
             Err(err) => (
                 Cache::Unloaded,
-                Some(SideFileProblem::Unreadable(err.to_string())),
+                Some(SideFileProblem::Unreadable(err.with_causes())),
             ),
         };
         let note = problem.map(|problem| SideFileNote {

@@ -373,3 +373,25 @@ fn set_cursor_beside_truncate_back_never_leaves_a_cursor_past_the_end() {
     let stored: u32 = setters.into_iter().map(|t| t.join().unwrap()).sum();
     assert!(stored > 0);
 }
+
+/// A cursor file that cannot be read (here a directory in its place): a
+/// read-only open notes it and goes on; a read-write open, which must lower the
+/// cursors in it past the log's end, fails naming it.
+#[test]
+fn an_unreadable_cursor_file_is_noted_by_a_view_and_fails_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(log_with(dir.path(), 3, Options::default()));
+    let path = dir.path().join(CURSORS_FILE);
+    std::fs::create_dir(&path).unwrap();
+    let view = open(dir.path(), Options::default().read_only());
+    let notes = &view.recovery_report().side_files;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(matches!(notes[0].problem, SideFileProblem::Unreadable(_)));
+    assert_eq!(view.read(3).unwrap().seq(), 3);
+    assert!(matches!(view.cursor("a"), Err(Error::Io { .. })));
+    let err = Wal::open(dir.path(), Options::default()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Io { path: named, .. } if *named == path),
+        "{err}"
+    );
+}
