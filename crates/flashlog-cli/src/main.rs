@@ -72,7 +72,8 @@ enum Command {
     /// Cuts a torn or corrupt tail, keeping a copy of what it cuts; rewrites a
     /// damaged copy of the side file; rebuilds a lost one with --first-seq N
     Repair(cmd::repair::Args),
-    /// Segments, entries, bytes, sequence numbers, live keys and dead bytes
+    /// Segments, entries, bytes, sequence numbers, live keys and dead bytes, and
+    /// the log's cursors with how far behind the last entry each is
     Stats(cmd::stats::Args),
     /// Compacts the store: rewrites live values, removes dead segments (Ctrl-C
     /// stops it cleanly)
