@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use flashlog_chaos::MemFs;
+use flashlog_testkit::SimFs;
 use flashlog_wal::codec::encoded_len;
 use flashlog_wal::{Batch, Op, Options, Position, SegmentId, SyncPolicy, Wal};
 use proptest::prelude::*;
@@ -42,7 +42,7 @@ fn expected_positions(lens: &[u64], max: u64) -> Vec<Position> {
 }
 
 fn check_rotation(max: u64, entries: &[(usize, usize, bool)]) {
-    let fs = MemFs::new();
+    let fs = SimFs::new();
     let options = Options::default()
         .max_segment_size(max)
         .sync_policy(SyncPolicy::Manual)

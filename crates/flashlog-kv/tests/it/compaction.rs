@@ -4,7 +4,7 @@ use flashlog_kv::{AutoCompact, Db, DbOptions};
 use flashlog_wal::{Op, Options, RecoveryMode, Wal};
 
 use crate::common::{assert_go_layout, contents, copy_dir, fixtures, small, Model};
-use flashlog_testkit::{faulty_options, FaultyFs};
+use flashlog_testkit::{faulty_disk_options, AfterFailure, Counting, FaultyDisk};
 
 fn fill(db: &Db, rounds: u32, keys: u32, model: &mut Model) {
     for round in 0..rounds {
@@ -227,9 +227,9 @@ fn an_automatic_compaction_failure_is_kept_reported_and_traced() {
     }
     // Counting fsyncs only: the first from now is the put's own, the second the
     // compaction's (sealing the active segment), which fails with EIO.
-    let fs = FaultyFs::failing_at(0, true, false);
+    let fs = FaultyDisk::failing(0, Counting::SyncsOnly, AfterFailure::Proceed);
     let options = DbOptions::default()
-        .wal(faulty_options(&fs).max_segment_size(4096))
+        .wal(faulty_disk_options(&fs).max_segment_size(4096))
         .auto_compact(AutoCompact::DeadShare(0.5));
     let db = Db::open(dir.path(), options).unwrap();
     let stats = db.stats();

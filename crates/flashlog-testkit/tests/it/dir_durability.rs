@@ -18,6 +18,23 @@ struct Image {
     removed: usize,
 }
 
+/// Whether some image is as `test` says.
+fn some(images: &[Image], test: impl Fn(&Image) -> bool) -> bool {
+    images.iter().any(test)
+}
+
+impl Image {
+    /// Whether the file `name` was on the image before recovery.
+    fn had(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+    }
+
+    /// How many entries recovery found.
+    fn entries(&self) -> usize {
+        self.recovered.entries.len()
+    }
+}
+
 /// A log of `count` entries (two per segment), then `operation` crashed after
 /// every mutation under drop-unsynced and every drop-one image; every image is
 /// checked against the model `operation` returns.
@@ -82,13 +99,9 @@ fn a_segment_created_by_rotation_but_not_in_a_synced_directory_loses_nothing() {
         Ok(())
     });
     // Exercised: some image lost the new segment's name, some kept it empty.
-    assert!(images
-        .iter()
-        .any(|i| !i.names.contains(&"segment-0002.log".into())));
-    assert!(images
-        .iter()
-        .any(|i| i.names.contains(&"segment-0002.log".into()) && i.recovered.entries.len() == 2));
-    assert!(images.iter().any(|i| i.recovered.entries.len() == 3));
+    assert!(some(&images, |i| !i.had("segment-0002.log")));
+    assert!(some(&images, |i| i.had("segment-0002.log") && i.entries() == 2));
+    assert!(some(&images, |i| i.entries() == 3));
 }
 
 #[test]
@@ -100,8 +113,8 @@ fn a_segment_deleted_by_truncate_front_is_never_replayed() {
     });
     // Exercised: the side file moved on while the deleted segment's name came back;
     // recovery deleted it instead of replaying it.
-    assert!(images.iter().any(|i| i.removed > 0
-        && i.names.contains(&"segment-0001.log".into())
+    assert!(some(&images, |i| i.removed > 0
+        && i.had("segment-0001.log")
         && i.names.contains(&META_FILE.into())
         && i.recovered.first_seq == 7));
     assert!(images
@@ -148,10 +161,8 @@ fn regression_a_truncate_back_whose_first_unlink_is_lost_reopens() {
 #[test]
 fn segments_deleted_by_truncate_back_are_never_replayed() {
     let images = crash_everywhere(8, drop_unsynced_only, truncate_back_then_append);
-    assert!(images
-        .iter()
-        .any(|i| i.names.contains(&"segment-0004.log".into()) && i.recovered.entries.len() == 2));
-    assert!(images.iter().any(|i| i.recovered.entries.len() == 5));
+    assert!(some(&images, |i| i.had("segment-0004.log") && i.entries() == 2));
+    assert!(some(&images, |i| i.entries() == 5));
 }
 
 #[test]

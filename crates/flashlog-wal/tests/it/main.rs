@@ -11,6 +11,7 @@ mod group_commit;
 mod layers;
 mod reading;
 mod recovery;
+mod repair;
 mod rotation;
 mod round_trip;
 mod scrub;
