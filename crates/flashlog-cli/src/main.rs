@@ -23,7 +23,8 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0    success (also when standard output is closed early, as by `| head`)
+  0    success (also when standard output is closed early, as by `| head`,
+       and `tail -f` ended by Ctrl-C)
   1    `get`: the key is absent; `verify`: damage was found
   2    error (one line `error: ...` on standard error; an argument error adds
        clap's usage hint); `shell` with piped input: a command in it failed
@@ -62,13 +63,17 @@ enum Command {
     Scan(cmd::kv::ScanArgs),
     /// Prints every entry in log order (read-only; any flashlog or Go-written log)
     Dump(cmd::dump::Args),
+    /// Prints the last 10 entries (or those from --from SEQ) as dump does; with
+    /// -f, also every entry another process appends, until Ctrl-C (read-only)
+    Tail(cmd::tail::Args),
     /// Checks every entry of every segment without changing anything; exit code 1
     /// if anything is damaged
     Verify(cmd::verify::Args),
     /// Cuts a torn or corrupt tail, keeping a copy of what it cuts; rewrites a
     /// damaged copy of the side file; rebuilds a lost one with --first-seq N
     Repair(cmd::repair::Args),
-    /// Segments, entries, bytes, sequence numbers, live keys and dead bytes
+    /// Segments, entries, bytes, sequence numbers, live keys and dead bytes, and
+    /// the log's cursors with how far behind the last entry each is
     Stats(cmd::stats::Args),
     /// Compacts the store: rewrites live values, removes dead segments (Ctrl-C
     /// stops it cleanly)
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
         Command::Delete(args) => cmd::kv::delete(&dir, &args, lock_timeout),
         Command::Scan(args) => cmd::kv::scan(&dir, &args),
         Command::Dump(args) => cmd::dump::run(&dir, &args),
+        Command::Tail(args) => cmd::tail::run(&dir, &args),
         Command::Verify(args) => cmd::verify::run(&dir, &args),
         Command::Repair(args) => cmd::repair::run(&dir, &args, lock_timeout),
         Command::Stats(args) => cmd::stats::run(&dir, &args),

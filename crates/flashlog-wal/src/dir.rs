@@ -28,6 +28,11 @@ pub const INDEX_FILE: &str = "flashlog.index";
 /// The name the checkpoint is written under before it is renamed into place.
 pub(crate) const INDEX_TMP_FILE: &str = "flashlog.index.tmp";
 
+/// The cursor side file: each named consumer's position (see `cursors.rs`).
+pub const CURSORS_FILE: &str = "flashlog.cursors";
+/// The name the cursor file is written under before it is renamed into place.
+pub(crate) const CURSORS_TMP_FILE: &str = "flashlog.cursors.tmp";
+
 /// What a segment is rewritten under before it is renamed over the original; a
 /// leftover one (a crash during [`remove_skipped_damage`](crate::remove_skipped_damage))
 /// is removed at open.

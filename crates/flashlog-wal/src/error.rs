@@ -231,6 +231,42 @@ pub enum Error {
         /// The log directory.
         dir: PathBuf,
     },
+    /// A cursor name the cursor methods ([`Wal::set_cursor`](crate::Wal::set_cursor)
+    /// and the others) do not accept: a name is 1 to
+    /// [`MAX_CURSOR_NAME_LEN`](crate::MAX_CURSOR_NAME_LEN) bytes of printable
+    /// ASCII (`!` to `~`: letters, digits, punctuation; no space, no control or
+    /// non-ASCII character).
+    #[error("invalid cursor name {name:?}: {reason}")]
+    InvalidCursorName {
+        /// The name (its first 64 characters, with `...` when it was longer).
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// [`Wal::set_cursor`](crate::Wal::set_cursor) of a new name in a log that
+    /// already has [`MAX_CURSORS`](crate::MAX_CURSORS) cursors.
+    #[error("the log already has {max} cursors, the most it keeps; remove one first")]
+    TooManyCursors {
+        /// The most cursors a log keeps.
+        max: usize,
+    },
+    /// The cursor side file (`flashlog.cursors`) is damaged: its checksum fails,
+    /// or it holds what no cursor file can. The log itself is unaffected (it
+    /// opens and reads as ever), but the positions the file kept cannot be
+    /// trusted: restore the file, or remove it with
+    /// [`Wal::clear_cursors`](crate::Wal::clear_cursors).
+    #[error(
+        "corrupt cursor file {} at offset {offset}: {reason}; the log is unaffected: restore the file, or remove every cursor (Wal::clear_cursors)",
+        path.display()
+    )]
+    CorruptCursors {
+        /// The cursor file.
+        path: PathBuf,
+        /// Where in it decoding failed.
+        offset: u64,
+        /// What is wrong there.
+        reason: &'static str,
+    },
     /// The options cannot be used.
     #[error("invalid options: {0}")]
     InvalidOptions(&'static str),

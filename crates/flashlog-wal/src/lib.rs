@@ -10,9 +10,11 @@ pub mod fs;
 mod op;
 mod options;
 mod position;
+mod scrub_rate;
 mod sync;
 // files
 mod checkpoint;
+mod cursors;
 mod dir;
 mod meta;
 mod segment;
@@ -28,6 +30,7 @@ mod waiters;
 mod reader;
 mod recovery;
 mod rollback;
+mod scrub;
 mod syncer;
 mod truncate;
 mod writer;
@@ -37,7 +40,8 @@ mod repair;
 mod wal;
 
 pub use batch::Batch;
-pub use dir::{INDEX_FILE, LOCK_FILE, META_COPY_FILE, META_FILE};
+pub use cursors::{read_cursors, MAX_CURSORS, MAX_CURSOR_NAME_LEN};
+pub use dir::{CURSORS_FILE, INDEX_FILE, LOCK_FILE, META_COPY_FILE, META_FILE};
 pub use entry::Entry;
 pub use error::{CorruptionKind, Error, Result};
 pub use meta::{SideFileAction, SideFileNote, SideFileProblem};
@@ -54,6 +58,8 @@ pub use repair::{
     rebuild_side_file, remove_skipped_damage, repair, Cut, RepairMode, RepairOptions, RepairReport,
 };
 pub use report::{Damage, RecoveryReport};
+pub use scrub::ScrubReport;
+pub use scrub_rate::ScrubRate;
 pub use wal::{SegmentInfo, Wal};
 
 /// The workspace README's examples, run as doc tests.

@@ -247,6 +247,10 @@ pub enum SideFileAction {
     },
     /// The checkpoint `flashlog.index` was ignored: every segment was scanned.
     Ignored,
+    /// The cursor file `flashlog.cursors` could not be used: the log opened as
+    /// ever, and the cursor calls fail until the file is restored or removed
+    /// ([`Wal::clear_cursors`](crate::Wal::clear_cursors)).
+    CursorsUnavailable,
 }
 
 /// A side file recovery could not use, and what it did instead: an entry of
@@ -273,6 +277,9 @@ impl fmt::Display for SideFileNote {
                 "used the other copy of the side file (a read-write open rewrites this one)",
             ),
             SideFileAction::Ignored => f.write_str("ignored it and scanned every segment"),
+            SideFileAction::CursorsUnavailable => f.write_str(
+                "the log is unaffected; the cursor calls fail until the file is restored or removed (Wal::clear_cursors)",
+            ),
         }
     }
 }

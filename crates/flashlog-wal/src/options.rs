@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::codec::MIN_ENTRY_LEN;
 use crate::error::Error;
 use crate::fs::{Fs, StdFs};
+use crate::scrub_rate::ScrubRate;
 
 /// Which entries a reader sees: those durable, or those written.
 ///
@@ -179,6 +180,9 @@ pub struct Options {
     /// An fdatasync at least this long is warned about (see
     /// [`Options::slow_fsync()`]).
     pub slow_fsync: Duration,
+    /// The background scrubber's interval and rate, if any (see
+    /// [`Options::scrub_every()`]).
+    pub scrub: Option<(Duration, ScrubRate)>,
 }
 
 /// The default segment size limit, as in the Go implementation: 16 MiB.
@@ -203,6 +207,7 @@ impl Default for Options {
             read_only: false,
             preallocate: DEFAULT_PREALLOCATE,
             slow_fsync: DEFAULT_SLOW_FSYNC,
+            scrub: None,
         }
     }
 }
@@ -280,6 +285,18 @@ impl Options {
         self
     }
 
+    /// Runs a background scrubber: every `interval` (the first one `interval`
+    /// after the open), a [`Wal::scrub`](crate::Wal::scrub) at `rate` MB/s,
+    /// whose report [`Wal::last_scrub`](crate::Wal::last_scrub) returns. The
+    /// thread stops (within one chunk of its scrub) and is joined at close.
+    /// A zero interval or a rate that is not positive is refused by
+    /// [`Wal::open`](crate::Wal::open) ([`Error::InvalidOptions`]). Default: none.
+    #[must_use]
+    pub fn scrub_every(mut self, interval: Duration, rate: impl Into<ScrubRate>) -> Options {
+        self.scrub = Some((interval, rate.into()));
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.max_segment_size < MIN_ENTRY_LEN {
             return Err(Error::InvalidOptions(
@@ -295,6 +312,14 @@ impl Options {
             return Err(Error::InvalidOptions(
                 "preallocate must be below 4 GiB (it is capped by max_segment_size anyway)",
             ));
+        }
+        if let Some((interval, rate)) = self.scrub {
+            if interval.is_zero() {
+                return Err(Error::InvalidOptions(
+                    "the scrub interval must be longer than zero",
+                ));
+            }
+            rate.validate()?;
         }
         if let SyncPolicy::Interval(interval) = self.sync_policy {
             if interval.is_zero() {
@@ -317,6 +342,7 @@ impl fmt::Debug for Options {
             .field("read_only", &self.read_only)
             .field("preallocate", &self.preallocate)
             .field("slow_fsync", &self.slow_fsync)
+            .field("scrub", &self.scrub)
             .finish()
     }
 }

@@ -6,6 +6,7 @@
 
 mod append;
 mod maintenance;
+mod ops;
 mod read;
 
 use std::collections::{HashMap, VecDeque};
@@ -13,6 +14,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::cursors::Cursors;
 use crate::dir::LOCK_FILE;
 use crate::error::{Error, Result};
 use crate::fs::Dir;
@@ -20,6 +22,7 @@ use crate::metrics::{Gauges, Metrics, Recorder};
 use crate::options::{Options, SyncPolicy};
 use crate::recovery;
 use crate::report::{Access, RecoveryReport};
+use crate::scrub::background::Scrubber;
 use crate::segment_writer::{Preallocation, SegmentWriter};
 use crate::state::{Shared, State};
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -58,6 +61,10 @@ pub struct Wal {
     syncer_started: std::sync::atomic::AtomicBool,
     /// The directory lock, held from a read-write open until close.
     lock: Mutex<Option<Box<dyn fmt::Debug + Send + Sync>>>,
+    /// The named cursors (`wal/ops.rs`).
+    cursors: Cursors,
+    /// The background scrubber, if the options ask for one.
+    scrubber: Scrubber,
 }
 
 impl fmt::Debug for Wal {
@@ -96,7 +103,7 @@ impl Wal {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Wal> {
         options.validate()?;
         let dir = Dir::new(Arc::clone(&options.fs), dir.as_ref().to_path_buf());
-        let (lock, recovered, writer) = if options.read_only {
+        let (lock, mut recovered, writer) = if options.read_only {
             dir.list()?;
             let recovered = recovery::recover(&dir, options.recovery_mode, Access::ReadOnly)?;
             (None, recovered, None)
@@ -114,9 +121,11 @@ impl Wal {
         };
         trace_recovery(&dir, &recovered.report, options.read_only);
         let read_only = options.read_only;
+        let last = recovered.index.next_seq() - 1;
+        let (cursors, note) = Cursors::open(&dir, read_only, last)?;
+        recovered.report.side_files.extend(note);
         let view_truncations = recovered.meta.truncations;
         let first_seq = recovered.index.first_seq();
-        let last = recovered.index.next_seq() - 1;
         let interval = matches!(options.sync_policy, SyncPolicy::Interval(_));
         let dir_path = &dir.path().to_path_buf();
         let shared = Arc::new(Shared {
@@ -160,11 +169,14 @@ impl Wal {
             metrics: Recorder::new(dir_path),
             open_readers: std::sync::atomic::AtomicU64::new(0),
         });
+        let scrubber = Scrubber::start(&shared)?;
         let wal = Wal {
             shared,
             syncer: Mutex::new(None),
             syncer_started: std::sync::atomic::AtomicBool::new(false),
             lock: Mutex::new(lock),
+            cursors,
+            scrubber,
         };
         if interval && !read_only {
             wal.start_syncer()?;
@@ -204,6 +216,7 @@ impl Wal {
     /// The error of the final write or fsync, or [`Error::Poisoned`] if an earlier
     /// one failed: then not everything appended is known to be durable.
     pub fn close(&self) -> Result<()> {
+        self.scrubber.stop();
         let shared = &self.shared;
         let mut state = shared.lock();
         if state.closed {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use flashlog_cli::format::{hex_line, json_line, text_line};
+use flashlog_wal::Entry;
 
 use super::open_wal_inspect;
 
@@ -35,13 +36,7 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
         .context("cannot read the log")?
     {
         let entry = entry.context("cannot read the log")?;
-        let line = if args.hex {
-            hex_line(&entry)
-        } else if args.json {
-            json_line(&entry)
-        } else {
-            text_line(&entry)
-        };
+        let line = entry_line(&entry, args.hex, args.json);
         writeln!(out, "{line}").context("cannot write to standard output")?;
     }
     out.flush().context("cannot write to standard output")?;
@@ -57,4 +52,15 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One entry as `dump` prints it (and `tail`): `--hex`, `--json` or text.
+pub fn entry_line(entry: &Entry, hex: bool, json: bool) -> String {
+    if hex {
+        hex_line(entry)
+    } else if json {
+        json_line(entry)
+    } else {
+        text_line(entry)
+    }
 }

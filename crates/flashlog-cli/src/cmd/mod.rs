@@ -43,6 +43,7 @@ pub mod open;
 pub mod repair;
 pub mod shell;
 pub mod stats;
+pub mod tail;
 pub mod verify;
 
 pub use open::{open_db_read_only, open_error, open_wal_inspect};

@@ -12,7 +12,9 @@ use crate::text::{bytes, table};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Print one JSON object: segments (a list of id, file, first_seq, entries,
-    /// bytes), then the totals as in the table, and damaged_regions
+    /// bytes), then the totals as in the table, damaged_regions, and cursors (a
+    /// list of name, seq, lag; null with cursors_error if the cursor file is
+    /// damaged)
     #[arg(long)]
     json: bool,
 }
@@ -23,6 +25,8 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
     let options = DbOptions::default().wal(flashlog_cli::inspect_options());
     let db = open_db_read_only(dir, options)?;
     let names = SegmentNames::read(dir);
+    let cursors = flashlog_wal::read_cursors(dir);
+    let last_seq = db.stats().last_seq;
     if args.json {
         let stats = db.stats();
         let segments: Vec<serde_json::Value> = db
@@ -49,6 +53,19 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
             "dead_bytes": stats.dead_bytes,
             "damaged_regions": db.recovery_report().damage.len(),
             "numbering_unverified_from": db.recovery_report().numbering_unverified_from,
+            "cursors": cursors.as_ref().ok().map(|cursors| {
+                cursors
+                    .iter()
+                    .map(|(name, &seq)| {
+                        serde_json::json!({
+                            "name": name,
+                            "seq": seq,
+                            "lag": last_seq.saturating_sub(seq),
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            }),
+            "cursors_error": cursors.as_ref().err().map(|err| format!("{err:#}")),
         });
         outln!("{json}")?;
         return Ok(ExitCode::SUCCESS);
@@ -77,7 +94,36 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(seq) = db.recovery_report().numbering_unverified_from {
         outln!("unverified seqs  from {seq} (damage before them held entries nothing counted)")?;
     }
+    match cursors {
+        Ok(cursors) if cursors.is_empty() => {}
+        Ok(cursors) => {
+            outln!()?;
+            out!("{}", cursor_table(&cursors, db.stats().first_seq, last_seq))?;
+        }
+        Err(err) => outln!("cursors          unavailable: {err:#}")?,
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each cursor, its position and how far behind the last entry it is.
+fn cursor_table(
+    cursors: &std::collections::BTreeMap<String, u64>,
+    first_seq: u64,
+    last_seq: u64,
+) -> String {
+    let mut rows = vec![vec![
+        "cursor".to_owned(),
+        "seq".to_owned(),
+        "lag".to_owned(),
+    ]];
+    for (name, &seq) in cursors {
+        let mut lag = last_seq.saturating_sub(seq).to_string();
+        if seq + 1 < first_seq {
+            lag.push_str(" (entries it had not read were removed)");
+        }
+        rows.push(vec![name.clone(), seq.to_string(), lag]);
+    }
+    table(&rows)
 }
 
 /// The totals of a store as a two-column table. When the store ran compactions

@@ -39,9 +39,19 @@ pub fn run(dir: &Path, args: &Args) -> anyhow::Result<ExitCode> {
         if clean {
             outln!("ok: {entries} in {segments}, no damage")?;
         } else if report.damage.is_empty() {
+            // The cursor file is not the repair's: its line above says what to do.
+            let cursors = report
+                .side_files
+                .iter()
+                .any(|note| note.action == flashlog_wal::SideFileAction::CursorsUnavailable);
             outln!(
-                "damaged: {} side file(s), which flashlog repair rewrites; {} in {segments}",
+                "damaged: {} side file(s), which {}; {} in {segments}",
                 report.side_files.len(),
+                if cursors {
+                    "the lines above say how to mend"
+                } else {
+                    "flashlog repair rewrites"
+                },
                 count(report.entries, "valid entry", "valid entries"),
             )?;
         } else {

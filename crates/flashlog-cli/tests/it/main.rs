@@ -13,4 +13,5 @@ mod scripts;
 mod sealed;
 mod shell;
 mod side_files;
+mod tail;
 mod terminal;

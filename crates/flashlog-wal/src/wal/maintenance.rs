@@ -66,6 +66,8 @@ impl Wal {
     pub fn truncate_back(&self, seq: u64) -> Result<()> {
         // Reads under way finish before the files change; later ones see the new index.
         let _layout = self.shared.change_layout();
+        // Before any file changes: no cursor stays past the new end (wal/ops.rs).
+        self.lower_cursors_for_cut(seq)?;
         let mut state = self.quiesce()?;
         if seq < state.index.first_seq() {
             return Err(out_of_range(&state, seq));

@@ -180,7 +180,7 @@ fn appenders_racing_a_full_disk_keep_exactly_what_was_acknowledged() {
     while !writers.iter().all(|writer| writer.is_finished()) {
         round += 1;
         thread::sleep(std::time::Duration::from_micros(300));
-        let fault = (round % 2 == 0).then(|| SimFault {
+        let fault = round.is_multiple_of(2).then(|| SimFault {
             target: Target::Kind(Call::WriteAt),
             nth: 1 + round % 3,
             kind: FaultKind::Enospc,

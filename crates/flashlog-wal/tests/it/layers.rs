@@ -17,7 +17,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "format",
         &[
-            "sync", "op", "position", "error", "codec", "entry", "fs", "options",
+            "sync",
+            "op",
+            "position",
+            "error",
+            "codec",
+            "entry",
+            "fs",
+            "scrub_rate",
+            "options",
         ],
     ),
     // Files: the directory, one segment (scanning, reading, writing), side files
@@ -27,6 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "dir",
             "meta",
+            "cursors",
             "checkpoint",
             "checkpoint::record",
             "segment",
@@ -40,6 +49,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "index",
             "index::segment_index",
+            "metrics",
             "receipt",
             "report",
             "state",
@@ -58,6 +68,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "reader::load",
             "truncate",
             "recovery",
+            "scrub",
+            "scrub::background",
         ],
     ),
     // The public API: `wal` is the handle (open, close); its other methods are
@@ -71,6 +83,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "wal::append",
             "wal::read",
             "wal::maintenance",
+            "wal::ops",
         ],
     ),
 ];

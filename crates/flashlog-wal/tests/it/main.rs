@@ -5,6 +5,7 @@
 mod checkpoint;
 mod common;
 mod concurrency;
+mod cursors;
 mod full_disk;
 mod go_compat;
 mod group_commit;
@@ -18,6 +19,7 @@ mod recovery;
 mod repair;
 mod rotation;
 mod round_trip;
+mod scrub;
 mod sealed;
 mod side_files;
 mod torn;
