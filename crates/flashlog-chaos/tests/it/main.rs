@@ -11,6 +11,7 @@ mod kv_gate_model;
 mod kv_kill;
 mod kv_model;
 mod model;
+mod receipts_tokio;
 mod regressions;
 mod rotation;
 mod sizes;
