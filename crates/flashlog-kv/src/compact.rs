@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 use std::sync::MutexGuard;
 
 use flashlog_wal::codec::encoded_len;
-use flashlog_wal::Batch;
+use flashlog_wal::{Batch, Visibility};
 
 use crate::index::{Index, Slot};
 use crate::locks::{lock, read, write};
@@ -264,6 +264,9 @@ impl Db {
         let visited = self
             .wal
             .iter_from(self.wal.first_seq())?
+            // Every entry the index knows, synced or not: under `Manual` the
+            // durable edge may lag what the store appended and indexed.
+            .visibility(Visibility::Written)
             .try_for_each_ref(|entry| {
                 let Some(&wanted) = next_live.peek() else {
                     return Err(Visit::Done);

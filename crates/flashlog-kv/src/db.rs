@@ -398,7 +398,7 @@ impl Db {
             return Err(Error::EmptyKey);
         }
         let len = encoded_len(key.len(), value.len());
-        let max = MAX_ENTRY_LEN.min(self.options.wal.max_segment_size_bytes());
+        let max = MAX_ENTRY_LEN.min(self.options.wal.max_segment_size);
         if len > max {
             return Err(Error::TooLarge {
                 key_len: key.len(),
@@ -416,7 +416,7 @@ impl Db {
             return;
         };
         let since = self.appended.fetch_add(len, Ordering::Relaxed) + len;
-        if since < self.options.wal.max_segment_size_bytes() {
+        if since < self.options.wal.max_segment_size {
             return;
         }
         // A heuristic: the counts may be stale by the time the compaction runs

@@ -8,75 +8,24 @@
 //! threads with chosen names, e.g. only a reader thread's `read_at`, which turns a
 //! rare interleaving into a certain one. Each thread draws its delays from its own
 //! generator, seeded from the seed and the thread's name, so a named thread's
-//! choices are reproducible.
+//! choices are reproducible. It can also cut writes short, as a slow disk does
+//! ([`DelayFs::max_write`]). The forwarding itself is [`HookFs`]'s; this file
+//! holds only the rules ([`Delays`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread;
 use std::time::Duration;
 
-use flashlog_wal::fs::{Fs, FsFile, OpenMode};
+use flashlog_wal::fs::Fs;
 
+pub use crate::hook_fs::Call;
+use crate::hook_fs::{CallOn, HookFs, Hooks};
 use crate::rng::Rng;
-
-/// A kind of file-system call that [`DelayFs`] can delay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Call {
-    /// [`FsFile::read_at`].
-    ReadAt,
-    /// [`FsFile::write_at`].
-    WriteAt,
-    /// [`FsFile::sync_data`].
-    SyncData,
-    /// [`FsFile::set_len`].
-    SetLen,
-    /// [`FsFile::len`].
-    Len,
-    /// [`FsFile::drop_cache`].
-    DropCache,
-    /// [`Fs::open`].
-    Open,
-    /// [`Fs::remove_file`].
-    RemoveFile,
-    /// [`Fs::rename`].
-    Rename,
-    /// [`Fs::list_dir`].
-    ListDir,
-    /// [`Fs::sync_dir`].
-    SyncDir,
-    /// [`Fs::create_dir_all`].
-    CreateDirAll,
-    /// [`Fs::lock`].
-    Lock,
-}
-
-impl Call {
-    /// Every kind of call.
-    pub const ALL: [Call; 13] = [
-        Call::ReadAt,
-        Call::WriteAt,
-        Call::SyncData,
-        Call::SetLen,
-        Call::Len,
-        Call::DropCache,
-        Call::Open,
-        Call::RemoveFile,
-        Call::Rename,
-        Call::ListDir,
-        Call::SyncDir,
-        Call::CreateDirAll,
-        Call::Lock,
-    ];
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// How one kind of call is delayed: with `probability`, a sleep of a uniformly
 /// random length in `min..=max`.
@@ -153,13 +102,11 @@ impl Delay {
 /// assert!(fs.delayed(Call::ReadAt) >= 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
-pub struct DelayFs {
-    shared: Arc<Shared>,
-}
+pub type DelayFs = HookFs<Delays>;
 
-struct Shared {
-    inner: Arc<dyn Fs>,
+/// The [`Hooks`] of a [`DelayFs`]: its rules, its per-thread generators and its
+/// counters.
+pub struct Delays {
     /// Tells this instance's generators apart in each thread's table.
     id: u64,
     seed: u64,
@@ -175,6 +122,8 @@ struct Rules {
     delays: [Option<Delay>; Call::ALL.len()],
     /// Delay only calls made by threads with one of these names (`None`: all).
     threads: Option<Vec<String>>,
+    /// Cut each `write_at` to at most this many bytes (`None`: whole writes).
+    max_write: Option<usize>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -188,21 +137,19 @@ thread_local! {
 
 static NEXT_UNNAMED: AtomicU64 = AtomicU64::new(0);
 
-impl DelayFs {
+impl HookFs<Delays> {
     /// A wrapper around `inner` that delays nothing yet; `seed` fixes the choices.
     pub fn new(inner: Arc<dyn Fs>, seed: u64) -> DelayFs {
-        DelayFs {
-            shared: Arc::new(Shared {
-                inner,
-                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                seed,
-                rules: RwLock::new(Rules::default()),
-                enabled: AtomicBool::new(true),
-                calls: Default::default(),
-                delayed: Default::default(),
-                slept_nanos: AtomicU64::new(0),
-            }),
-        }
+        let delays = Delays {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            seed,
+            rules: RwLock::new(Rules::default()),
+            enabled: AtomicBool::new(true),
+            calls: Default::default(),
+            delayed: Default::default(),
+            slept_nanos: AtomicU64::new(0),
+        };
+        HookFs::wrap(inner, Arc::new(delays))
     }
 
     /// A wrapper that delays every kind of call with `probability`, by up to `max`.
@@ -244,30 +191,41 @@ impl DelayFs {
         self
     }
 
+    /// Makes each `write_at` write at most `bytes` (at least 1) and return that
+    /// count, as a slow disk makes progress: the log writes the rest with further
+    /// calls, as after any short write. With a [`Call::WriteAt`] delay this is a
+    /// slow disk, on which a kill lands inside a write often and cuts it for real.
+    /// Applies to every thread (not only those of [`DelayFs::only_threads`]).
+    #[must_use]
+    pub fn max_write(self, bytes: usize) -> DelayFs {
+        self.write_rules(|rules| rules.max_write = Some(bytes.max(1)));
+        self
+    }
+
     /// Turns every delay on or off at once (on by default), e.g. to set a log up
     /// quickly before the part of a test that races.
     pub fn set_enabled(&self, enabled: bool) {
-        self.shared.enabled.store(enabled, Ordering::SeqCst);
+        self.hooks().enabled.store(enabled, Ordering::SeqCst);
     }
 
     /// Calls of kind `call` forwarded so far (delayed or not).
     pub fn calls(&self, call: Call) -> u64 {
-        self.shared.calls[call.index()].load(Ordering::Relaxed)
+        self.hooks().calls[call.index()].load(Ordering::Relaxed)
     }
 
     /// Calls of kind `call` that slept first.
     pub fn delayed(&self, call: Call) -> u64 {
-        self.shared.delayed[call.index()].load(Ordering::Relaxed)
+        self.hooks().delayed[call.index()].load(Ordering::Relaxed)
     }
 
     /// Total time slept, all calls and threads together.
     pub fn slept(&self) -> Duration {
-        Duration::from_nanos(self.shared.slept_nanos.load(Ordering::Relaxed))
+        Duration::from_nanos(self.hooks().slept_nanos.load(Ordering::Relaxed))
     }
 
     fn write_rules(&self, change: impl FnOnce(&mut Rules)) {
         let mut rules = self
-            .shared
+            .hooks()
             .rules
             .write()
             .unwrap_or_else(|poison| poison.into_inner());
@@ -275,9 +233,24 @@ impl DelayFs {
     }
 }
 
-impl Shared {
+impl Hooks for Delays {
+    fn before(&self, on: &CallOn<'_>) -> io::Result<()> {
+        self.sleep_before(on.call);
+        Ok(())
+    }
+
+    fn write_len(&self, len: usize) -> usize {
+        let rules = self
+            .rules
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
+        rules.max_write.map_or(len, |max| len.min(max))
+    }
+}
+
+impl Delays {
     /// Counts a call of kind `call` and sleeps first if the rules say so.
-    fn before(&self, call: Call) {
+    fn sleep_before(&self, call: Call) {
         self.calls[call.index()].fetch_add(1, Ordering::Relaxed);
         if !self.enabled.load(Ordering::SeqCst) {
             return;
@@ -341,109 +314,35 @@ fn choose(rng: &mut Rng, delay: Delay) -> Option<Duration> {
     let max = u64::try_from(delay.max.as_nanos())
         .unwrap_or(u64::MAX)
         .max(min);
-    let span = max - min;
-    let extra = if span == 0 {
-        0
-    } else {
-        rng.below(span.saturating_add(1))
-    };
-    Some(Duration::from_nanos(min + extra))
+    // A fixed length draws nothing: the same seed gives the same delays as before.
+    let length = if min == max { min } else { rng.range(min, max) };
+    Some(Duration::from_nanos(length))
 }
 
-impl fmt::Debug for DelayFs {
+impl fmt::Debug for Delays {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rules = self
-            .shared
             .rules
             .read()
             .unwrap_or_else(|poison| poison.into_inner())
             .clone();
-        f.debug_struct("DelayFs")
-            .field("inner", &self.shared.inner)
-            .field("seed", &self.shared.seed)
+        f.debug_struct("Delays")
+            .field("seed", &self.seed)
             .field("rules", &rules)
-            .field("enabled", &self.shared.enabled.load(Ordering::Relaxed))
+            .field("enabled", &self.enabled.load(Ordering::Relaxed))
             .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug)]
-struct DelayFile {
-    inner: Box<dyn FsFile>,
-    fs: DelayFs,
-}
-
-impl FsFile for DelayFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.fs.shared.before(Call::ReadAt);
-        self.inner.read_at(buf, offset)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        self.fs.shared.before(Call::WriteAt);
-        self.inner.write_at(buf, offset)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        self.fs.shared.before(Call::SyncData);
-        self.inner.sync_data()
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.fs.shared.before(Call::SetLen);
-        self.inner.set_len(len)
-    }
-    fn len(&self) -> io::Result<u64> {
-        self.fs.shared.before(Call::Len);
-        self.inner.len()
-    }
-    fn is_empty(&self) -> io::Result<bool> {
-        Ok(self.len()? == 0)
-    }
-    fn drop_cache(&self) -> io::Result<()> {
-        self.fs.shared.before(Call::DropCache);
-        self.inner.drop_cache()
-    }
-}
-
-impl Fs for DelayFs {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.shared.before(Call::CreateDirAll);
-        self.shared.inner.create_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
-        self.shared.before(Call::ListDir);
-        self.shared.inner.list_dir(path)
-    }
-    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn FsFile>> {
-        self.shared.before(Call::Open);
-        let inner = self.shared.inner.open(path, mode)?;
-        Ok(Box::new(DelayFile {
-            inner,
-            fs: self.clone(),
-        }))
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.shared.before(Call::RemoveFile);
-        self.shared.inner.remove_file(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.shared.before(Call::Rename);
-        self.shared.inner.rename(from, to)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        self.shared.before(Call::SyncDir);
-        self.shared.inner.sync_dir(path)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn fmt::Debug + Send + Sync>> {
-        self.shared.before(Call::Lock);
-        self.shared.inner.lock(path)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
     use std::time::Instant;
 
+    use flashlog_wal::fs::OpenMode;
+
     use super::*;
-    use crate::{Fault, FaultKind, OpKind, Persistence, SimFs, Target};
+    use crate::{Call, FaultKind, Persistence, SimFault, SimFs, Target};
 
     fn sim_with_file() -> (SimFs, DelayFs) {
         let sim = SimFs::new();
@@ -513,8 +412,8 @@ mod tests {
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
         let missing = fs.remove_file(Path::new("/d/f")).unwrap_err();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
-        sim.set_fault(Some(Fault {
-            target: Target::Kind(OpKind::Write),
+        sim.set_fault(Some(SimFault {
+            target: Target::Kind(Call::WriteAt),
             nth: 1,
             kind: FaultKind::Eio,
             persistence: Persistence::Once,
@@ -526,6 +425,22 @@ mod tests {
         for call in [Call::ReadAt, Call::WriteAt, Call::Rename, Call::RemoveFile] {
             assert!(fs.delayed(call) >= 1, "{call:?} was not delayed");
         }
+    }
+
+    #[test]
+    fn max_write_cuts_writes_short_and_the_log_writes_the_rest() {
+        let sim = SimFs::new();
+        let fs = DelayFs::new(Arc::new(sim.clone()), 1).max_write(5);
+        let options = flashlog_wal::Options::default().fs(Arc::new(fs.clone()));
+        let wal = flashlog_wal::Wal::open("/log", options).unwrap();
+        let value = vec![7u8; 40];
+        assert_eq!(
+            wal.append(flashlog_wal::Op::Put, b"key", &value).unwrap(),
+            1
+        );
+        assert_eq!(wal.read(1).unwrap().value(), value);
+        // 13 + 3 + 40 bytes, 5 at a time.
+        assert!(fs.calls(Call::WriteAt) >= 12, "{}", fs.calls(Call::WriteAt));
     }
 
     #[test]

@@ -22,6 +22,16 @@ pub struct Record {
 }
 
 impl Record {
+    /// A put of `key` and `value` at `seq`.
+    pub fn put(seq: u64, key: &[u8], value: &[u8]) -> Record {
+        Record {
+            seq,
+            op: Op::Put,
+            key: key.to_vec(),
+            value: value.to_vec(),
+        }
+    }
+
     /// The record of a log entry.
     pub fn of(entry: &Entry) -> Record {
         Record {
@@ -286,12 +296,7 @@ mod tests {
     use super::*;
 
     fn rec(seq: u64, key: &str) -> Record {
-        Record {
-            seq,
-            op: Op::Put,
-            key: key.as_bytes().to_vec(),
-            value: Vec::new(),
-        }
+        Record::put(seq, key.as_bytes(), b"")
     }
 
     fn model(keys: &[&str], acked: u64) -> LogModel {

@@ -108,19 +108,6 @@ pub(crate) fn segment_ids(dir: &Dir) -> Result<Vec<SegmentId>> {
     list_segments(dir).map(|listing| listing.ids)
 }
 
-/// Gives misnamed segments their canonical names, which the rest of the library
-/// (and the Go implementation's writer) use. Renaming changes no content, so a
-/// crash part way leaves a log the next recovery finishes renaming.
-pub(crate) fn rename_misnamed(dir: &Dir, listing: &mut Listing) -> Result<()> {
-    if listing.misnamed.is_empty() {
-        return Ok(());
-    }
-    for (id, name) in listing.misnamed.drain() {
-        dir.rename(&name, &id.file_name())?;
-    }
-    dir.sync()
-}
-
 /// Checks that `live` (sorted) starts at `first` and has no gap: a missing
 /// segment is [`Error::MissingSegment`].
 pub(crate) fn check_contiguous(dir: &Path, first: SegmentId, live: &[SegmentId]) -> Result<()> {

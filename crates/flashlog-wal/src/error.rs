@@ -58,6 +58,48 @@ pub enum Error {
         /// What is wrong with the entry there.
         kind: CorruptionKind,
     },
+    /// [`repair`](crate::repair()) under
+    /// [`RepairMode::TolerateCorruptedTail`](crate::RepairMode::TolerateCorruptedTail)
+    /// found damage that is not a torn tail (valid entries follow it, or it is
+    /// in a sealed segment): cutting it means cutting into the middle of the
+    /// log, which only `RepairMode::PointInTime` (keep the entries before it)
+    /// and `RepairMode::SkipCorrupted` (remove only the damaged bytes) do.
+    /// Nothing was changed.
+    #[error(
+        "the damage at offset {offset} of {} ({kind}, {len} bytes) is not a torn tail: repair cuts into the middle of the log only in point-in-time or skip-corrupted mode",
+        path.display()
+    )]
+    NotATornTail {
+        /// The segment holding the damage.
+        segment: SegmentId,
+        /// The segment's file.
+        path: PathBuf,
+        /// Byte offset of the damage inside the segment.
+        offset: u64,
+        /// What is wrong with the bytes there.
+        kind: CorruptionKind,
+        /// Bytes from the damage to the next valid entry, or to the end of the
+        /// segment.
+        len: u64,
+    },
+    /// [`repair`](crate::repair()) changed the log, and it still does not open
+    /// under the default [`RecoveryMode`](crate::RecoveryMode) (`source` says
+    /// why): e.g. a sealed segment that no longer matches its checkpoint record,
+    /// which `RepairMode::SkipCorrupted` leaves as it is.
+    #[error(
+        "the log in {} still does not open after repair{}",
+        dir.display(),
+        backup.as_ref().map(|b| format!(" (the segments it changed were copied to {} first)", b.display())).unwrap_or_default()
+    )]
+    StillDamaged {
+        /// The log directory.
+        dir: PathBuf,
+        /// Where the segments repair changed were copied before it changed them.
+        backup: Option<PathBuf>,
+        /// Why the log does not open.
+        #[source]
+        source: Box<Error>,
+    },
     /// No intact copy of the side file (`flashlog.meta` and its copy
     /// `flashlog.meta.bak`) is left: one is damaged (its checksum fails, or it holds
     /// numbers no log can have), the other damaged or missing. The segments may

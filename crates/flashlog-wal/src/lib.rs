@@ -47,7 +47,9 @@ pub use options::{
 pub use position::{Position, SegmentId};
 pub use reader::{EntryRef, Iter};
 pub use receipt::Receipt;
-pub use repair::{rebuild_side_file, remove_skipped_damage};
+pub use repair::{
+    rebuild_side_file, remove_skipped_damage, repair, Cut, RepairMode, RepairOptions, RepairReport,
+};
 pub use report::{Damage, RecoveryReport};
 pub use wal::{SegmentInfo, Wal};
 

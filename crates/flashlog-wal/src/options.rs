@@ -154,16 +154,28 @@ pub enum RecoveryMode {
 ///     .max_segment_size(64 << 20)
 ///     .sync_policy(SyncPolicy::Interval(Duration::from_millis(5)))
 ///     .recovery_mode(RecoveryMode::PointInTime);
-/// assert_eq!(options.max_segment_size_bytes(), 64 << 20);
+/// assert_eq!(options.max_segment_size, 64 << 20);
 /// ```
+///
+/// Each setting is a public field, read as it is (`options.sync_policy`), and set
+/// with the builder method of the same name; [`Wal::open`](crate::Wal::open)
+/// checks them ([`Error::InvalidOptions`]).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Options {
-    pub(crate) max_segment_size: u64,
-    pub(crate) sync_policy: SyncPolicy,
-    pub(crate) recovery_mode: RecoveryMode,
-    pub(crate) fs: Arc<dyn Fs>,
-    pub(crate) read_only: bool,
-    pub(crate) preallocate: u64,
+    /// The rotation threshold in bytes (see [`Options::max_segment_size()`]).
+    pub max_segment_size: u64,
+    /// When appends become durable (see [`Options::sync_policy()`]).
+    pub sync_policy: SyncPolicy,
+    /// What `open` does with damaged entries (see [`Options::recovery_mode()`]).
+    pub recovery_mode: RecoveryMode,
+    /// The file system the log reaches its files through (see [`Options::fs()`]).
+    pub fs: Arc<dyn Fs>,
+    /// Whether the log is opened read-only (see [`Options::read_only()`]).
+    pub read_only: bool,
+    /// Zero-filled bytes kept ahead of the active segment's last entry (see
+    /// [`Options::preallocate()`]).
+    pub preallocate: u64,
 }
 
 /// The default segment size limit, as in the Go implementation: 16 MiB.
@@ -249,26 +261,6 @@ impl Options {
     pub fn read_only(mut self) -> Options {
         self.read_only = true;
         self
-    }
-
-    /// Whether the log is opened read-only.
-    pub fn is_read_only(&self) -> bool {
-        self.read_only
-    }
-
-    /// The rotation threshold in bytes.
-    pub fn max_segment_size_bytes(&self) -> u64 {
-        self.max_segment_size
-    }
-
-    /// The sync policy.
-    pub fn sync_policy_value(&self) -> SyncPolicy {
-        self.sync_policy
-    }
-
-    /// The recovery mode.
-    pub fn recovery_mode_value(&self) -> RecoveryMode {
-        self.recovery_mode
     }
 
     pub(crate) fn validate(&self) -> Result<(), Error> {

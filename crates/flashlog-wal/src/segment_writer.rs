@@ -41,7 +41,7 @@ impl Preallocation {
     pub(crate) fn of(options: &Options) -> Preallocation {
         Preallocation {
             ahead: options.preallocate,
-            max_segment_size: options.max_segment_size_bytes(),
+            max_segment_size: options.max_segment_size,
         }
     }
 }

@@ -11,15 +11,14 @@
 //! before it removes or cuts any segment: a record must never outlive the segment
 //! it describes (see [`checkpoint`]).
 
-use crate::checkpoint;
+use crate::checkpoint::{self, Sealed};
 use crate::codec;
 use crate::dir::{cut_segment, remove_newest_first, remove_segment};
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode};
 use crate::index::Index;
 use crate::meta::{self, Meta};
-use crate::position::SegmentId;
-use crate::report::Access;
+use crate::position::{Position, SegmentId};
 use crate::segment;
 
 fn out_of_range(index: &Index, seq: u64) -> Error {
@@ -50,65 +49,99 @@ pub(crate) fn back(
     // The intent names the newest segment that stays, before newer ones go.
     meta.last_segment = index.segment_of(seq).map(|keep| index.segments[keep].id);
     meta::store(dir, meta)?;
-    finish_back(dir, index, meta, seq, Access::ReadWrite)
+    finish_back(dir, index, meta, seq)
 }
 
 /// Carries out a recorded `truncate_back(seq)` and clears the record. Idempotent:
 /// whatever part of it already happened is skipped.
-pub(crate) fn finish_back(
-    dir: &Dir,
-    index: &mut Index,
-    meta: &mut Meta,
-    seq: u64,
-    access: Access,
-) -> Result<Vec<SegmentId>> {
+fn finish_back(dir: &Dir, index: &mut Index, meta: &mut Meta, seq: u64) -> Result<Vec<SegmentId>> {
     let mut removed = Vec::new();
     if let Some(keep) = index.segment_of(seq) {
-        removed = index.segments.iter().skip(keep + 1).map(|s| s.id).collect();
         if let Some(unloaded) = index.segments[keep].unloaded() {
             // Trusted from the checkpoint and not read yet: the cut needs offsets.
             let file = dir.open(&unloaded.0.id.file_name(), OpenMode::Read)?;
             let offsets = segment::read_trusted(&file, &unloaded.0, &mut Vec::new())?;
             index.install(&unloaded, offsets);
         }
-        let segment = &index.segments[keep];
-        let (_, cut) = segment
-            .cut_at(seq - segment.first_seq)
-            .expect("offsets just installed");
-        let position = crate::Position {
-            segment: segment.id,
-            offset: cut,
-        };
-        if access == Access::ReadWrite {
-            // Sealed segments are about to change: their records go first (those
-            // of the segments before stay if they hold gaps, see checkpoint).
-            let kept: Vec<_> = index
-                .sealed(index.active().id)
-                .into_iter()
-                .filter(|record| record.id < position.segment)
-                .collect();
-            checkpoint::retain(dir, &kept)?;
-            remove_newest_first(dir, &removed)?;
-            cut_segment(dir, position.segment, position.offset)?;
-        }
-        index.segments.truncate(keep + 1);
-        let segment = index.active_mut();
-        let entries = (seq - segment.first_seq) as usize;
-        segment.truncate(entries);
-        if let (Access::ReadWrite, Some(offset)) = (access, segment.last_offset()) {
-            // The checkpoint records each sealed segment's last entry, and this one
-            // may be sealed before anything is appended to it.
-            let mut crc = [0u8; codec::CRC_LEN];
-            dir.open(&segment.id.file_name(), OpenMode::Read)?
-                .read_exact_at(&mut crc, offset)?;
-            segment.set_last_crc(u32::from_le_bytes(crc));
-        }
+    }
+    if let Some(cut) = plan_back(index, seq) {
+        cut_back_files(dir, &cut)?;
+        apply_back(index, &cut);
+        read_last_crc(dir, index)?;
+        removed = cut.removed;
     }
     meta.pending_truncate_back = None;
-    if access == Access::ReadWrite {
-        meta::store(dir, meta)?;
-    }
+    meta::store(dir, meta)?;
     Ok(removed)
+}
+
+/// What finishing a `truncate_back(seq)` changes, found from the index alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BackCut {
+    /// Where the segment holding `seq` is in the index.
+    keep: usize,
+    /// How many of its entries (sequence numbers) stay.
+    entries: usize,
+    /// The newer segments that go, oldest first.
+    pub(crate) removed: Vec<SegmentId>,
+    /// The segment cut, and the length it is cut to.
+    pub(crate) position: Position,
+    /// The checkpoint records that stay: those of the sealed segments before
+    /// the cut (a record must not outlive its segment, see [`checkpoint`]).
+    pub(crate) records: Vec<Sealed>,
+}
+
+/// What finishing `truncate_back(seq)` takes, or `None` if `seq` is not in the
+/// log. Pure. The segment holding `seq` must have its offsets (a trusted one not
+/// read yet has none: `None` then too).
+pub(crate) fn plan_back(index: &Index, seq: u64) -> Option<BackCut> {
+    let keep = index.segment_of(seq)?;
+    let segment = &index.segments[keep];
+    let (_, cut) = segment.cut_at(seq - segment.first_seq)?;
+    let position = Position {
+        segment: segment.id,
+        offset: cut,
+    };
+    let records = index
+        .sealed(index.active().id)
+        .into_iter()
+        .filter(|record| record.id < position.segment)
+        .collect();
+    Some(BackCut {
+        keep,
+        entries: (seq - segment.first_seq) as usize,
+        removed: index.segments.iter().skip(keep + 1).map(|s| s.id).collect(),
+        position,
+        records,
+    })
+}
+
+/// Changes the index as `cut` changes the files. Pure.
+pub(crate) fn apply_back(index: &mut Index, cut: &BackCut) {
+    index.segments.truncate(cut.keep + 1);
+    index.active_mut().truncate(cut.entries);
+}
+
+/// Changes the files as `cut` says: the records of the segments that change go
+/// first (durably), then the newer segments, newest first, then the cut.
+pub(crate) fn cut_back_files(dir: &Dir, cut: &BackCut) -> Result<()> {
+    checkpoint::retain(dir, &cut.records)?;
+    remove_newest_first(dir, &cut.removed)?;
+    cut_segment(dir, cut.position.segment, cut.position.offset)
+}
+
+/// Reads the CRC of the newest segment's last entry after a cut: the checkpoint
+/// records each sealed segment's last entry, and this one may be sealed before
+/// anything is appended to it.
+pub(crate) fn read_last_crc(dir: &Dir, index: &mut Index) -> Result<()> {
+    let segment = index.active_mut();
+    if let Some(offset) = segment.last_offset() {
+        let mut crc = [0u8; codec::CRC_LEN];
+        dir.open(&segment.id.file_name(), OpenMode::Read)?
+            .read_exact_at(&mut crc, offset)?;
+        segment.set_last_crc(u32::from_le_bytes(crc));
+    }
+    Ok(())
 }
 
 /// Removes the oldest segments whose entries all come before `seq`; the active

@@ -31,7 +31,7 @@ mod model {
     use std::path::Path;
     use std::sync::Arc;
 
-    use flashlog_testkit::{Fault, FaultKind, OpKind, Persistence, SimFs, Target};
+    use flashlog_testkit::{Call, FaultKind, Persistence, SimFault, SimFs, Target};
     use flashlog_wal::{codec, Error, Op, Options, Wal};
 
     const SEGMENT: &str = "/log/segment-0001.log";
@@ -91,8 +91,8 @@ mod model {
             let options = Options::default().fs(Arc::new(sim.clone())).preallocate(0);
             let wal = Arc::new(Wal::open("/log", options).expect("open"));
             // Counted from here: the open's own syncs are not the model's.
-            sim.set_fault(fail_sync.map(|nth| Fault {
-                target: Target::Kind(OpKind::SyncData),
+            sim.set_fault(fail_sync.map(|nth| SimFault {
+                target: Target::Kind(Call::SyncData),
                 nth,
                 kind: FaultKind::Eio,
                 persistence: Persistence::Once,
@@ -158,8 +158,8 @@ mod model {
             let sim = SimFs::new();
             let options = Options::default().fs(Arc::new(sim.clone())).preallocate(0);
             let wal = Arc::new(Wal::open("/log", options).expect("open"));
-            sim.set_fault(fail_sync.map(|nth| Fault {
-                target: Target::Kind(OpKind::SyncData),
+            sim.set_fault(fail_sync.map(|nth| SimFault {
+                target: Target::Kind(Call::SyncData),
                 nth,
                 kind: FaultKind::Eio,
                 persistence: Persistence::Once,

@@ -1,4 +1,4 @@
-//! [`Scratch`]: a log directory laid out from fuzz bytes, in memory ([`MemFs`]) or
+//! [`Scratch`]: a log directory laid out from fuzz bytes, in memory ([`SimFs`]) or
 //! in a temporary directory on disk, with a snapshot of its files.
 
 use std::collections::BTreeMap;
@@ -8,12 +8,12 @@ use std::sync::Arc;
 use flashlog_wal::fs::{Fs, StdFs};
 use flashlog_wal::{Options, LOCK_FILE};
 
-use crate::MemFs;
+use flashlog_testkit::SimFs;
 
 /// Where a check lays out its files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Store {
-    /// In a [`MemFs`]: fast, for fuzzing.
+    /// In a [`SimFs`]: fast, for fuzzing.
     Memory,
     /// In a temporary directory through the real file system.
     Disk,
@@ -28,7 +28,7 @@ pub struct Scratch {
 
 #[derive(Debug)]
 enum Backing {
-    Memory(MemFs),
+    Memory(SimFs),
     Disk(tempfile::TempDir),
 }
 
@@ -40,13 +40,11 @@ impl Scratch {
     pub fn new(store: Store, files: &[(String, Vec<u8>)]) -> Scratch {
         match store {
             Store::Memory => {
-                let fs = MemFs::new();
+                let fs = SimFs::new();
                 let dir = PathBuf::from("/log");
+                fs.create_dir_all(&dir).expect("a directory in memory");
                 for (name, bytes) in files {
-                    fs.insert(dir.join(name), bytes.clone());
-                }
-                if files.is_empty() {
-                    flashlog_wal::fs::Fs::create_dir_all(&fs, &dir).expect("memory");
+                    fs.put_durable(dir.join(name), bytes);
                 }
                 Scratch {
                     dir,
@@ -94,7 +92,7 @@ impl Scratch {
         let mut files = BTreeMap::new();
         match &self.backing {
             Backing::Memory(fs) => {
-                for (path, bytes) in fs.snapshot() {
+                for (path, bytes) in fs.files() {
                     if path.parent() == Some(self.dir.as_path()) {
                         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
                         files.insert(name.unwrap_or_default(), bytes);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use flashlog_chaos::fuzz::{self, encode_meta, Layout, Store};
-use flashlog_chaos::MemFs;
+use flashlog_testkit::SimFs;
 use flashlog_wal::codec::{self, PLACEHOLDER_CRC};
 use flashlog_wal::{Op, Options, SegmentId, Wal};
 
@@ -92,14 +92,14 @@ fn fixture_segment(fixture: &str, id: u64) -> Vec<u8> {
 
 /// A log written by flashlog itself in memory, with `segment_size`-byte segments.
 fn written_log(entries: u64, segment_size: u64, truncate_front: Option<u64>) -> Layout {
-    let fs = MemFs::new();
+    let fs = SimFs::new();
     let options = Options::default()
         .max_segment_size(segment_size)
         .fs(Arc::new(fs.clone()));
     let wal = Wal::open("/log", options).unwrap();
     for id in 0..entries {
         let op = if id % 7 == 3 { Op::Delete } else { Op::Put };
-        let value = flashlog_chaos::payload::value_for(id * 13 % 80);
+        let value = flashlog_testkit::payload::value_for(id * 13 % 80);
         wal.append(op, &id.to_le_bytes(), &value).unwrap();
     }
     if let Some(seq) = truncate_front {
@@ -108,7 +108,7 @@ fn written_log(entries: u64, segment_size: u64, truncate_front: Option<u64>) -> 
     wal.close().unwrap();
     drop(wal);
     let mut layout = Layout::default();
-    for (path, bytes) in fs.snapshot() {
+    for (path, bytes) in fs.files() {
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         if let Some(id) = SegmentId::parse_file_name(&name) {
             layout.segments.push((id, bytes));

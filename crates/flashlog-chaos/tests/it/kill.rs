@@ -1,5 +1,6 @@
 //! The SIGKILL harness: this test binary re-runs itself as a child that appends from
-//! several threads and reports every acknowledged entry on its standard output; the
+//! several threads (one of them submits, and acknowledges an entry when its receipt
+//! resolves) and reports every acknowledged entry on its standard output; the
 //! parent kills it (`Child::kill`, SIGKILL) at a random moment, reopens the log with
 //! the default recovery and checks that
 //! 1. every acknowledged entry is there, byte-identical, at the sequence number its
@@ -11,32 +12,32 @@
 //! `FLASHLOG_KILL_CYCLES=N` sets the number of cycles (default 200),
 //! `FLASHLOG_LONG=1` makes it 10,000, `FLASHLOG_KILL_SEED=S` replays a run.
 
-use std::collections::{HashSet, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
-use flashlog_chaos::payload::{id_of, key_for, value_for};
-use flashlog_chaos::Rng;
+use flashlog_testkit::child::{
+    child_role, or_exit, parse_acks, work_until_killed, Ack, ChildTest, KillRun, Say,
+};
+use flashlog_testkit::payload::{id_of, key_for, value_for};
+use flashlog_testkit::{ids_in, WriterPrefixes};
 use flashlog_wal::{Batch, Op, Options, SyncPolicy, Wal};
 
-/// Set in a child: the directory it works on. (`kv_kill` reuses the harness.)
-pub(crate) const CHILD_ENV: &str = "FLASHLOG_KILL_CHILD";
-/// Set in a child: the first id it issues.
-pub(crate) const START_ENV: &str = "FLASHLOG_KILL_START";
 const TEST_NAME: &str = "kill::sigkill_cycles";
 /// Appending threads in the child; thread `t` appends ids `start + t + THREADS * k`.
 const THREADS: u64 = 4;
 /// The thread that appends batches of `BATCH` entries instead of single ones.
 const BATCH_THREAD: u64 = THREADS - 1;
+/// The thread that submits instead of appending: its acks come from its
+/// receipts (a callback for most, `wait` for every 16th), with up to `WINDOW`
+/// receipts outstanding.
+const SUBMIT_THREAD: u64 = 0;
+const WINDOW: usize = 256;
 const BATCH: u64 = 3;
 /// Ids of one cycle lie in `start..start + CYCLE_IDS`.
 const CYCLE_IDS: u64 = 1 << 32;
 const SEGMENT_SIZE: u64 = 64 << 10;
-/// A child that was not killed by then stops by itself (the parent is gone).
-const CHILD_LIFETIME: Duration = Duration::from_secs(30);
 /// Start a fresh log once the verified one holds this many entries.
 const MAX_LOG_ENTRIES: usize = 20_000;
 
@@ -46,26 +47,14 @@ fn options() -> Options {
         .sync_policy(SyncPolicy::Always)
 }
 
-pub(crate) fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
-}
-
 #[test]
 fn sigkill_cycles() {
-    if let Some(dir) = std::env::var_os(CHILD_ENV) {
-        let start = env_u64(START_ENV).expect("the parent passes a start id");
-        child(Path::new(&dir), start);
+    if let Some(role) = child_role() {
+        child(&role.dir, role.arg);
     }
-    let cycles = match (
-        std::env::var_os("FLASHLOG_LONG"),
-        env_u64("FLASHLOG_KILL_CYCLES"),
-    ) {
-        (_, Some(cycles)) => cycles,
-        (Some(_), None) => 10_000,
-        (None, None) => 200,
-    };
-    let seed = env_u64("FLASHLOG_KILL_SEED").unwrap_or(0x5EED_F1A5);
-    let totals = run_cycles(cycles, seed);
+    let run = KillRun::from_env("FLASHLOG_KILL_CYCLES", 10_000, 200, 0x5EED_F1A5);
+    let seed = run.seed;
+    let totals = run_cycles(run);
     println!(
         "kill harness (seed {seed}): {} cycles, {} acks checked, {} entries verified, \
          {} truncate_front, lost 0, phantoms 0, {:.1} s",
@@ -80,23 +69,50 @@ fn sigkill_cycles() {
 /// The child: appends from `THREADS` threads until killed, printing `ack ID SEQ`
 /// for every `Ok`.
 fn child(dir: &Path, start: u64) -> ! {
-    let wal = match Wal::open(dir, options()) {
-        Ok(wal) => Arc::new(wal),
-        Err(err) => {
-            eprintln!("child cannot open the log: {err}");
-            std::process::exit(3);
-        }
-    };
-    let out = Arc::new(Mutex::new(std::io::stdout()));
+    let wal = Arc::new(or_exit(Wal::open(dir, options()), "opening the log", 3));
+    let say = Arc::new(Say::stdout());
     for thread in 0..THREADS {
-        let (wal, out) = (Arc::clone(&wal), Arc::clone(&out));
-        std::thread::spawn(move || append_forever(&wal, &out, start + thread));
+        let (wal, say) = (Arc::clone(&wal), Arc::clone(&say));
+        if thread == SUBMIT_THREAD {
+            std::thread::spawn(move || submit_forever(&wal, &say, start + thread));
+        } else {
+            std::thread::spawn(move || append_forever(&wal, &say, start + thread));
+        }
     }
-    std::thread::sleep(CHILD_LIFETIME);
-    std::process::exit(0);
+    work_until_killed();
 }
 
-fn append_forever(wal: &Wal, out: &Mutex<std::io::Stdout>, first_id: u64) {
+/// Submits entries without waiting for them: each is acknowledged (`ack ID SEQ`)
+/// only once its receipt resolves `Ok`, from the thread that synced it, or here
+/// when the window is full and the oldest is waited for.
+fn submit_forever(wal: &Wal, say: &Arc<Say>, first_id: u64) {
+    let mut id = first_id;
+    let mut window = VecDeque::new();
+    loop {
+        let receipt = or_exit(
+            wal.submit(Op::Put, &key_for(id), &value_for(id)),
+            "submit",
+            4,
+        );
+        if id % 16 == first_id % 16 {
+            window.push_back((id, receipt));
+        } else {
+            let say = Arc::clone(say);
+            receipt.on_durable(move |result| {
+                let seqs = or_exit(result, "a receipt", 4);
+                say.line(format_args!("ack {id} {}", seqs.start()));
+            });
+        }
+        if window.len() > WINDOW / 16 {
+            let (id, receipt) = window.pop_front().expect("not empty");
+            let seqs = or_exit(receipt.wait(), "a receipt", 4);
+            say.line(format_args!("ack {id} {}", seqs.start()));
+        }
+        id += THREADS;
+    }
+}
+
+fn append_forever(wal: &Wal, say: &Say, first_id: u64) {
     let mut id = first_id;
     loop {
         let ids: Vec<u64> = if first_id % THREADS == BATCH_THREAD % THREADS && id % 2 == 1 {
@@ -114,20 +130,10 @@ fn append_forever(wal: &Wal, out: &Mutex<std::io::Stdout>, first_id: u64) {
             }
             wal.append_batch(&batch)
         };
-        let seqs = match result {
-            Ok(seqs) => seqs,
-            Err(err) => {
-                eprintln!("child append failed: {err}");
-                std::process::exit(4);
-            }
-        };
-        let mut out = out.lock().unwrap_or_else(|poison| poison.into_inner());
+        let seqs = or_exit(result, "append", 4);
         for (id, seq) in ids.iter().zip(seqs) {
-            // A failed write means the parent is gone: nothing to report to.
-            let _ = writeln!(out, "ack {id} {seq}");
+            say.line(format_args!("ack {id} {seq}"));
         }
-        let _ = out.flush();
-        drop(out);
         id += THREADS * ids.len() as u64;
     }
 }
@@ -149,17 +155,15 @@ struct Known {
     ids: VecDeque<u64>,
 }
 
-fn run_cycles(cycles: u64, seed: u64) -> Totals {
-    let began = Instant::now();
-    let mut rng = Rng::new(seed);
+fn run_cycles(mut run: KillRun) -> Totals {
     let mut totals = Totals::default();
     let mut tmp = tempfile::tempdir().expect("temporary directory");
     let mut known = Known {
         first_seq: 1,
         ids: VecDeque::new(),
     };
-    for cycle in 0..cycles {
-        if known.ids.len() > MAX_LOG_ENTRIES || rng.below(8) == 0 {
+    for cycle in 0..run.cycles {
+        if known.ids.len() > MAX_LOG_ENTRIES || run.rng.below(8) == 0 {
             tmp = tempfile::tempdir().expect("temporary directory");
             known = Known {
                 first_seq: 1,
@@ -167,16 +171,19 @@ fn run_cycles(cycles: u64, seed: u64) -> Totals {
             };
         }
         let start = (cycle + 1) * CYCLE_IDS;
-        let acks = parse_acks(&run_child(TEST_NAME, tmp.path(), start, rng.range(5, 60)));
-        let wal = Wal::open(tmp.path(), options())
-            .unwrap_or_else(|err| panic!("cycle {cycle} (seed {seed}): reopen failed: {err}"));
-        let context = format!("cycle {cycle} (seed {seed}, dir {})", tmp.path().display());
+        let lines = ChildTest::spawn(TEST_NAME, tmp.path(), start)
+            .kill_after(Duration::from_millis(run.rng.range(5, 60)));
+        let acks = parse_acks(&lines);
+        let wal = Wal::open(tmp.path(), options()).unwrap_or_else(|err| {
+            panic!("{}: reopen failed: {err}", run.context(cycle, tmp.path()))
+        });
+        let context = run.context(cycle, tmp.path());
         known = verify(&wal, &known, start, &acks, &context);
         totals.acks += acks.len() as u64;
         totals.verified += known.ids.len() as u64;
-        if rng.below(5) == 0 && !known.ids.is_empty() {
+        if run.rng.below(5) == 0 && !known.ids.is_empty() {
             let last = known.first_seq + known.ids.len() as u64 - 1;
-            let seq = rng.range(known.first_seq, last);
+            let seq = run.rng.range(known.first_seq, last);
             let first = wal.truncate_front(seq).expect("truncate_front");
             assert!(
                 first <= seq && first >= known.first_seq,
@@ -189,130 +196,34 @@ fn run_cycles(cycles: u64, seed: u64) -> Totals {
         wal.close().expect("close");
         totals.cycles += 1;
     }
-    totals.elapsed = began.elapsed();
+    totals.elapsed = run.began.elapsed();
     totals
-}
-
-/// The `(id, seq)` pairs of a child's `ack ID SEQ` lines.
-fn parse_acks(lines: &[String]) -> Vec<(u64, u64)> {
-    let mut acks = Vec::new();
-    for line in lines {
-        if let Some(rest) = line.strip_prefix("ack ") {
-            let mut fields = rest.split(' ').map(|f| f.parse::<u64>());
-            if let (Some(Ok(id)), Some(Ok(seq))) = (fields.next(), fields.next()) {
-                acks.push((id, seq));
-            }
-        }
-    }
-    acks
-}
-
-/// Runs the test `test` of this binary as a child on `dir` (with `CHILD_ENV` and
-/// `START_ENV` set), kills it with SIGKILL after `ms` milliseconds and returns the
-/// complete lines it printed on its standard output (a line the kill cut short is
-/// left out).
-pub(crate) fn run_child(test: &str, dir: &Path, start: u64, ms: u64) -> Vec<String> {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut child = Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1", "-q"])
-        .env(CHILD_ENV, PathBuf::from(dir))
-        .env(START_ENV, start.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the child");
-    // The child has exec'd: it holds none of this process's files any more.
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let lines = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        let mut reader = BufReader::new(stdout);
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                // Without its newline, the kill cut the line short.
-                Ok(_) if !line.ends_with('\n') => break,
-                Ok(_) => {
-                    line.pop();
-                    lines.push(line);
-                }
-            }
-        }
-        lines
-    });
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    std::thread::sleep(Duration::from_millis(ms));
-    let _ = child.kill();
-    let status = child.wait().expect("wait for the child");
-    let lines = lines.join().expect("stdout reader");
-    let errors = errors.join().expect("stderr reader");
-    assert!(
-        status.code().is_none(),
-        "the child exited by itself ({status}) instead of being killed:\n{errors}"
-    );
-    lines
 }
 
 /// Checks the reopened log against what was known before the cycle and what the
 /// child acknowledged, and returns what is known now.
-fn verify(wal: &Wal, known: &Known, start: u64, acks: &[(u64, u64)], context: &str) -> Known {
+fn verify(wal: &Wal, known: &Known, start: u64, acks: &[Ack], context: &str) -> Known {
     let first = wal.first_seq();
     assert_eq!(first, known.first_seq, "{context}: first_seq moved");
-    let mut ids = VecDeque::new();
-    let mut seen = HashSet::new();
-    let mut next_of_thread: Vec<u64> = (0..THREADS).map(|t| start + t).collect();
-    let iter = wal.iter_from(first).expect("iter_from(first_seq)");
-    for (at, entry) in iter.enumerate() {
-        let entry = entry.unwrap_or_else(|err| panic!("{context}: reading failed: {err}"));
-        let seq = first + at as u64;
-        assert_eq!(
-            entry.seq(),
-            seq,
-            "{context}: sequence numbers not contiguous"
-        );
-        assert_eq!(entry.op(), Op::Put, "{context}: seq {seq}: phantom op");
-        let id = id_of(entry.key(), entry.value()).unwrap_or_else(|| {
-            panic!(
-                "{context}: seq {seq}: phantom entry (key {:?})",
-                entry.key()
-            )
-        });
-        assert!(seen.insert(id), "{context}: seq {seq}: id {id} duplicated");
-        if let Some(&old) = known.ids.get(at) {
-            assert_eq!(id, old, "{context}: seq {seq} changed since the last cycle");
-        } else {
-            assert!(
-                (start..start + CYCLE_IDS).contains(&id),
-                "{context}: seq {seq}: id {id} was not issued in this cycle (phantom)"
-            );
-            let thread = ((id - start) % THREADS) as usize;
-            assert_eq!(
-                id, next_of_thread[thread],
-                "{context}: seq {seq}: thread {thread}'s entries are not a prefix in order"
-            );
-            next_of_thread[thread] += THREADS;
-        }
-        ids.push_back(id);
+    let ids = ids_in(wal, |entry| {
+        (entry.op() == Op::Put)
+            .then(|| id_of(entry.key(), entry.value()))
+            .flatten()
+    })
+    .unwrap_or_else(|violation| panic!("{context}: {violation}"));
+    let known_ids: Vec<u64> = known.ids.iter().copied().collect();
+    let check = WriterPrefixes {
+        first_seq: first,
+        known: &known_ids,
+        first_id: start,
+        writers: THREADS,
+        id_span: CYCLE_IDS,
+        acks,
+    };
+    if let Err(violation) = check.check(&ids) {
+        panic!("{context}: {violation}");
     }
-    assert!(
-        ids.len() >= known.ids.len(),
-        "{context}: {} entries verified before are lost",
-        known.ids.len() - ids.len()
-    );
-    for &(id, seq) in acks {
-        let at = seq.checked_sub(first).map(|at| at as usize);
-        let found = at.and_then(|at| ids.get(at)).copied();
-        assert_eq!(
-            found,
-            Some(id),
-            "{context}: acknowledged id {id} at seq {seq} lost"
-        );
+    for &Ack { id, seq } in acks {
         let entry = wal.read(seq).expect("read an acknowledged entry");
         assert_eq!(
             (entry.key(), entry.value()),
@@ -321,6 +232,6 @@ fn verify(wal: &Wal, known: &Known, start: u64, acks: &[(u64, u64)], context: &s
     }
     Known {
         first_seq: first,
-        ids,
+        ids: ids.into(),
     }
 }

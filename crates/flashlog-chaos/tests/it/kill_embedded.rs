@@ -15,17 +15,17 @@
 //! `FLASHLOG_LONG=1` makes it 200, `FLASHLOG_KILL_SEED=S` replays a run.
 
 use std::collections::HashMap;
-use std::io::{self, Write as _};
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use flashlog_chaos::payload::{key_for, value_for};
-use flashlog_chaos::Rng;
-use flashlog_wal::fs::{Fs, FsFile, OpenMode, StdFs};
+use flashlog_testkit::child::{
+    child_role, or_exit, parse_acks, work_until_killed, Ack, ChildTest, KillRun, Say,
+};
+use flashlog_testkit::payload::{key_for, value_for};
+use flashlog_testkit::{ids_in, Call, Delay, DelayFs, Rng, WriterPrefixes};
+use flashlog_wal::fs::StdFs;
 use flashlog_wal::{codec, Error, Op, Options, RecoveryMode, RecoveryReport, SyncPolicy, Wal};
-
-use crate::kill::{env_u64, run_child, CHILD_ENV, START_ENV};
 
 const TEST_NAME: &str = "kill_embedded::sigkill_cycles_of_values_made_of_entries";
 const THREADS: u64 = 2;
@@ -34,8 +34,6 @@ const CYCLE_IDS: u64 = 1 << 32;
 /// Ids the values' embedded puts name: never issued.
 const PHANTOM_IDS: u64 = 1 << 63;
 const SEGMENT_SIZE: u64 = 32 << 20;
-/// A child that was not killed by then stops by itself (the parent is gone).
-const CHILD_LIFETIME: Duration = Duration::from_secs(30);
 /// Start a fresh log once the verified one holds this many bytes.
 const MAX_LOG_BYTES: u64 = 16 << 20;
 
@@ -94,11 +92,11 @@ fn units() -> &'static [Vec<u8>] {
     })
 }
 
-/// Options of a cycle's child: on a [`SlowDisk`], and every other cycle with
+/// Options of a cycle's child: on a slow disk, and every other cycle with
 /// 16 MiB preallocated instead of 1 MiB, so that large writes after a small one
 /// land inside zeros.
 fn child_options(start: u64) -> Options {
-    let options = options().fs(Arc::new(SlowDisk));
+    let options = options().fs(Arc::new(slow_disk(start)));
     if (start / CYCLE_IDS).is_multiple_of(2) {
         options.preallocate(16 << 20)
     } else {
@@ -106,103 +104,39 @@ fn child_options(start: u64) -> Options {
     }
 }
 
-/// The real file system, writing as a slow disk makes progress: at most
-/// [`SlowDisk::CHUNK`] bytes per `write_at` (the log writes the rest with further
-/// calls, as after any short write) and a pause after each. The kill still cuts
-/// the write for real; the pauses only make it land inside a write often (in a
-/// debug build the child otherwise spends most of its time on CRCs, and a kill
-/// inside a write was rare).
-#[derive(Debug)]
-struct SlowDisk;
-
-impl SlowDisk {
-    const CHUNK: usize = 128 << 10;
-    const PAUSE: Duration = Duration::from_micros(300);
-}
-
-#[derive(Debug)]
-struct SlowFile(Box<dyn FsFile>);
-
-impl FsFile for SlowFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.0.read_at(buf, offset)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        let written = self
-            .0
-            .write_at(&buf[..buf.len().min(SlowDisk::CHUNK)], offset)?;
-        std::thread::sleep(SlowDisk::PAUSE);
-        Ok(written)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        self.0.sync_data()
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
-    }
-    fn len(&self) -> io::Result<u64> {
-        self.0.len()
-    }
-    fn drop_cache(&self) -> io::Result<()> {
-        self.0.drop_cache()
-    }
-}
-
-impl Fs for SlowDisk {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        StdFs.create_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
-        StdFs.list_dir(path)
-    }
-    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn FsFile>> {
-        Ok(Box::new(SlowFile(StdFs.open(path, mode)?)))
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        StdFs.remove_file(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFs.rename(from, to)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        StdFs.sync_dir(path)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn std::fmt::Debug + Send + Sync>> {
-        StdFs.lock(path)
-    }
+/// The real file system, writing as a slow disk makes progress: at most 128 KiB
+/// per `write_at` (the log writes the rest with further calls, as after any
+/// short write) and a 0.3 ms pause in each. The kill still cuts the write for
+/// real; the pauses only make it land inside a write often (in a debug build
+/// the child otherwise spends most of its time on CRCs, and a kill inside a
+/// write was rare).
+fn slow_disk(seed: u64) -> DelayFs {
+    DelayFs::new(Arc::new(StdFs), seed)
+        .delay(Call::WriteAt, Delay::exactly(Duration::from_micros(300)))
+        .max_write(128 << 10)
 }
 
 #[test]
 fn sigkill_cycles_of_values_made_of_entries() {
-    if let Some(dir) = std::env::var_os(CHILD_ENV) {
-        let start = env_u64(START_ENV).expect("the parent passes a start id");
-        child(Path::new(&dir), start);
+    if let Some(role) = child_role() {
+        child(&role.dir, role.arg);
     }
-    let cycles = match (
-        std::env::var_os("FLASHLOG_LONG"),
-        env_u64("FLASHLOG_EMBEDDED_KILL_CYCLES"),
-    ) {
-        (_, Some(cycles)) => cycles,
-        (Some(_), None) => 200,
-        (None, None) => 12,
-    };
-    let seed = env_u64("FLASHLOG_KILL_SEED").unwrap_or(0x5EED_0E12);
-    let began = Instant::now();
-    let mut rng = Rng::new(seed);
+    let mut run = KillRun::from_env("FLASHLOG_EMBEDDED_KILL_CYCLES", 200, 12, 0x5EED_0E12);
     let mut tmp = fresh_dir();
     let mut known: Vec<u64> = Vec::new();
     let (mut acks, mut torn, mut into_zeros, mut verified) = (0u64, 0u64, 0u64, 0u64);
-    for cycle in 0..cycles {
+    for cycle in 0..run.cycles {
         let log_bytes: u64 = known.iter().map(|&id| value_len(id)).sum();
-        if log_bytes > MAX_LOG_BYTES || rng.below(4) == 0 {
+        if log_bytes > MAX_LOG_BYTES || run.rng.below(4) == 0 {
             tmp = fresh_dir();
             known.clear();
         }
         let start = (cycle + 1) * CYCLE_IDS;
-        let lines = run_child(TEST_NAME, tmp.path(), start, rng.range(20, 200));
+        let lines = ChildTest::spawn(TEST_NAME, tmp.path(), start)
+            .kill_after(Duration::from_millis(run.rng.range(20, 200)));
         let cycle_acks = parse_acks(&lines);
         acks += cycle_acks.len() as u64;
-        let context = format!("cycle {cycle} (seed {seed}, dir {})", tmp.path().display());
+        let context = run.context(cycle, tmp.path());
         let check = Check {
             dir: tmp.path(),
             known: &known,
@@ -249,10 +183,12 @@ fn sigkill_cycles_of_values_made_of_entries() {
         known = ids;
     }
     println!(
-        "embedded-entries kill harness (seed {seed}): {cycles} cycles, {acks} acks checked, \
+        "embedded-entries kill harness (seed {}): {} cycles, {acks} acks checked, \
          {torn} kills left a cut write ({into_zeros} into preallocated zeros), \
          {verified} entries verified in all four modes, lost 0, phantoms 0, {:.1} s",
-        began.elapsed().as_secs_f64()
+        run.seed,
+        run.cycles,
+        run.began.elapsed().as_secs_f64()
     );
 }
 
@@ -281,50 +217,25 @@ fn value_len(id: u64) -> u64 {
 
 /// The child: appends from `THREADS` threads until killed, printing `ack ID SEQ`.
 fn child(dir: &Path, start: u64) -> ! {
-    let wal = match Wal::open(dir, child_options(start)) {
-        Ok(wal) => Arc::new(wal),
-        Err(err) => {
-            eprintln!("child cannot open the log: {err}");
-            std::process::exit(3);
-        }
-    };
-    let out = Arc::new(Mutex::new(std::io::stdout()));
+    let wal = Arc::new(or_exit(
+        Wal::open(dir, child_options(start)),
+        "opening the log",
+        3,
+    ));
+    let say = Arc::new(Say::stdout());
     for thread in 0..THREADS {
-        let (wal, out) = (Arc::clone(&wal), Arc::clone(&out));
+        let (wal, say) = (Arc::clone(&wal), Arc::clone(&say));
         std::thread::spawn(move || {
             let mut id = start + thread;
             loop {
-                let seq = match wal.append(Op::Put, &key_for(id), &value_of_entries(id)) {
-                    Ok(seq) => seq,
-                    Err(err) => {
-                        eprintln!("child append failed: {err}");
-                        std::process::exit(4);
-                    }
-                };
-                let mut out = out.lock().unwrap_or_else(|poison| poison.into_inner());
-                // A failed write means the parent is gone: nothing to report to.
-                let _ = writeln!(out, "ack {id} {seq}");
-                let _ = out.flush();
-                drop(out);
+                let value = value_of_entries(id);
+                let seq = or_exit(wal.append(Op::Put, &key_for(id), &value), "append", 4);
+                say.line(format_args!("ack {id} {seq}"));
                 id += THREADS;
             }
         });
     }
-    std::thread::sleep(CHILD_LIFETIME);
-    std::process::exit(0);
-}
-
-/// The `(id, seq)` pairs of a child's `ack ID SEQ` lines.
-fn parse_acks(lines: &[String]) -> Vec<(u64, u64)> {
-    lines
-        .iter()
-        .filter_map(|line| {
-            let mut fields = line.strip_prefix("ack ")?.split(' ');
-            let id = fields.next()?.parse().ok()?;
-            let seq = fields.next()?.parse().ok()?;
-            Some((id, seq))
-        })
-        .collect()
+    work_until_killed();
 }
 
 /// What one cycle's log must be: `known` (verified after the last kill), then
@@ -333,7 +244,7 @@ struct Check<'a> {
     dir: &'a Path,
     known: &'a [u64],
     start: u64,
-    acks: &'a [(u64, u64)],
+    acks: &'a [Ack],
     context: &'a str,
 }
 
@@ -355,57 +266,25 @@ impl Check<'_> {
 
     fn ids(&self, wal: &Wal, context: &str) -> Vec<u64> {
         assert_eq!(wal.first_seq(), 1, "{context}");
-        let mut ids = Vec::new();
-        let mut next_of_thread: Vec<u64> = (0..THREADS).map(|t| self.start + t).collect();
-        for (at, entry) in wal.iter_from(1).expect("iter_from(1)").enumerate() {
-            let entry = entry.unwrap_or_else(|err| panic!("{context}: reading failed: {err}"));
-            let seq = at as u64 + 1;
-            assert_eq!(
-                entry.seq(),
-                seq,
-                "{context}: sequence numbers not contiguous"
-            );
-            assert_eq!(entry.op(), Op::Put, "{context}: seq {seq}: phantom op");
-            let id = u64::from_le_bytes(entry.key().try_into().unwrap_or_else(|_| {
-                panic!(
-                    "{context}: seq {seq}: phantom entry (key {:?})",
-                    entry.key()
-                )
-            }));
-            assert!(
-                id & PHANTOM_IDS == 0,
-                "{context}: seq {seq}: phantom entry {id:#x} from inside a value"
-            );
-            assert!(
-                entry.value() == value_of_entries(id).as_slice(),
-                "{context}: seq {seq}: id {id}'s value is not the one issued"
-            );
-            if let Some(&old) = self.known.get(at) {
-                assert_eq!(id, old, "{context}: seq {seq} changed since the last cycle");
-            } else {
-                assert!(
-                    (self.start..self.start + CYCLE_IDS).contains(&id),
-                    "{context}: seq {seq}: id {id} was not issued in this cycle"
-                );
-                let thread = ((id - self.start) % THREADS) as usize;
-                assert_eq!(
-                    id, next_of_thread[thread],
-                    "{context}: seq {seq}: thread {thread}'s entries are not a prefix in order"
-                );
-                next_of_thread[thread] += THREADS;
-            }
-            ids.push(id);
-        }
-        assert!(
-            ids.len() >= self.known.len(),
-            "{context}: entries verified before are lost"
-        );
-        for &(id, seq) in self.acks {
-            assert_eq!(
-                ids.get(seq as usize - 1),
-                Some(&id),
-                "{context}: acknowledged id {id} at seq {seq} lost"
-            );
+        let ids = ids_in(wal, |entry| {
+            let id = u64::from_le_bytes(entry.key().try_into().ok()?);
+            // An id with the phantom bit comes from inside a value.
+            let issued = entry.op() == Op::Put
+                && id & PHANTOM_IDS == 0
+                && entry.value() == value_of_entries(id).as_slice();
+            issued.then_some(id)
+        })
+        .unwrap_or_else(|violation| panic!("{context}: {violation}"));
+        let check = WriterPrefixes {
+            first_seq: 1,
+            known: self.known,
+            first_id: self.start,
+            writers: THREADS,
+            id_span: CYCLE_IDS,
+            acks: self.acks,
+        };
+        if let Err(violation) = check.check(&ids) {
+            panic!("{context}: {violation}");
         }
         ids
     }

@@ -12,24 +12,20 @@
 //! `FLASHLOG_LONG=1` makes it 2,000, `FLASHLOG_KILL_SEED=S` replays a run.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use flashlog_chaos::Rng;
 use flashlog_kv::{AutoCompact, Db, DbOptions};
+use flashlog_testkit::child::{child_role, or_exit, work_until_killed, ChildTest, KillRun, Say};
+use flashlog_testkit::Rng;
 use flashlog_wal::{Options, SyncPolicy};
-
-use crate::kill::{env_u64, run_child, CHILD_ENV, START_ENV};
 
 const TEST_NAME: &str = "kv_kill::sigkill_cycles_of_the_store";
 const WRITERS: u64 = 4;
 /// Keys per writer: writer `t` writes `t{t}k{k}` for `k` below this.
 const KEYS: u64 = 32;
 const SEGMENT_SIZE: u64 = 8 << 10;
-/// A child that was not killed by then stops by itself (the parent is gone).
-const CHILD_LIFETIME: Duration = Duration::from_secs(30);
 
 fn options() -> DbOptions {
     DbOptions::default()
@@ -58,31 +54,21 @@ fn value(cycle: u64, thread: u64, n: u64) -> Vec<u8> {
 
 #[test]
 fn sigkill_cycles_of_the_store() {
-    if let Some(dir) = std::env::var_os(CHILD_ENV) {
-        let cycle = env_u64(START_ENV).expect("the parent passes the cycle");
-        child(Path::new(&dir), cycle);
+    if let Some(role) = child_role() {
+        child(&role.dir, role.arg);
     }
-    let cycles = match (
-        std::env::var_os("FLASHLOG_LONG"),
-        env_u64("FLASHLOG_KV_KILL_CYCLES"),
-    ) {
-        (_, Some(cycles)) => cycles,
-        (Some(_), None) => 2_000,
-        (None, None) => 60,
-    };
-    let seed = env_u64("FLASHLOG_KILL_SEED").unwrap_or(0x5EED_0CAF);
-    let began = Instant::now();
-    let mut rng = Rng::new(seed);
+    let mut run = KillRun::from_env("FLASHLOG_KV_KILL_CYCLES", 2_000, 60, 0x5EED_0CAF);
     let mut tmp = tempfile::tempdir().expect("temporary directory");
     let mut known = BTreeMap::new();
     let (mut acks, mut in_flight, mut checked, mut compactions) = (0u64, 0u64, 0u64, 0u64);
-    for cycle in 0..cycles {
-        if rng.below(10) == 0 {
+    for cycle in 0..run.cycles {
+        if run.rng.below(10) == 0 {
             tmp = tempfile::tempdir().expect("temporary directory");
             known.clear();
         }
-        let lines = run_child(TEST_NAME, tmp.path(), cycle, rng.range(10, 80));
-        let context = format!("cycle {cycle} (seed {seed}, dir {})", tmp.path().display());
+        let lines = ChildTest::spawn(TEST_NAME, tmp.path(), cycle)
+            .kill_after(Duration::from_millis(run.rng.range(10, 80)));
+        let context = run.context(cycle, tmp.path());
         let cycle_log = CycleLog::parse(&lines, cycle, &context);
         acks += cycle_log.acks;
         in_flight += cycle_log.in_flight.len() as u64;
@@ -94,75 +80,51 @@ fn sigkill_cycles_of_the_store() {
         db.close().expect("close");
     }
     println!(
-        "kv kill harness (seed {seed}): {cycles} cycles, {acks} acknowledged writes, \
+        "kv kill harness (seed {}): {} cycles, {acks} acknowledged writes, \
          {in_flight} in flight at the kill, {compactions} compactions completed, \
          {checked} key values checked, lost 0, \
          phantoms 0, {:.1} s",
-        began.elapsed().as_secs_f64()
+        run.seed,
+        run.cycles,
+        run.began.elapsed().as_secs_f64()
     );
 }
 
 /// The child: writers and a compaction loop until killed.
 fn child(dir: &Path, cycle: u64) -> ! {
-    let db = match Db::open(dir, options()) {
-        Ok(db) => Arc::new(db),
-        Err(err) => {
-            eprintln!("child cannot open the store: {err}");
-            std::process::exit(3);
-        }
-    };
-    let out = Arc::new(Mutex::new(std::io::stdout()));
+    let db = Arc::new(or_exit(Db::open(dir, options()), "opening the store", 3));
+    let say = Arc::new(Say::stdout());
     for thread in 0..WRITERS {
-        let (db, out) = (Arc::clone(&db), Arc::clone(&out));
-        std::thread::spawn(move || write_forever(&db, &out, cycle, thread));
+        let (db, say) = (Arc::clone(&db), Arc::clone(&say));
+        std::thread::spawn(move || write_forever(&db, &say, cycle, thread));
     }
-    let out = Arc::clone(&out);
-    let compactor = Arc::clone(&db);
     std::thread::spawn(move || {
         let mut rng = Rng::new(cycle);
         loop {
-            if let Err(err) = compactor.compact() {
-                eprintln!("child compaction failed: {err}");
-                std::process::exit(4);
-            }
-            let mut out = out.lock().unwrap_or_else(|poison| poison.into_inner());
-            let _ = writeln!(out, "compacted");
-            let _ = out.flush();
-            drop(out);
+            or_exit(db.compact(), "compaction", 4);
+            say.line(format_args!("compacted"));
             std::thread::sleep(Duration::from_millis(rng.below(10)));
         }
     });
-    std::thread::sleep(CHILD_LIFETIME);
-    std::process::exit(0);
+    work_until_killed();
 }
 
-fn write_forever(db: &Db, out: &Mutex<std::io::Stdout>, cycle: u64, thread: u64) {
+fn write_forever(db: &Db, say: &Say, cycle: u64, thread: u64) {
     let mut rng = Rng::new(cycle.wrapping_mul(0x9E37_79B9) ^ thread);
-    let say = |line: String| {
-        let mut out = out.lock().unwrap_or_else(|poison| poison.into_inner());
-        // A failed write means the parent is gone: nothing to report to.
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
-    };
     for n in 0.. {
         let k = rng.below(KEYS);
         let put = rng.below(5) != 0;
         // The intent is out before the write starts: a write that reached the log
         // was announced.
-        say(format!(
-            "op {thread} {n} {k} {}",
-            if put { "put" } else { "del" }
-        ));
+        let what = if put { "put" } else { "del" };
+        say.line(format_args!("op {thread} {n} {k} {what}"));
         let result = if put {
             db.put(&key(thread, k), &value(cycle, thread, n))
         } else {
             db.delete(&key(thread, k)).map(|_| ())
         };
-        if let Err(err) = result {
-            eprintln!("child write failed: {err}");
-            std::process::exit(4);
-        }
-        say(format!("ack {thread} {n}"));
+        or_exit(result, "write", 4);
+        say.line(format_args!("ack {thread} {n}"));
     }
 }
 

@@ -9,7 +9,6 @@ mod kill;
 mod kill_embedded;
 mod kv_gate_model;
 mod kv_kill;
-mod kv_model;
 mod model;
 mod receipts_tokio;
 mod regressions;

@@ -2,15 +2,16 @@
 //! truncate_front / truncate_back / reopen / drop-without-close / crash operations,
 //! with `read`, `iter_from`, `first_seq` and `last_seq` checked after each one.
 //!
-//! Runs on [`MemFs`]; a crash copies every file as it is at that moment (what a
-//! killed process leaves: everything written, synced or not) and reopens the copy.
+//! Runs on `flashlog_testkit::SimFs`; a crash copies every file as it is at that
+//! moment (what a killed process leaves: everything written, synced or not,
+//! `SimFs::snapshot`) and reopens the copy.
 //! A failing case found here becomes a named `regression_*` test below.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use flashlog_chaos::MemFs;
-use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Wal};
+use flashlog_testkit::SimFs;
+use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Visibility, Wal};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -65,7 +66,7 @@ impl Model {
             Op::Put
         };
         let key = vec![self.counter as u8; usize::from(key_len)];
-        let value = flashlog_chaos::payload::value_for(self.counter)
+        let value = flashlog_testkit::payload::value_for(self.counter)
             .into_iter()
             .cycle()
             .take(usize::from(value_len))
@@ -74,7 +75,7 @@ impl Model {
     }
 }
 
-fn open(fs: &MemFs, policy: SyncPolicy) -> Wal {
+fn open(fs: &SimFs, policy: SyncPolicy) -> Wal {
     let options = Options::default()
         .max_segment_size(512)
         .sync_policy(policy)
@@ -88,6 +89,8 @@ fn check(wal: &Wal, model: &Model) {
     let read: Vec<Record> = wal
         .iter_from(model.first_seq)
         .expect("iter_from(first_seq)")
+        // The model holds what was appended: under `Manual`, the written edge.
+        .visibility(Visibility::Written)
         .map(|e| {
             let e = e.expect("iterate");
             (e.op(), e.key().to_vec(), e.value().to_vec())
@@ -123,7 +126,7 @@ fn check(wal: &Wal, model: &Model) {
 }
 
 fn run(policy: SyncPolicy, actions: &[Action]) {
-    let mut fs = MemFs::new();
+    let mut fs = SimFs::new();
     let mut wal = Some(open(&fs, policy));
     let mut model = Model {
         first_seq: 1,
@@ -183,12 +186,8 @@ fn run(policy: SyncPolicy, actions: &[Action]) {
                 wal = Some(open(&fs, policy));
             }
             Action::Crash => {
-                let copy = MemFs::new();
-                for (path, bytes) in fs.snapshot() {
-                    if !path.ends_with(flashlog_wal::LOCK_FILE) {
-                        copy.insert(path, bytes);
-                    }
-                }
+                // Everything written, synced or not, and no lock held.
+                let copy = fs.snapshot();
                 drop(wal.take());
                 fs = copy;
                 wal = Some(open(&fs, policy));

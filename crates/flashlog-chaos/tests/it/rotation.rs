@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use flashlog_chaos::MemFs;
+use flashlog_testkit::SimFs;
 use flashlog_wal::codec::encoded_len;
-use flashlog_wal::{Batch, Op, Options, Position, SegmentId, SyncPolicy, Wal};
+use flashlog_wal::{Batch, Op, Options, Position, SegmentId, SyncPolicy, Visibility, Wal};
 use proptest::prelude::*;
 
 type Placed = (Position, Vec<u8>, Vec<u8>);
@@ -15,6 +15,7 @@ type Placed = (Position, Vec<u8>, Vec<u8>);
 fn placed(wal: &Wal) -> Vec<Placed> {
     wal.iter_from(wal.first_seq())
         .unwrap()
+        .visibility(Visibility::Written)
         .map(|e| {
             let e = e.unwrap();
             (e.position(), e.key().to_vec(), e.value().to_vec())
@@ -42,7 +43,7 @@ fn expected_positions(lens: &[u64], max: u64) -> Vec<Position> {
 }
 
 fn check_rotation(max: u64, entries: &[(usize, usize, bool)]) {
-    let fs = MemFs::new();
+    let fs = SimFs::new();
     let options = Options::default()
         .max_segment_size(max)
         .sync_policy(SyncPolicy::Manual)

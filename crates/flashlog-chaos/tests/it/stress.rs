@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flashlog_chaos::payload::{id_of, key_for, value_for};
-use flashlog_chaos::Rng;
+use flashlog_testkit::payload::{id_of, key_for, value_for};
+use flashlog_testkit::Rng;
 use flashlog_wal::{Op, Options, SyncPolicy, Wal};
 
 const WRITERS: u64 = 3;

@@ -1,22 +1,23 @@
-//! `flashlog repair`: cuts a torn or corrupt tail (or, when told, cuts into the
-//! middle of the log), after copying the affected segment files to a backup folder;
-//! rewrites a damaged copy of the side file from the intact one, and rebuilds a
-//! lost side file with `--first-seq N`.
+//! `flashlog repair`: prints what [`flashlog_wal::repair`] cuts (a torn tail, or,
+//! when told, into the middle of the log) after copying the affected segment
+//! files to a backup folder, and rewrites a damaged copy of the side file from
+//! the intact one; rebuilds a lost side file with `--first-seq N`
+//! ([`flashlog_wal::rebuild_side_file`]). The library decides and changes; this
+//! module waits for the lock and prints.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use flashlog_wal::{
-    Damage, Options, RecoveryMode, SegmentId, SideFileAction, Wal, META_COPY_FILE, META_FILE,
+    Damage, Options, Position, RepairMode, RepairOptions, RepairReport, SideFileAction,
+    META_COPY_FILE, META_FILE,
 };
 
 use super::open::{check_log_dir, wait_for_lock, Need, SegmentNames};
 use super::open_error;
-use super::verify::{describe, is_torn_tail};
+use super::verify::describe_as;
 use crate::text::count;
 
 /// How far repair may cut.
@@ -28,6 +29,16 @@ pub enum Mode {
     PointInTime,
     /// Remove only the damaged bytes, keeping every valid entry
     SkipCorrupted,
+}
+
+impl From<Mode> for RepairMode {
+    fn from(mode: Mode) -> RepairMode {
+        match mode {
+            Mode::TolerateCorruptedTail => RepairMode::TolerateCorruptedTail,
+            Mode::PointInTime => RepairMode::PointInTime,
+            Mode::SkipCorrupted => RepairMode::SkipCorrupted,
+        }
+    }
 }
 
 /// Arguments of `flashlog repair`.
@@ -47,31 +58,47 @@ pub struct Args {
     first_seq: Option<u64>,
 }
 
-/// Repairs the log in `dir`.
+/// Repairs the log in `dir`, waiting up to `lock_timeout` for its lock.
 pub fn run(dir: &Path, args: &Args, lock_timeout: Duration) -> anyhow::Result<ExitCode> {
     check_log_dir(dir, Need::Log)?;
-    let wal = match Wal::open(dir, flashlog_cli::inspect_options()) {
-        Ok(wal) => wal,
-        Err(err) => match args.first_seq {
-            Some(first_seq) if side_file_lost(dir, &err) => {
-                return rebuild(dir, args, first_seq, lock_timeout)
-            }
-            _ => return Err(open_error(dir, err)),
-        },
+    let mode = args.mode.map_or(RepairMode::default(), RepairMode::from);
+    let repair = |dry_run: bool| {
+        let options = RepairOptions::new(mode);
+        let options = if dry_run { options.dry_run() } else { options };
+        wait_for_lock(lock_timeout, || flashlog_wal::repair(dir, options.clone()))
     };
-    let report = wal.recovery_report().clone();
-    drop(wal);
+    // `--first-seq` only rebuilds a side file of which no intact copy is left:
+    // an intact one must agree with it before anything changes, so a dry run
+    // comes first.
+    let check_first = args.first_seq.is_some() && !args.dry_run;
+    let mut report = match repair(args.dry_run || check_first) {
+        Ok(report) => report,
+        Err(err) => return failed(dir, args, lock_timeout, err),
+    };
     if let Some(first_seq) = args.first_seq {
-        if first_seq != report.first_seq {
+        if first_seq != report.found.first_seq {
             bail!(
                 "the log's side file is intact and says its first sequence number is {}: \
                  --first-seq only rebuilds a side file of which no intact copy is left",
-                report.first_seq
+                report.found.first_seq
             );
         }
     }
-    let verb = if args.dry_run { "would" } else { "will" };
-    for note in &report.side_files {
+    if check_first {
+        report = match repair(false) {
+            Ok(report) => report,
+            Err(err) => return failed(dir, args, lock_timeout, err),
+        };
+    }
+    print(&report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what the repair did (or, in a dry run, would do).
+fn print(report: &RepairReport) -> anyhow::Result<()> {
+    let found = &report.found;
+    let verb = if report.dry_run { "would" } else { "will" };
+    for note in &found.side_files {
         if let SideFileAction::UsedOtherCopy { .. } = note.action {
             outln!(
                 "{verb} rewrite {} ({}) from the other copy of the side file",
@@ -80,99 +107,111 @@ pub fn run(dir: &Path, args: &Args, lock_timeout: Duration) -> anyhow::Result<Ex
             )?;
         }
     }
-    if report.damage.is_empty() {
-        if report.side_files.is_empty() {
+    if found.damage.is_empty() {
+        if !report.needed() {
             outln!(
                 "nothing to repair: {}, no damage",
-                count(report.entries, "entry", "entries")
+                count(found.entries, "entry", "entries")
             )?;
-        } else if args.dry_run {
+        } else if report.dry_run {
             outln!("dry run: nothing changed")?;
         } else {
-            // A read-write open rewrites the bad copy from the intact one.
-            let wal = wait_for_lock(lock_timeout, || Wal::open(dir, Options::default()))
-                .with_context(|| format!("cannot open the log in {}", dir.display()))?;
-            wal.close().context("cannot close the log")?;
             outln!("repaired: the side file's copies agree again")?;
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
-    let middle: Vec<&Damage> = report
-        .damage
-        .iter()
-        .filter(|d| !is_torn_tail(&report, d))
-        .collect();
-    let mode = match (args.mode, middle.first()) {
-        (Some(mode), _) => mode,
-        (None, None) => Mode::TolerateCorruptedTail,
-        (None, Some(first)) => bail!(
-            "the log is damaged in the middle ({}); repair cuts into the middle of the log only when told how: \
-             --mode point-in-time keeps the entries before the damage, --mode skip-corrupted removes only the damaged bytes",
-            describe(&report, first, &SegmentNames::read(dir))
-        ),
-    };
-    if mode == Mode::TolerateCorruptedTail && !middle.is_empty() {
-        bail!(
-            "the damage is not a torn tail ({}): use --mode point-in-time or --mode skip-corrupted",
-            describe(&report, middle[0], &SegmentNames::read(dir))
-        );
+    for cut in &report.cuts {
+        let damage = cut.damage;
+        if report.mode == RepairMode::PointInTime {
+            outln!(
+                "{verb} cut segment {} at offset {} ({}), {} bytes in all",
+                damage.position.segment,
+                damage.position.offset,
+                damage.kind,
+                report.truncated_bytes
+            )?;
+        } else {
+            outln!(
+                "{verb} cut {} bytes at segment {} offset {} ({})",
+                damage.len,
+                damage.position.segment,
+                damage.position.offset,
+                damage.kind
+            )?;
+        }
     }
-    let plan = Plan::new(dir, mode, &report.damage)?;
-    for line in &plan.lines {
-        outln!("{verb} {line}")?;
+    if report.mode == RepairMode::PointInTime {
+        for id in &report.removed_segments {
+            outln!("{verb} remove {}", id.file_name())?;
+        }
     }
     outln!(
         "{verb} keep {} of {} valid entries",
-        plan.entries_kept,
-        report.entries
+        report.repaired.entries,
+        found.entries
     )?;
-    if args.dry_run {
+    if report.dry_run {
         outln!("dry run: nothing changed")?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
-    let backup = backup(dir, &plan.affected)?;
-    outln!("copied the affected segments to {}", backup.display())?;
-    match mode {
-        Mode::TolerateCorruptedTail | Mode::PointInTime => {
-            let recovery = if mode == Mode::PointInTime {
-                RecoveryMode::PointInTime
-            } else {
-                RecoveryMode::TolerateCorruptedTail
-            };
-            let wal = wait_for_lock(lock_timeout, || {
-                Wal::open(dir, Options::default().recovery_mode(recovery))
-            })
-            .with_context(|| format!("cannot open the log in {} to repair it", dir.display()))?;
-            wal.close().context("cannot close the log")?;
-        }
-        Mode::SkipCorrupted => {
-            wait_for_lock(lock_timeout, || {
-                flashlog_wal::remove_skipped_damage(dir, Options::default())
-            })
-            .with_context(|| {
-                format!(
-                    "cannot remove the damaged bytes of the log in {}",
-                    dir.display()
-                )
-            })?;
-        }
+    if let Some(backup) = &report.backup {
+        outln!("copied the affected segments to {}", backup.display())?;
     }
-    let wal = Wal::open(dir, Options::default().read_only()).with_context(|| {
-        format!(
-            "the log in {} still does not open after repair",
-            dir.display()
-        )
-    })?;
-    let repaired = wal.recovery_report();
     outln!(
         "repaired: {} in {}",
-        count(repaired.entries, "entry", "entries"),
-        count(repaired.segments, "segment", "segments")
+        count(report.repaired.entries, "entry", "entries"),
+        count(report.repaired.segments, "segment", "segments")
     )?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-/// Whether the open failed for want of the side file: no intact copy left, or
+/// What a failed repair prints: the mode it needs, for damage in the middle;
+/// a rebuilt side file (then the repair again), for a lost one and
+/// `--first-seq`; the error, with the open's hints, otherwise.
+fn failed(
+    dir: &Path,
+    args: &Args,
+    lock_timeout: Duration,
+    err: anyhow::Error,
+) -> anyhow::Result<ExitCode> {
+    use flashlog_wal::Error as WalError;
+    let wal = match err.downcast_ref::<WalError>() {
+        // Busy (exit code 3) and the repair's own verdict stay as they are.
+        None | Some(WalError::Locked { .. } | WalError::StillDamaged { .. }) => return Err(err),
+        Some(wal) => wal,
+    };
+    if let WalError::NotATornTail {
+        segment,
+        offset,
+        kind,
+        len,
+        ..
+    } = *wal
+    {
+        let damage = Damage {
+            position: Position { segment, offset },
+            kind,
+            len,
+        };
+        let described = describe_as("corruption", &damage, &SegmentNames::read(dir));
+        if args.mode.is_none() {
+            bail!(
+                "the log is damaged in the middle ({described}); repair cuts into the middle of the log only when told how: \
+                 --mode point-in-time keeps the entries before the damage, --mode skip-corrupted removes only the damaged bytes"
+            );
+        }
+        bail!("the damage is not a torn tail ({described}): use --mode point-in-time or --mode skip-corrupted");
+    }
+    match args.first_seq {
+        Some(first_seq) if side_file_lost(dir, wal) => rebuild(dir, args, first_seq, lock_timeout),
+        _ => match err.downcast::<WalError>() {
+            Ok(wal) => Err(open_error(dir, wal)),
+            Err(err) => Err(err),
+        },
+    }
+}
+
+/// Whether the repair failed for want of the side file: no intact copy left, or
 /// none at all where the log does not start at segment 1.
 fn side_file_lost(dir: &Path, err: &flashlog_wal::Error) -> bool {
     match err {
@@ -211,97 +250,4 @@ fn rebuild(
         "rebuilt the side file: the oldest segment's first entry has sequence number {first_seq}"
     )?;
     run(dir, args, lock_timeout)
-}
-
-/// What a repair in one mode does, as a read-only open in that mode reports it.
-struct Plan {
-    lines: Vec<String>,
-    affected: Vec<SegmentId>,
-    entries_kept: u64,
-}
-
-impl Plan {
-    fn new(dir: &Path, mode: Mode, damage: &[Damage]) -> anyhow::Result<Plan> {
-        let cut = |d: &Damage| {
-            format!(
-                "cut {} bytes at segment {} offset {} ({})",
-                d.len, d.position.segment, d.position.offset, d.kind
-            )
-        };
-        let (recovery, lines, affected): (RecoveryMode, Vec<String>, Vec<SegmentId>) = match mode {
-            Mode::TolerateCorruptedTail | Mode::SkipCorrupted => {
-                let recovery = if mode == Mode::SkipCorrupted {
-                    RecoveryMode::SkipCorrupted
-                } else {
-                    RecoveryMode::TolerateCorruptedTail
-                };
-                let mut affected: Vec<SegmentId> =
-                    damage.iter().map(|d| d.position.segment).collect();
-                affected.dedup();
-                (recovery, damage.iter().map(cut).collect(), affected)
-            }
-            Mode::PointInTime => {
-                let first = damage[0];
-                let wal = Wal::open(
-                    dir,
-                    Options::default()
-                        .read_only()
-                        .recovery_mode(RecoveryMode::PointInTime),
-                )?;
-                let last = wal
-                    .recovery_report()
-                    .removed_segments
-                    .iter()
-                    .copied()
-                    .max()
-                    .unwrap_or(first.position.segment);
-                let affected: Vec<SegmentId> =
-                    (first.position.segment.0..=last.0).map(SegmentId).collect();
-                let mut lines = vec![format!(
-                    "cut segment {} at offset {} ({}), {} bytes in all",
-                    first.position.segment,
-                    first.position.offset,
-                    first.kind,
-                    wal.recovery_report().truncated_bytes
-                )];
-                for id in &wal.recovery_report().removed_segments {
-                    lines.push(format!("remove {}", id.file_name()));
-                }
-                (RecoveryMode::PointInTime, lines, affected)
-            }
-        };
-        let kept = Wal::open(dir, Options::default().read_only().recovery_mode(recovery))?
-            .recovery_report()
-            .entries;
-        Ok(Plan {
-            lines,
-            affected,
-            entries_kept: kept,
-        })
-    }
-}
-
-/// Copies the segments to a new `flashlog-repair-<unix time>` folder in `dir`.
-fn backup(dir: &Path, segments: &[SegmentId]) -> anyhow::Result<PathBuf> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let mut folder = dir.join(format!("flashlog-repair-{now}"));
-    let mut n = 1;
-    while folder.exists() {
-        folder = dir.join(format!("flashlog-repair-{now}-{n}"));
-        n += 1;
-    }
-    fs::create_dir(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
-    for id in segments {
-        let from = dir.join(id.file_name());
-        let to = folder.join(id.file_name());
-        fs::copy(&from, &to)
-            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
-        fs::File::open(&to)
-            .and_then(|file| file.sync_all())
-            .with_context(|| format!("cannot fsync {}", to.display()))?;
-    }
-    Ok(folder)
 }

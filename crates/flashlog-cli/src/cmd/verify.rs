@@ -74,9 +74,14 @@ fn what(report: &RecoveryReport, damage: &Damage) -> &'static str {
 
 /// One line: where, what, how many bytes, and whether it is a torn tail.
 pub fn describe(report: &RecoveryReport, damage: &Damage, names: &SegmentNames) -> String {
+    describe_as(what(report, damage), damage, names)
+}
+
+/// [`describe`], with what the damage is (`torn tail`, `corruption`) given.
+pub fn describe_as(what: &str, damage: &Damage, names: &SegmentNames) -> String {
     format!(
         "{}: segment {} ({}) offset {}: {} ({} bytes)",
-        what(report, damage),
+        what,
         damage.position.segment,
         names.name(damage.position.segment),
         damage.position.offset,

@@ -161,3 +161,86 @@ fn repair_skip_corrupted_keeps_every_valid_entry() {
         .collect();
     assert_eq!(got, want);
 }
+
+/// `repair` plans and cuts under the log's lock: while another process holds
+/// it, a repair (and a dry run, whose plan would be stale) waits
+/// `--lock-timeout`, then gives up with exit code 3, changing nothing.
+#[test]
+fn repair_waits_for_the_lock_then_says_busy() {
+    let (_tmp, log) = fixture_copy("go-torn-truncated");
+    let before = segment_bytes(&log);
+    let lock = std::fs::File::create(log.join(flashlog_wal::LOCK_FILE)).unwrap();
+    lock.try_lock().unwrap();
+    for args in [&["repair"][..], &["repair", "--dry-run"]] {
+        let mut all = vec!["--lock-timeout", "0.3"];
+        all.extend_from_slice(args);
+        let output = flashlog(&log, &all).output().unwrap();
+        assert_eq!(output.status.code(), Some(3), "{args:?}: {output:?}");
+        let err = stderr(&output);
+        assert!(
+            err.contains("busy: still locked after 0.3 s (--lock-timeout)"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(stdout(&output), "", "{args:?}");
+        assert_eq!(segment_bytes(&log), before, "{args:?} changed segments");
+    }
+    drop(lock);
+    let output = flashlog(&log, &["--lock-timeout", "0", "repair"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout(&output).contains("repaired: 299 entries in 12 segments"),
+        "{output:?}"
+    );
+}
+
+/// Every line `repair --mode point-in-time` prints, dry and not: what it cuts,
+/// the segments it removes, what it keeps, where the copy is.
+#[test]
+fn repair_point_in_time_prints_its_plan_then_does_it() {
+    let (_tmp, log) = fixture_copy("go-corrupt-middle");
+    let output = flashlog(&log, &["repair", "--mode", "point-in-time", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let dry = stdout(&output);
+    let plan: Vec<&str> = dry.lines().collect();
+    assert!(
+        plan[0].starts_with("would cut segment 5 at offset 1075 (checksum mismatch"),
+        "{dry}"
+    );
+    assert!(plan[0].ends_with(" bytes in all"), "{dry}");
+    let removed: Vec<&str> = plan
+        .iter()
+        .filter_map(|line| line.strip_prefix("would remove "))
+        .collect();
+    let want: Vec<String> = (6..=12).map(|id| format!("segment-{id:04}.log")).collect();
+    assert_eq!(removed, want, "{dry}");
+    assert_eq!(
+        &plan[plan.len() - 2..],
+        [
+            "would keep 101 of 299 valid entries",
+            "dry run: nothing changed"
+        ]
+    );
+    let output = flashlog(&log, &["repair", "--mode", "point-in-time"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let done = stdout(&output);
+    let lines: Vec<&str> = done.lines().collect();
+    let planned: Vec<String> = plan[..plan.len() - 1]
+        .iter()
+        .map(|line| line.replacen("would ", "will ", 1))
+        .collect();
+    assert_eq!(lines[..planned.len()], planned, "{done}");
+    let backup = lines[planned.len()]
+        .strip_prefix("copied the affected segments to ")
+        .unwrap();
+    assert!(std::path::Path::new(backup).starts_with(&log), "{done}");
+    assert_eq!(
+        &lines[planned.len() + 1..],
+        ["repaired: 101 entries in 5 segments"]
+    );
+}

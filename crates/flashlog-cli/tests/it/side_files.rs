@@ -110,3 +110,56 @@ fn regression_repair_first_seq_replaces_two_damaged_copies() {
     flashlog(&log, &["verify"]).assert().code(0);
     assert_eq!(first_dumped_seq(&log), first);
 }
+
+/// `--first-seq` with an intact side file that says otherwise is refused before
+/// anything changes, even when the log has damage a plain repair would cut.
+#[test]
+fn repair_first_seq_refuses_an_intact_side_file_that_disagrees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let first = truncated_log(&log);
+    let newest = fs::read_dir(&log)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_string_lossy().ends_with(".log"))
+        .max()
+        .unwrap();
+    let bytes = fs::read(&newest).unwrap();
+    fs::write(&newest, &bytes[..bytes.len() - 3]).unwrap();
+    let files = || {
+        let mut all: Vec<(String, Vec<u8>)> = fs::read_dir(&log)
+            .unwrap()
+            .map(|entry| entry.unwrap())
+            .filter(|entry| entry.file_name() != flashlog_wal::LOCK_FILE)
+            .map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                (name, fs::read(entry.path()).unwrap())
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let before = files();
+    let wrong = (first + 1).to_string();
+    let output = flashlog(&log, &["repair", "--first-seq", &wrong])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("says its first sequence number is {first}")),
+        "{err}"
+    );
+    assert_eq!(stdout(&output), "");
+    assert!(files() == before, "a refused repair changed files");
+    // With the right number it repairs as a plain repair does.
+    let output = flashlog(&log, &["repair", "--first-seq", &first.to_string()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout(&output).starts_with("will cut 39 bytes at segment 10"),
+        "{output:?}"
+    );
+    flashlog(&log, &["verify"]).assert().code(0);
+}

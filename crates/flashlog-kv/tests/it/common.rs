@@ -1,31 +1,20 @@
 //! Helpers shared by the tests: a model of the contents, and copies of logs.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use flashlog_kv::{AutoCompact, Db, DbOptions};
+use flashlog_kv::{AutoCompact, DbOptions};
+use flashlog_testkit::crc32_ieee;
 use flashlog_wal::Options;
 
-pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+/// The store's contents checked three ways, and the model they must equal: the
+/// test kit's (`flashlog_testkit::kv_model`).
+pub use flashlog_testkit::kv_model::{kv_contents as contents, KvModel as Model};
 
 /// Options with small segments and no automatic compaction.
 pub fn small(segment: u64) -> DbOptions {
     DbOptions::default()
         .wal(Options::default().max_segment_size(segment))
         .auto_compact(AutoCompact::Never)
-}
-
-/// Every key and value of the store, through `scan` (and `get`, checked equal).
-pub fn contents(db: &Db) -> Model {
-    let all: Model = db
-        .scan(..)
-        .map(|kv| kv.unwrap())
-        .collect::<BTreeMap<_, _>>();
-    for (key, value) in &all {
-        assert_eq!(db.get(key).unwrap().as_ref(), Some(value));
-    }
-    assert_eq!(db.len(), all.len());
-    all
 }
 
 /// A fresh directory on the disk and, where `/dev/shm` exists, one on tmpfs: the
@@ -101,22 +90,6 @@ pub fn go_segments(dir: &Path) -> Vec<(u64, Vec<u64>)> {
             (id, sizes)
         })
         .collect()
-}
-
-/// CRC-32/IEEE (reflected 0xEDB88320), bit by bit: Go's `crc32.ChecksumIEEE`.
-fn crc32_ieee(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 /// Checks that `dir` holds valid Go segments (see [`go_segments`]) that the Go

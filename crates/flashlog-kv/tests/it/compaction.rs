@@ -4,7 +4,7 @@ use flashlog_kv::{AutoCompact, Db, DbOptions};
 use flashlog_wal::{Op, Options, RecoveryMode, Wal};
 
 use crate::common::{assert_go_layout, contents, copy_dir, fixtures, small, Model};
-use flashlog_testkit::{faulty_options, FaultyFs};
+use flashlog_testkit::{faulty_disk_options, AfterFailure, Counting, FaultyDisk};
 
 fn fill(db: &Db, rounds: u32, keys: u32, model: &mut Model) {
     for round in 0..rounds {
@@ -227,9 +227,9 @@ fn an_automatic_compaction_failure_is_kept_reported_and_traced() {
     }
     // Counting fsyncs only: the first from now is the put's own, the second the
     // compaction's (sealing the active segment), which fails with EIO.
-    let fs = FaultyFs::failing_at(0, true, false);
+    let fs = FaultyDisk::failing(0, Counting::SyncsOnly, AfterFailure::Proceed);
     let options = DbOptions::default()
-        .wal(faulty_options(&fs).max_segment_size(4096))
+        .wal(faulty_disk_options(&fs).max_segment_size(4096))
         .auto_compact(AutoCompact::DeadShare(0.5));
     let db = Db::open(dir.path(), options).unwrap();
     let stats = db.stats();
@@ -302,4 +302,37 @@ impl tracing::Subscriber for Warnings {
     }
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Under `SyncPolicy::Manual` the store's puts may not be synced when it
+/// compacts: the compaction must still copy every live value it indexed, not
+/// only those the log's durable edge covers.
+#[test]
+fn regression_compaction_under_manual_sync_keeps_unsynced_puts() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Options::default()
+        .max_segment_size(2048)
+        .sync_policy(flashlog_wal::SyncPolicy::Manual);
+    let db = Db::open(
+        dir.path(),
+        DbOptions::default()
+            .wal(wal)
+            .auto_compact(AutoCompact::Never),
+    )
+    .unwrap();
+    let mut model = Model::new();
+    fill(&db, 6, 20, &mut model);
+    db.compact().unwrap();
+    for (key, value) in &model {
+        assert_eq!(db.get(key).unwrap().as_ref(), Some(value), "{key:?}");
+    }
+    db.close().unwrap();
+    let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+    for (key, value) in &model {
+        assert_eq!(
+            db.get(key).unwrap().as_ref(),
+            Some(value),
+            "{key:?} after reopen"
+        );
+    }
 }

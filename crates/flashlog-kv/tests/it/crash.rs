@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use flashlog_kv::{AutoCompact, Db, DbOptions};
-use flashlog_testkit::{FaultyFs, FaultyFsHandle};
+use flashlog_testkit::{FaultyDisk, FaultyDiskFs};
 use flashlog_wal::Options;
 
 use crate::common::{contents, copy_dir, small, Model};
@@ -36,12 +36,12 @@ fn compaction_crashing_at_each_step_loses_nothing() {
     for step in 1.. {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(original.path(), dir.path());
-        let fs = FaultyFs::sticky();
+        let fs = FaultyDisk::sticky();
         let options = DbOptions::default()
             .wal(
                 Options::default()
                     .max_segment_size(512)
-                    .fs(Arc::new(FaultyFsHandle(Arc::clone(&fs)))),
+                    .fs(Arc::new(FaultyDiskFs::on_disk(&fs))),
             )
             .auto_compact(AutoCompact::Never);
         let db = Db::open(dir.path(), options).unwrap();

@@ -8,7 +8,8 @@ use flashlog_wal::fs::FsFile;
 
 use super::lock;
 use super::state::{Change, Ino, Sim};
-use crate::fault::{OpKind, Verdict};
+use crate::hook_fs::Call;
+use crate::sim_fault::Verdict;
 
 /// An open file of a [`SimFs`](crate::SimFs).
 #[derive(Debug)]
@@ -25,7 +26,7 @@ fn bad_handle() -> io::Error {
 impl FsFile for SimFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         let mut sim = lock(&self.sim);
-        sim.faults.check(OpKind::Read)?;
+        sim.faults.check(Call::ReadAt)?;
         let inode = sim.inodes.get(&self.ino).ok_or_else(bad_handle)?;
         let bytes = &inode.current;
         let start = usize::try_from(offset)
@@ -41,7 +42,7 @@ impl FsFile for SimFile {
         if !self.writable {
             return Err(bad_handle());
         }
-        let verdict = sim.faults.check(OpKind::Write)?;
+        let verdict = sim.faults.check(Call::WriteAt)?;
         let n = match verdict {
             Verdict::Proceed => buf.len(),
             Verdict::ShortWrite => buf.len().div_ceil(2),
@@ -58,7 +59,7 @@ impl FsFile for SimFile {
 
     fn sync_data(&self) -> io::Result<()> {
         let mut sim = lock(&self.sim);
-        sim.faults.check(OpKind::SyncData)?;
+        sim.faults.check(Call::SyncData)?;
         sim.sync_file(self.ino);
         Ok(())
     }
@@ -68,14 +69,14 @@ impl FsFile for SimFile {
         if !self.writable {
             return Err(bad_handle());
         }
-        sim.faults.check(OpKind::SetLen)?;
+        sim.faults.check(Call::SetLen)?;
         sim.record(Change::SetLen { ino: self.ino, len });
         Ok(())
     }
 
     fn len(&self) -> io::Result<u64> {
         let mut sim = lock(&self.sim);
-        sim.faults.check(OpKind::Len)?;
+        sim.faults.check(Call::Len)?;
         let inode = sim.inodes.get(&self.ino).ok_or_else(bad_handle)?;
         Ok(inode.current.len() as u64)
     }

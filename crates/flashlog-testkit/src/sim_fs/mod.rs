@@ -18,6 +18,7 @@
 mod file;
 pub(crate) mod state;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, ErrorKind};
@@ -26,7 +27,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use flashlog_wal::fs::{Fs, FsFile, OpenMode};
 
-use crate::fault::{Fault, OpKind};
+use crate::hook_fs::Call;
+use crate::sim_fault::SimFault;
 use file::SimFile;
 use state::{normal, split, Change, Inode, Sim};
 
@@ -91,7 +93,7 @@ impl SimFs {
     }
 
     /// Fails calls as `fault` says (replacing any earlier fault); `None` clears it.
-    pub fn set_fault(&self, fault: Option<Fault>) {
+    pub fn set_fault(&self, fault: Option<SimFault>) {
         let mut sim = self.state();
         sim.faults.fault = fault;
     }
@@ -189,6 +191,22 @@ impl SimFs {
         }
     }
 
+    /// Every file as a process would find it now (current names and bytes,
+    /// synced or not), by path: what a check compares before and after an
+    /// operation that must change nothing.
+    pub fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let sim = self.state();
+        let mut files = BTreeMap::new();
+        for (dir, names) in &sim.dirs {
+            for (name, ino) in &names.current {
+                if let Some(inode) = sim.inodes.get(ino) {
+                    files.insert(dir.join(name), inode.current.clone());
+                }
+            }
+        }
+        files
+    }
+
     /// The current names in a directory, sorted.
     pub fn names(&self, dir: impl AsRef<Path>) -> Vec<String> {
         let sim = self.state();
@@ -215,7 +233,7 @@ impl SimFs {
         hasher.finish()
     }
 
-    fn check(&self, kind: OpKind) -> io::Result<MutexGuard<'_, Sim>> {
+    fn check(&self, kind: Call) -> io::Result<MutexGuard<'_, Sim>> {
         let mut sim = self.state();
         sim.faults.check(kind)?;
         Ok(sim)
@@ -232,7 +250,7 @@ fn parts(path: &Path) -> io::Result<(PathBuf, String)> {
 
 impl Fs for SimFs {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        let mut sim = self.check(OpKind::CreateDir)?;
+        let mut sim = self.check(Call::CreateDirAll)?;
         let path = normal(path);
         for dir in path.ancestors() {
             if dir.as_os_str().is_empty() {
@@ -244,7 +262,7 @@ impl Fs for SimFs {
     }
 
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
-        let sim = self.check(OpKind::ListDir)?;
+        let sim = self.check(Call::ListDir)?;
         let path = normal(path);
         let dir = sim.dirs.get(&path).ok_or_else(not_found)?;
         let mut names: Vec<String> = dir.current.keys().cloned().collect();
@@ -260,11 +278,7 @@ impl Fs for SimFs {
 
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn FsFile>> {
         let creates = matches!(mode, OpenMode::CreateNew | OpenMode::CreateTruncate);
-        let kind = if creates {
-            OpKind::Create
-        } else {
-            OpKind::Open
-        };
+        let kind = if creates { Call::Create } else { Call::Open };
         let mut sim = self.check(kind)?;
         let path = normal(path);
         if sim.dirs.contains_key(&path) {
@@ -301,7 +315,7 @@ impl Fs for SimFs {
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        let mut sim = self.check(OpKind::Remove)?;
+        let mut sim = self.check(Call::RemoveFile)?;
         let path = normal(path);
         if sim.lookup(&path).is_none() {
             return Err(not_found());
@@ -312,7 +326,7 @@ impl Fs for SimFs {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let mut sim = self.check(OpKind::Rename)?;
+        let mut sim = self.check(Call::Rename)?;
         let (dir, from_name) = parts(from)?;
         let (to_dir, to_name) = parts(to)?;
         if dir != to_dir {
@@ -330,7 +344,7 @@ impl Fs for SimFs {
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        let mut sim = self.check(OpKind::SyncDir)?;
+        let mut sim = self.check(Call::SyncDir)?;
         let path = normal(path);
         if !sim.dirs.contains_key(&path) {
             return Err(not_found());
@@ -340,7 +354,7 @@ impl Fs for SimFs {
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn fmt::Debug + Send + Sync>> {
-        let mut sim = self.check(OpKind::Lock)?;
+        let mut sim = self.check(Call::Lock)?;
         let path = normal(path);
         if !sim.locks.insert(path.clone()) {
             return Err(ErrorKind::WouldBlock.into());

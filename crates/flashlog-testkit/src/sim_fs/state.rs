@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::fault::Faults;
+use crate::sim_fault::Faults;
 
 /// An inode number.
 pub type Ino = u64;

@@ -55,12 +55,7 @@ fn log_with(count: u64, checkpoint: bool) -> (SimFs, Vec<Segment>) {
     if checkpoint {
         sim.put_durable(&index, &kept);
     }
-    let mut names: Vec<String> = sim
-        .names(DIR)
-        .into_iter()
-        .filter(|n| SegmentId::parse_file_name(n).is_some())
-        .collect();
-    names.sort();
+    let names = segment_names(&sim);
     let segments = names
         .into_iter()
         .map(|name| {
@@ -187,6 +182,17 @@ fn every_zeroed_entry_is_corruption_at_its_position_unless_it_is_the_tail() {
     }
 }
 
+/// The segment files in the log's directory, by name.
+fn segment_names(sim: &SimFs) -> Vec<String> {
+    let mut names: Vec<String> = sim
+        .names(DIR)
+        .into_iter()
+        .filter(|n| SegmentId::parse_file_name(n).is_some())
+        .collect();
+    names.sort();
+    names
+}
+
 /// A log whose first segments were removed by `truncate_front` (a side file names
 /// its first segment).
 fn truncated_log() -> (SimFs, Vec<String>) {
@@ -198,31 +204,32 @@ fn truncated_log() -> (SimFs, Vec<String>) {
     assert_eq!(wal.truncate_front(5).unwrap(), 5);
     wal.close().unwrap();
     drop(wal);
-    let mut names: Vec<String> = sim
-        .names(DIR)
-        .into_iter()
-        .filter(|n| SegmentId::parse_file_name(n).is_some())
-        .collect();
-    names.sort();
+    let names = segment_names(&sim);
     assert_eq!(names.len(), 3, "{names:?}");
     (sim.crash(CrashModel::DropUnsynced), names)
+}
+
+/// Opens the log and requires `Error::MissingSegment` with its message; returns
+/// the id it names.
+fn missing_segment(sim: &SimFs) -> SegmentId {
+    match open(sim, RecoveryMode::default()) {
+        Err(Error::MissingSegment { id, .. }) => id,
+        Err(err) => panic!("expected MissingSegment, got {err}"),
+        Ok(_) => panic!("expected MissingSegment, the log opened"),
+    }
 }
 
 #[test]
 fn a_missing_first_segment_named_by_the_side_file_is_a_clear_error() {
     let (sim, names) = truncated_log();
     sim.remove_durable(path(&names[0]));
-    let err = open(&sim, RecoveryMode::default()).unwrap_err();
-    assert!(
-        matches!(err, Error::MissingSegment { id, .. } if id == SegmentId::parse_file_name(&names[0]).unwrap()),
-        "{err}"
-    );
+    let first = SegmentId::parse_file_name(&names[0]).unwrap();
+    assert_eq!(missing_segment(&sim), first);
     // Every segment gone: still the side file's first segment is named.
     for name in &names {
         sim.remove_durable(path(name));
     }
-    let err = open(&sim, RecoveryMode::default()).unwrap_err();
-    assert!(matches!(err, Error::MissingSegment { .. }), "{err}");
+    missing_segment(&sim);
 }
 
 /// The newest segment vanished (a lost directory entry, an operator's mistake):
@@ -231,10 +238,8 @@ fn a_missing_first_segment_named_by_the_side_file_is_a_clear_error() {
 #[test]
 fn regression_a_missing_newest_segment_is_reported() {
     let (sim, names) = truncated_log();
-    let newest = names.last().unwrap();
-    sim.remove_durable(path(newest));
-    let err = open(&sim, RecoveryMode::default()).unwrap_err();
-    assert!(matches!(err, Error::MissingSegment { .. }), "{err}");
+    sim.remove_durable(path(names.last().unwrap()));
+    missing_segment(&sim);
 }
 
 #[test]
@@ -246,24 +251,28 @@ fn a_stale_segment_beyond_a_gap_after_the_last_one_is_a_clear_error() {
         path(&stale.file_name()),
         &sim.read(path(&names[0])).unwrap(),
     );
+    assert_eq!(missing_segment(&sim), last.next());
     let err = open(&sim, RecoveryMode::default()).unwrap_err();
-    assert!(
-        matches!(err, Error::MissingSegment { id, .. } if id == last.next()),
-        "{err}"
-    );
     assert!(err.to_string().contains("is missing"), "{err}");
+}
+
+/// A log of 6 entries with a valid newer side file (of a truncated log) left under
+/// the temporary name `leftover`, opened: its first entry is still 1.
+fn open_with_leftover(leftover: &str) -> (SimFs, Vec<Segment>, Wal) {
+    let (truncated, _) = truncated_log();
+    let newer = truncated.read(path(META_FILE)).unwrap();
+    let (sim, segments) = log(6);
+    sim.put_durable(path(leftover), &newer);
+    let wal = open(&sim, RecoveryMode::default()).unwrap();
+    assert_eq!(wal.first_seq(), 1);
+    (sim, segments, wal)
 }
 
 #[test]
 fn a_leftover_temporary_side_file_that_is_valid_is_ignored_and_removed() {
     // A crash after the new side file was written and synced but before its rename:
     // the old side file (or none) is the truth.
-    let (truncated, _) = truncated_log();
-    let newer = truncated.read(path(META_FILE)).unwrap();
-    let (sim, segments) = log(6);
-    sim.put_durable(path(META_TMP_FILE), &newer);
-    let wal = open(&sim, RecoveryMode::default()).unwrap();
-    assert_eq!(wal.first_seq(), 1);
+    let (sim, segments, wal) = open_with_leftover(META_TMP_FILE);
     assert_eq!(Recovered::read(&wal).unwrap().entries.len(), 6);
     assert!(!sim.names(DIR).contains(&META_TMP_FILE.to_string()));
     assert!(segments.len() > 1);
@@ -727,11 +736,6 @@ fn a_garbage_checkpoint_is_ignored_in_every_mode() {
 /// ignored, and removed by a read-write open.
 #[test]
 fn a_leftover_temporary_copy_of_the_side_file_is_ignored_and_removed() {
-    let (truncated, _) = truncated_log();
-    let newer = truncated.read(path(META_FILE)).unwrap();
-    let (sim, _) = log(6);
-    sim.put_durable(path(META_COPY_TMP_FILE), &newer);
-    let wal = open(&sim, RecoveryMode::default()).unwrap();
-    assert_eq!(wal.first_seq(), 1);
+    let (sim, _, _wal) = open_with_leftover(META_COPY_TMP_FILE);
     assert!(!sim.names(DIR).contains(&META_COPY_TMP_FILE.to_string()));
 }

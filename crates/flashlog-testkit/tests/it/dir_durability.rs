@@ -18,6 +18,23 @@ struct Image {
     removed: usize,
 }
 
+/// Whether some image is as `test` says.
+fn some(images: &[Image], test: impl Fn(&Image) -> bool) -> bool {
+    images.iter().any(test)
+}
+
+impl Image {
+    /// Whether the file `name` was on the image before recovery.
+    fn had(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+    }
+
+    /// How many entries recovery found.
+    fn entries(&self) -> usize {
+        self.recovered.entries.len()
+    }
+}
+
 /// A log of `count` entries (two per segment), then `operation` crashed after
 /// every mutation under drop-unsynced and every drop-one image; every image is
 /// checked against the model `operation` returns.
@@ -82,13 +99,9 @@ fn a_segment_created_by_rotation_but_not_in_a_synced_directory_loses_nothing() {
         Ok(())
     });
     // Exercised: some image lost the new segment's name, some kept it empty.
-    assert!(images
-        .iter()
-        .any(|i| !i.names.contains(&"segment-0002.log".into())));
-    assert!(images
-        .iter()
-        .any(|i| i.names.contains(&"segment-0002.log".into()) && i.recovered.entries.len() == 2));
-    assert!(images.iter().any(|i| i.recovered.entries.len() == 3));
+    assert!(some(&images, |i| !i.had("segment-0002.log")));
+    assert!(some(&images, |i| i.had("segment-0002.log") && i.entries() == 2));
+    assert!(some(&images, |i| i.entries() == 3));
 }
 
 #[test]
@@ -100,8 +113,8 @@ fn a_segment_deleted_by_truncate_front_is_never_replayed() {
     });
     // Exercised: the side file moved on while the deleted segment's name came back;
     // recovery deleted it instead of replaying it.
-    assert!(images.iter().any(|i| i.removed > 0
-        && i.names.contains(&"segment-0001.log".into())
+    assert!(some(&images, |i| i.removed > 0
+        && i.had("segment-0001.log")
         && i.names.contains(&META_FILE.into())
         && i.recovered.first_seq == 7));
     assert!(images
@@ -148,28 +161,27 @@ fn regression_a_truncate_back_whose_first_unlink_is_lost_reopens() {
 #[test]
 fn segments_deleted_by_truncate_back_are_never_replayed() {
     let images = crash_everywhere(8, drop_unsynced_only, truncate_back_then_append);
-    assert!(images
-        .iter()
-        .any(|i| i.names.contains(&"segment-0004.log".into()) && i.recovered.entries.len() == 2));
-    assert!(images.iter().any(|i| i.recovered.entries.len() == 5));
+    assert!(some(&images, |i| i.had("segment-0004.log") && i.entries() == 2));
+    assert!(some(&images, |i| i.entries() == 5));
 }
 
 #[test]
-fn a_side_file_rename_is_not_durable_until_the_directory_is_synced() {
-    // The rename of flashlog.meta.tmp over flashlog.meta is among the changes a
-    // crash can drop; recovery then sees the old state (or a leftover tmp).
+fn a_side_file_write_is_not_durable_until_synced() {
+    // The side file exists from the log's creation on, so a store overwrites it
+    // in place: the write is among the changes a crash can drop before its
+    // fdatasync; recovery then sees the old state.
     let sim = SimFs::new();
     let wal = Wal::open(DIR, options(&sim, SEGMENT, SyncPolicy::Always)).unwrap();
     for n in 0..6 {
         wal.append(Op::Put, b"k", &value(n, 8)).unwrap();
     }
-    let mut saw_rename = false;
-    sim.crash_after(Some(4)); // tmp create, write, fsync, rename
+    let mut saw_write = false;
+    sim.crash_after(Some(1)); // the overwrite in place, before its fdatasync
     assert!(wal.truncate_front(5).is_err());
     for change in sim.pending() {
-        saw_rename |= matches!(change, Change::Rename { .. });
+        saw_write |= matches!(change, Change::Write { .. });
     }
-    assert!(saw_rename, "the rename is pending: {:?}", sim.pending());
+    assert!(saw_write, "the write is pending: {:?}", sim.pending());
     drop(wal);
     let image = sim.crash(CrashModel::DropUnsynced);
     // The side file exists from the log's creation on; the lost rename leaves the

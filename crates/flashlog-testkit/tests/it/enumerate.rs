@@ -158,16 +158,23 @@ fn seeds() -> Vec<u64> {
     }
 }
 
-#[test]
-fn every_three_step_workload_survives_every_crash_under_always() {
+/// Every workload under `policy`, crashed everywhere: no failure, every workload.
+fn enumerate_clean(policy: SyncPolicy) -> Tally {
     let mut tally = Tally::default();
-    enumerate(SyncPolicy::Always, &seeds(), &mut tally);
-    report(SyncPolicy::Always, &tally);
+    enumerate(policy, &seeds(), &mut tally);
+    report(policy, &tally);
     assert!(
         tally.failures.is_empty(),
         "{} failures",
         tally.failures.len()
     );
+    assert_eq!(tally.workloads, 6 + 36 + 216);
+    tally
+}
+
+#[test]
+fn every_three_step_workload_survives_every_crash_under_always() {
+    let tally = enumerate_clean(SyncPolicy::Always);
     // Under Always a crash can only cut the one group in flight, which leaves a torn
     // tail: never damage followed by valid entries.
     let corrupt: u64 = tally
@@ -177,18 +184,9 @@ fn every_three_step_workload_survives_every_crash_under_always() {
         .map(|(_, count)| count)
         .sum();
     assert_eq!(corrupt, 0);
-    assert_eq!(tally.workloads, 6 + 36 + 216);
 }
 
 #[test]
 fn every_three_step_workload_survives_every_crash_under_manual() {
-    let mut tally = Tally::default();
-    enumerate(SyncPolicy::Manual, &seeds(), &mut tally);
-    report(SyncPolicy::Manual, &tally);
-    assert!(
-        tally.failures.is_empty(),
-        "{} failures",
-        tally.failures.len()
-    );
-    assert_eq!(tally.workloads, 6 + 36 + 216);
+    enumerate_clean(SyncPolicy::Manual);
 }

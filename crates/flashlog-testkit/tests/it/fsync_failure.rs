@@ -4,15 +4,15 @@
 use std::sync::{Arc, Barrier};
 
 use flashlog_testkit::{
-    check_recovered, CrashModel, Fault, FaultKind, LogModel, OpKind, Persistence, SimFs, Target,
+    check_recovered, Call, CrashModel, FaultKind, LogModel, Persistence, SimFault, SimFs, Target,
 };
 use flashlog_wal::{Error, Op, SyncPolicy, Wal};
 
 use crate::common::{options, reopen, DIR};
 
-fn fsync_fault(nth: u64, kind: FaultKind) -> Fault {
-    Fault {
-        target: Target::Kind(OpKind::SyncData),
+fn fsync_fault(nth: u64, kind: FaultKind) -> SimFault {
+    SimFault {
+        target: Target::Kind(Call::SyncData),
         nth,
         kind,
         persistence: Persistence::Once,
@@ -95,13 +95,13 @@ fn an_fsync_eintr_is_a_failure_not_a_retry() {
 /// Reads and writes interrupted by `EINTR` are retried by the core and succeed.
 #[test]
 fn interrupted_reads_and_writes_are_retried() {
-    for kind in [OpKind::Write, OpKind::Read] {
+    for kind in [Call::WriteAt, Call::ReadAt] {
         let sim = SimFs::new();
         {
             let wal = Wal::open(DIR, options(&sim, 1 << 20, SyncPolicy::Always)).unwrap();
             wal.append(Op::Put, b"a", b"1").unwrap();
         }
-        sim.set_fault(Some(Fault {
+        sim.set_fault(Some(SimFault {
             target: Target::Kind(kind),
             nth: 1,
             kind: FaultKind::Eintr,

@@ -4,10 +4,11 @@
 //! reopen to the state after some prefix of the issued steps that holds every
 //! acknowledged one (compaction changes no contents).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use flashlog_kv::{AutoCompact, Db, DbOptions};
+use flashlog_testkit::kv_model::{kv_contents, KvModel};
 use flashlog_testkit::{CrashModel, SimFs};
 use flashlog_wal::{Options, SyncPolicy};
 
@@ -22,7 +23,8 @@ enum KvStep {
     Compact,
 }
 
-type State = BTreeMap<Vec<u8>, Vec<u8>>;
+/// What the store holds after a step.
+type State = KvModel;
 
 fn db_options(sim: &SimFs) -> DbOptions {
     DbOptions::default()
@@ -33,12 +35,6 @@ fn db_options(sim: &SimFs) -> DbOptions {
                 .fs(Arc::new(sim.clone())),
         )
         .auto_compact(AutoCompact::Never)
-}
-
-fn contents(db: &Db, keys: &[Vec<u8>]) -> State {
-    keys.iter()
-        .filter_map(|k| db.get(k).unwrap().map(|v| (k.clone(), v)))
-        .collect()
 }
 
 /// Runs the workload; returns the states after each issued step (index 0: before
@@ -89,7 +85,6 @@ fn every_three_step_kv_workload_survives_every_crash() {
         db.close().unwrap();
     }
     let base = base.crash(CrashModel::DropUnsynced);
-    let keys: Vec<Vec<u8>> = vec![b"k0".to_vec(), b"k1".to_vec()];
     let all = [KvStep::Put, KvStep::Delete, KvStep::Compact];
     let mut workloads: Vec<Vec<KvStep>> = Vec::new();
     for a in all {
@@ -117,7 +112,7 @@ fn every_three_step_kv_workload_survives_every_crash() {
                 images += 1;
                 match Db::open(DIR, db_options(&image)) {
                     Ok(db) => {
-                        let found = contents(&db, &keys);
+                        let found = kv_contents(&db);
                         if !states[acked..].contains(&found) {
                             failures.push(format!(
                                 "{steps:?} crash after {k}, {crash:?}: {found:?} is not a state after step {acked} or later"

@@ -17,18 +17,17 @@
 //! the shutdown may go either way, and what was recovered of those must still
 //! be the right entries in the right order.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use flashlog_testkit::child::{child_role, ChildTest};
 use flashlog_testkit::Recovered;
 use flashlog_wal::{Op, Options, SyncPolicy, Wal};
 
 use crate::common::{long, value};
 use crate::system::{cannot_run, require_root, run, Loop, Mount};
 
-const CHILD_DIR: &str = "FLASHLOG_POWER_CUT_DIR";
 const VALUE_LEN: usize = 100;
 
 fn options() -> Options {
@@ -89,10 +88,10 @@ fn shutdown(tool: &str, mount: &Path) -> Result<u128, String> {
 #[test]
 #[ignore = "helper process of power_cut_loses_no_acknowledged_entry"]
 fn power_cut_child() {
-    let Ok(dir) = std::env::var(CHILD_DIR) else {
+    let Some(role) = child_role() else {
         return;
     };
-    let wal = Wal::open(&dir, options()).unwrap();
+    let wal = Wal::open(&role.dir, options()).unwrap();
     for n in 0..1_000_000u64 {
         match wal.append(Op::Put, format!("key{n}").as_bytes(), &value(n, VALUE_LEN)) {
             Ok(seq) => println!("ack {seq} {n} {}", now_nanos()),
@@ -108,34 +107,13 @@ fn power_cut_child() {
 fn one_cut(tool: &str, device: &str, mount_point: &Path, iteration: u64) -> Cut {
     let mount = Mount::new(&["-t", "ext4", device], mount_point).unwrap();
     let dir = mount.path.join(format!("log-{iteration}"));
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "power_cut::power_cut_child",
-            "--exact",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR, &dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let child = ChildTest::spawn("power_cut::power_cut_child", &dir, iteration);
     let cut_after = 30 + iteration * 17;
-    let (lines, reader) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                return;
-            }
-        }
-    });
     let mut acked: Vec<Ack> = Vec::new();
     let mut cut_at = None;
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        match reader.recv_timeout(Duration::from_millis(200)) {
+        match child.next_line(Duration::from_millis(200)) {
             Ok(line) => {
                 if let Some(ack) = Ack::parse(&line) {
                     acked.push(ack);
@@ -144,12 +122,12 @@ fn one_cut(tool: &str, device: &str, mount_point: &Path, iteration: u64) -> Cut 
                     }
                 }
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    let (_, rest, _) = child.kill();
+    acked.extend(rest.iter().filter_map(|line| Ack::parse(line)));
     let Some(cut_at) = cut_at else {
         panic!("the child acknowledged only {} entries", acked.len());
     };

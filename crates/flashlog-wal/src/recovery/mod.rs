@@ -7,11 +7,15 @@
 //! entries, or in an older segment) is **corruption**: acknowledged entries may have
 //! been lost there.
 //!
-//! The work is split by job: `scan.rs` reads the segments (`segment.rs` scans
-//! one), `verdict.rs` compares each sealed one with its checkpoint record,
-//! `plan.rs` applies the recovery mode and decides what to change, `execute.rs`
-//! changes it; this file lists the directory, runs the steps in order, and
-//! retries a read-only open that a writer disturbed.
+//! The work is split by job, in three steps: [`survey`] reads (`scan.rs` reads
+//! the segments, `segment.rs` scans one), [`plan()`] decides, as a pure function
+//! of what was read (`plan.rs`; `plan/decide.rs` applies the recovery mode to
+//! each segment, `verdict.rs` compares each sealed one with its checkpoint
+//! record), and `execute.rs` carries the plan out: it is the only part that
+//! changes files. This file runs the steps in order, and repeats a read-only
+//! try that a writer disturbed (a new read of a log that changed, not a second
+//! policy). [`repair`](crate::repair()) runs the same steps with a copy of the
+//! affected files kept in between.
 
 mod execute;
 mod plan;
@@ -21,18 +25,18 @@ mod verdict;
 use std::collections::HashMap;
 
 use crate::checkpoint;
-use crate::dir::{list_segments, rename_misnamed};
-use crate::error::{Error, Result};
-use crate::fs::{Dir, OpenMode};
-use crate::index::{Index, SegmentIndex};
-use crate::meta::{self, Meta, SideFileAction};
+use crate::dir::list_segments;
+use crate::error::Result;
+use crate::fs::Dir;
+use crate::index::Index;
+use crate::meta::{self, Meta};
 use crate::options::RecoveryMode;
 use crate::position::SegmentId;
 use crate::report::{Access, RecoveryReport};
-use crate::truncate;
-use execute::{execute, remove_leftovers, sync_unrecorded};
-use plan::{decide, split_listed, Plan};
+use execute::execute;
+pub(crate) use plan::{plan, Planned};
 use scan::find_segments;
+pub(crate) use scan::{Found, Survey};
 
 /// The result of recovery: the log's index, its side file, and the report.
 #[derive(Debug)]
@@ -123,145 +127,83 @@ fn only_grew(before: Option<Meta>, after: Option<Meta>) -> bool {
 }
 
 /// Recovers the log in `dir` from the side file `loaded` (read before the
-/// directory is listed: see [`recover_live`]).
+/// directory is listed: see [`recover_live`]): reads it ([`survey`]), decides
+/// ([`plan::plan`], pure), and, read-write, carries the plan out ([`execute`]).
 fn recover_from(
     dir: &Dir,
     mode: RecoveryMode,
     access: Access,
     loaded: meta::Loaded,
 ) -> Result<Recovered> {
-    let stored_meta = loaded.meta;
-    let mut listing = list_segments(dir)?;
-    if access == Access::ReadWrite {
-        rename_misnamed(dir, &mut listing)?;
-    }
-    let ids = listing.ids.clone();
-    let has_tmp = listing.has_tmp;
-    let mut meta = stored_meta.unwrap_or_default();
-    if stored_meta.is_none() {
-        // Without a side file no truncate_front ever ran, so no segment is stale: a
-        // log whose files start at segment-0000.log starts there.
-        if let Some(&lowest) = ids.first() {
-            meta.first_segment = meta.first_segment.min(lowest);
-        }
-    }
-    let mut plan = Plan {
-        rewrite_meta: loaded.rewrite,
-        remove_tmp: has_tmp,
-        remove_copy_tmp: listing.has_copy_tmp,
-        remove_index_tmp: listing.has_index_tmp,
-        remove_repair_tmps: listing.repair_tmps.clone(),
-        ..Plan::default()
+    let survey = survey(dir, mode, access, loaded)?;
+    let planned = plan::plan(dir.path(), mode, access, &survey)?;
+    carry_out(dir, access, planned)
+}
+
+/// Reads what recovery under `mode` needs of the log in `dir`, changing
+/// nothing: the directory's listing, the checkpoint, and the live segments
+/// (those the checkpoint vouches for, when [`plan::trusts`] allows, after one
+/// small read each; the others scanned). A read-write open reads the newest
+/// segment from the disk, not the page cache: what a failed fsync did not write
+/// may still sit there as clean pages (only the newest can hold such pages; the
+/// sealed ones were synced before the writer moved on).
+///
+/// # Errors
+/// [`Error::MissingSegment`](crate::Error::MissingSegment) for a gap in the
+/// segment ids (nothing is read then); [`Error::Io`](crate::Error::Io).
+pub(crate) fn survey(
+    dir: &Dir,
+    mode: RecoveryMode,
+    access: Access,
+    loaded: meta::Loaded,
+) -> Result<Survey> {
+    let listing = list_segments(dir)?;
+    let layout = plan::layout(dir.path(), &listing.ids, loaded.meta)?;
+    let mut survey = Survey {
+        loaded,
+        listing,
+        records: HashMap::new(),
+        checkpoint_note: None,
+        found: Vec::new(),
     };
-    let (stale, live) = split_listed(dir.path(), &ids, &meta)?;
-    plan.stale = stale;
-
-    let mut report = RecoveryReport::starting_at(meta.first_seq);
-    if let Some(mut note) = loaded.bad_copy {
-        note.action = SideFileAction::UsedOtherCopy {
-            rewritten: access == Access::ReadWrite,
-        };
-        report.side_files.push(note);
+    if layout.live.is_empty() {
+        return Ok(survey);
     }
-
-    if live.is_empty() {
-        if stored_meta.is_some() || !ids.is_empty() {
-            return Err(Error::MissingSegment {
-                dir: dir.path().to_path_buf(),
-                id: meta.first_segment,
-            });
-        }
-        report.created = true;
-        let mut index = Index::default();
-        index.segments.push_back(SegmentIndex::new(SegmentId(1), 1));
-        if access == Access::ReadWrite {
-            remove_leftovers(dir, &plan)?;
-            drop(dir.open(&SegmentId(1).file_name(), OpenMode::CreateNew)?);
-            dir.sync()?;
-            // From now on, losing segment 1 is an error, not a new empty log.
-            meta.last_segment = Some(SegmentId(1));
-            meta::store(dir, &meta)?;
-        }
-        report.segments = 1;
-        return Ok(Recovered {
-            index,
-            meta,
-            report,
-            misnamed: HashMap::new(),
-        });
-    }
-    // The checkpoint stands in for scanning sealed segments only under the default
-    // mode (the others promise to look at every byte) and when no truncate_back is
-    // to be finished (it must see the segment it cuts). Every mode checks each
-    // sealed segment against its record: a mismatch is damage. (Whatever changes a
-    // sealed segment removes the checkpoint durably first, so a record that is
-    // there is true of the segment it names, or something else changed it.)
-    let trust = mode == RecoveryMode::TolerateCorruptedTail && meta.pending_truncate_back.is_none();
-    // Every mode loads it (each checks sealed segments against their records);
-    // an unreadable one is a lost hint, noted in the report.
+    // Every mode loads the checkpoint (each checks sealed segments against their
+    // records: a mismatch is damage); an unreadable one is a lost hint, noted
+    // in the report. (Whatever changes a sealed segment removes the checkpoint
+    // durably first, so a record that is there is true of the segment it names,
+    // or something else changed it.)
     let (records, note) = checkpoint::load(dir);
-    report.side_files.extend(note);
-    // What a failed fsync did not write may still sit in the page cache as clean
-    // pages: a read-write open reads the newest segment from the disk. Only the
-    // newest can hold such pages; the sealed ones were synced before the writer
-    // moved on.
-    let drop_newest_cache = access == Access::ReadWrite;
-    let found = find_segments(
+    let trust = plan::trusts(mode, &layout.meta);
+    survey.found = find_segments(
         dir,
-        &listing,
-        &live,
+        &survey.listing,
+        &layout.live,
         trust.then_some(&records),
-        drop_newest_cache,
+        access == Access::ReadWrite,
     )?;
-    let index = decide(
-        dir.path(),
-        mode,
-        meta.first_seq,
-        found,
-        &records,
-        &mut plan,
-        &mut report,
-    )?;
+    survey.records = records;
+    survey.checkpoint_note = note;
+    Ok(survey)
+}
+
+/// Carries out a plan (read-write only) and hands over what recovery found.
+pub(crate) fn carry_out(dir: &Dir, access: Access, planned: Planned) -> Result<Recovered> {
+    let Planned {
+        mut index,
+        meta,
+        report,
+        plan,
+        misnamed,
+    } = planned;
     if access == Access::ReadWrite {
-        sync_unrecorded(dir, &index, &records)?;
+        execute(dir, &plan, &mut index)?;
     }
-    let mut recovered = Recovered {
+    Ok(Recovered {
         index,
         meta,
         report,
-        misnamed: listing.misnamed,
-    };
-    if access == Access::ReadWrite {
-        execute(dir, &plan, &mut recovered.meta, &recovered.index)?;
-    }
-    recovered.report.removed_segments = plan
-        .stale
-        .iter()
-        .chain(plan.dropped.iter())
-        .copied()
-        .collect();
-
-    if let Some(seq) = recovered.meta.pending_truncate_back {
-        let finished =
-            truncate::finish_back(dir, &mut recovered.index, &mut recovered.meta, seq, access)?;
-        recovered.report.removed_segments.extend(finished);
-        recovered.report.finished_truncate_back = Some(seq);
-    }
-    // Record the newest segment where the side file does not (a Go-written log,
-    // or one the Go implementation appended segments to).
-    let active = recovered.index.active().id;
-    if access == Access::ReadWrite && recovered.meta.last_segment != Some(active) {
-        recovered.meta.last_segment = Some(active);
-        meta::store(dir, &recovered.meta)?;
-    }
-    summarise(&recovered.index, &mut recovered.report);
-    Ok(recovered)
-}
-
-fn summarise(index: &Index, report: &mut RecoveryReport) {
-    report.segments = index.segments.len() as u64;
-    report.entries = index.segments.iter().map(SegmentIndex::len).sum();
-    report.bytes = index.segments.iter().map(|s| s.end).sum();
-    report.first_seq = index.first_seq();
-    report.last_seq = index.next_seq() - 1;
+        misnamed,
+    })
 }

@@ -1,92 +1,102 @@
-//! Recovery's policy: what the recovery mode keeps of each segment as found, and
-//! the changes to the files ([`Plan`]) that keeping it takes. Nothing here
-//! changes a file: `execute.rs` carries the plan out.
+//! Recovery's policy, as pure functions: which segments to read
+//! ([`layout`], [`trusts`]), and, from what reading them found (a [`Survey`]),
+//! what the recovery mode keeps and every change to the files that keeping it
+//! takes ([`plan`] returns a [`Planned`]: the index, the side file, the report
+//! and the [`Plan`]). Nothing here reads or changes a file: `scan.rs` reads,
+//! `execute.rs` carries the plan out.
+
+mod decide;
 
 use std::collections::HashMap;
-
-use crate::checkpoint::Sealed;
-use crate::error::{CorruptionKind, Error, Result};
 use std::path::Path;
 
-use crate::dir::check_contiguous;
-use crate::index::{Gap, Index, SegmentIndex};
-use crate::meta::Meta;
+use crate::checkpoint::Sealed;
+use crate::dir::{check_contiguous, Listing, INDEX_TMP_FILE, META_COPY_TMP_FILE, META_TMP_FILE};
+use crate::error::{Error, Result};
+use crate::index::{Index, SegmentIndex};
+use crate::meta::{Meta, SideFileAction};
 use crate::options::RecoveryMode;
-use crate::position::{Position, SegmentId};
-use crate::recovery::scan::Found;
-use crate::recovery::verdict::{check_scan, gaps_of, recorded_gaps, Verdict};
-use crate::report::{Damage, RecoveryReport};
-use crate::segment::{Resume, ScanDamage};
+use crate::position::SegmentId;
+use crate::recovery::scan::Survey;
+use crate::report::{Access, RecoveryReport};
+use crate::truncate::{self, BackCut};
+pub(crate) use decide::{decide, Decided};
 
-/// A change recovery makes to the segments, decided before any is made.
-#[derive(Debug, Clone, Default)]
+/// Every change recovery makes to the files, decided before any is made, in
+/// the order `execute.rs` makes them (each step idempotent, every crash point
+/// recoverable). Empty for a read-only open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Plan {
+    /// Misnamed segment files (`segment-7.log`) and the canonical names they get.
+    pub(crate) renames: Vec<(String, SegmentId)>,
+    /// Sealed segments that no checkpoint record describes, to fsync: their
+    /// entries count as durable from now on, and a later checkpoint names them.
+    pub(crate) sync: Vec<SegmentId>,
+    /// The checkpoint records that stay, stored durably before any segment is
+    /// cut or dropped (a record must not outlive its segment).
+    pub(crate) retain_records: Option<Vec<Sealed>>,
+    /// Temporary files a crash left (never the truth), to remove.
+    pub(crate) leftovers: Vec<String>,
+    /// No log yet: create segment 1 (and store the side file last).
+    pub(crate) create: bool,
+    /// The side file, stored again before any segment changes: its copies
+    /// differ (one bad, missing or older).
+    pub(crate) rewrite_meta: Option<Meta>,
     /// Segments older than the side file's first segment (an interrupted
     /// `truncate_front`), removed oldest first.
     pub(crate) stale: Vec<SegmentId>,
+    /// The side file stored before segments are cut or dropped: it counts the
+    /// cut and no longer names dropped segments.
+    pub(crate) meta_before_cut: Option<Meta>,
     /// Segments after a point-in-time cut, removed newest first.
     pub(crate) dropped: Vec<SegmentId>,
     /// A segment to cut to a length.
     pub(crate) cut: Option<(SegmentId, u64)>,
-    /// Store the side file again: its copies differ (one bad, missing or older).
-    pub(crate) rewrite_meta: bool,
-    pub(crate) remove_tmp: bool,
-    pub(crate) remove_copy_tmp: bool,
-    pub(crate) remove_index_tmp: bool,
-    pub(crate) remove_repair_tmps: Vec<String>,
+    /// An interrupted `truncate_back` to finish: its cut (none if its sequence
+    /// number is no longer in the log), then the side file without its intent.
+    pub(crate) truncate_back: Option<(Option<BackCut>, Meta)>,
+    /// The side file stored last: naming the newest segment where it did not.
+    pub(crate) meta_last: Option<Meta>,
 }
 
-/// Damage skipped under [`RecoveryMode::SkipCorrupted`] whose number of
-/// entries is not known (yet): a later record may tell.
-#[derive(Debug, Clone, Copy)]
-struct Uncounted {
-    /// Where its segment is in the index.
-    segment: usize,
-    /// Sequence numbers of its segment before it, counted from the first.
-    at: u64,
-    /// Where the damaged bytes start.
-    offset: u64,
-    /// The sequence number the first entry after it got.
-    seq: u64,
+/// The policy's answer: what the log is after recovery, and the plan that
+/// makes the files so.
+#[derive(Debug, Clone)]
+pub(crate) struct Planned {
+    pub(crate) index: Index,
+    /// The side file as it is once the plan is carried out (as read, with a
+    /// finished `truncate_back` cleared, for a read-only open).
+    pub(crate) meta: Meta,
+    pub(crate) report: RecoveryReport,
+    pub(crate) plan: Plan,
+    /// Segments whose files are not canonically named, after the plan (empty
+    /// for a read-write open, which renames them).
+    pub(crate) misnamed: HashMap<SegmentId, String>,
 }
 
-/// Gives the entries that skipped damage held, `missing` of them (a record
-/// after it says how many), their sequence numbers: a gap at the last
-/// uncounted region, so that the entries after it have the recorded numbers.
-/// With more than one region, how many each held is unknown: the numbering
-/// between the first and the last stays unverified.
-fn count_skipped(
-    index: &mut Index,
-    uncounted: &[Uncounted],
-    missing: u64,
-    report: &mut RecoveryReport,
-) {
-    let Some(last) = uncounted.last() else {
-        return;
-    };
-    if missing > 0 {
-        index.segments[last.segment].add_gap(Gap {
-            at: last.at,
-            len: missing,
-            offset: last.offset,
-        });
-        for later in index.segments.iter_mut().skip(last.segment + 1) {
-            later.first_seq += missing;
+/// The listed segments sorted into stale and live, and the side file recovery
+/// goes by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// The side file read, or (a log without one) the default one, starting at
+    /// the lowest segment present.
+    pub(crate) meta: Meta,
+    pub(crate) stale: Vec<SegmentId>,
+    pub(crate) live: Vec<SegmentId>,
+}
+
+/// Sorts the listed segment ids (sorted) by the side file `stored` (`None`: the
+/// log has none, so no `truncate_front` ever ran and no segment is stale: a log
+/// whose files start at segment-0000.log starts there). See [`split_listed`].
+pub(crate) fn layout(dir: &Path, ids: &[SegmentId], stored: Option<Meta>) -> Result<Layout> {
+    let mut meta = stored.unwrap_or_default();
+    if stored.is_none() {
+        if let Some(&lowest) = ids.first() {
+            meta.first_segment = meta.first_segment.min(lowest);
         }
     }
-    if uncounted.len() > 1 {
-        for region in &uncounted[..uncounted.len() - 1] {
-            index.segments[region.segment].unverified = true;
-        }
-        unverified_from(report, uncounted[0].seq);
-    }
-}
-
-/// Records that sequence numbers from `seq` on may not be those the entries
-/// were appended with.
-fn unverified_from(report: &mut RecoveryReport, seq: u64) {
-    let from = report.numbering_unverified_from.get_or_insert(seq);
-    *from = (*from).min(seq);
+    let (stale, live) = split_listed(dir, ids, &meta)?;
+    Ok(Layout { meta, stale, live })
 }
 
 /// Splits the listed segment ids (sorted) into the stale ones, before the side
@@ -113,290 +123,214 @@ pub(crate) fn split_listed(
     Ok((stale, live))
 }
 
-/// Decides, per the recovery mode, what to keep of each segment found (the live
-/// ones, oldest first; the first holds `first_seq`), checking each sealed segment
-/// against its checkpoint record (see [`Verdict`]): returns the index of what is
-/// kept, adds the changes to the files to `plan` and what it found to `report`.
-/// Pure: `dir` only names files in errors; `execute.rs` changes the files.
-pub(crate) fn decide(
+/// Whether recovery may trust the checkpoint's records instead of scanning the
+/// sealed segments they describe: only under the default mode (the others
+/// promise to look at every byte) and when no `truncate_back` is to be finished
+/// (it must see the segment it cuts).
+pub(crate) fn trusts(mode: RecoveryMode, meta: &Meta) -> bool {
+    mode == RecoveryMode::TolerateCorruptedTail && meta.pending_truncate_back.is_none()
+}
+
+/// Decides, per the recovery mode, what the log is after recovery and what
+/// changes to the files that takes (none if `access` is read-only), from what
+/// the directory held. Pure: `dir` only names files in errors.
+///
+/// # Errors
+/// [`Error::MissingSegment`] for segments missing; what [`decide`] returns for
+/// damage the mode does not accept.
+pub(crate) fn plan(
     dir: &Path,
     mode: RecoveryMode,
-    first_seq: u64,
-    found: Vec<Found>,
-    records: &HashMap<SegmentId, Sealed>,
-    plan: &mut Plan,
-    report: &mut RecoveryReport,
-) -> Result<Index> {
-    let last = found.len() - 1;
-    let mut index = Index::default();
-    let mut next_seq = first_seq;
-    let mut stop_after: Option<usize> = None;
-    let mut uncounted: Vec<Uncounted> = Vec::new();
-    for (i, found) in found.iter().enumerate() {
-        if stop_after.is_some() {
-            plan.dropped.push(found.id());
-            report.truncated_bytes += found.len();
-            continue;
-        }
-        let id = found.id();
-        let path = || dir.join(id.file_name());
-        // Zeros reaching the end of a sealed segment are damage (it was trimmed
-        // before the next one started); in the newest, preallocated space.
-        let mut damages = match found {
-            Found::Scanned(scan) => {
-                let mut damages = scan.damage.clone();
-                if let (Some(zeros), false) = (scan.zero_tail, i == last) {
-                    damages.push(ScanDamage {
-                        offset: zeros,
-                        kind: CorruptionKind::BadLength(0),
-                        resume: Resume::Nowhere,
-                        last_before: scan.last,
-                    });
-                }
-                damages
-            }
-            Found::Trusted(_) => Vec::new(),
-        };
-        // The newest segment is never vouched for: the writer appends to it.
-        let record = records.get(&id).cloned().filter(|_| i != last);
-        let mut verdict = match (found, record) {
-            (Found::Trusted(record), _) => Verdict::Matches(record.clone()),
-            (Found::Scanned(scan), Some(record)) => check_scan(scan, &damages, record),
-            (Found::Scanned(_), None) => Verdict::Unrecorded,
-        };
-        // The record's sequence numbers must continue the segments before it.
-        let mut renumbered = false;
-        if let Some(record) = verdict.record() {
-            if record.first_seq == next_seq {
-                // Skipped damage before held no recorded entry.
-                uncounted.clear();
-            } else if mode == RecoveryMode::SkipCorrupted
-                && record.first_seq > next_seq
-                && !uncounted.is_empty()
-            {
-                count_skipped(&mut index, &uncounted, record.first_seq - next_seq, report);
-                next_seq = record.first_seq;
-                uncounted.clear();
-            } else {
-                verdict = Verdict::Changed(record);
-                renumbered = true;
-            }
-        }
-        if let Verdict::Changed(record) = verdict {
-            let found_entries = match found {
-                Found::Scanned(scan) => scan.offsets.len() as u64,
-                Found::Trusted(record) => record.entries,
-            };
-            let kind = CorruptionKind::SegmentChanged {
-                recorded_first_seq: record.first_seq,
-                recorded_entries: record.entries,
-                recorded_len: record.len,
-                found_first_seq: next_seq,
-                found_entries,
-                found_len: found.len(),
-            };
-            report.damage.push(Damage {
-                position: Position {
-                    segment: id,
-                    offset: 0,
-                },
-                kind,
-                len: found.len(),
-            });
-            match mode {
-                RecoveryMode::AbsoluteConsistency | RecoveryMode::TolerateCorruptedTail => {
-                    return Err(Error::Corrupt {
-                        segment: id,
-                        path: path(),
-                        offset: 0,
-                        kind,
-                    });
-                }
-                RecoveryMode::PointInTime => {
-                    // Cut before it: it stays, empty, as the newest segment.
-                    if found.len() > 0 {
-                        plan.cut = Some((id, 0));
-                        report.truncated_bytes += found.len();
-                    }
-                    index.segments.push_back(SegmentIndex::new(id, next_seq));
-                    stop_after = Some(i);
-                }
-                RecoveryMode::SkipCorrupted => {
-                    // Which of its entries are the recorded ones cannot be told:
-                    // all of it is skipped, and its recorded entries are a gap.
-                    report.skipped += 1;
-                    if renumbered {
-                        unverified_from(report, next_seq);
-                    }
-                    let mut segment =
-                        SegmentIndex::scanned(id, next_seq, Vec::new(), found.len(), None);
-                    if record.entries > 0 {
-                        segment.add_gap(Gap {
-                            at: 0,
-                            len: record.entries,
-                            offset: 0,
-                        });
-                    }
-                    segment.skipped_damage = true;
-                    segment.record = Some(record);
-                    next_seq = segment.next_seq();
-                    index.segments.push_back(segment);
-                }
-            }
-            continue;
-        }
-        let scan = match found {
-            Found::Scanned(scan) => scan,
-            Found::Trusted(record) => {
-                let segment = SegmentIndex::trusted(record);
-                next_seq = segment.next_seq();
-                index.segments.push_back(segment);
-                continue;
-            }
-        };
-        let mut keep_until = scan.len;
-        if let (Some(zeros), true) = (scan.zero_tail, i == last) {
-            // Preallocated space: the entries end here; the writer reuses the zeros.
-            keep_until = zeros;
-            report.preallocated_bytes = scan.len - zeros;
-        }
-        if scan.len == 0 && i != last && verdict == Verdict::Unrecorded {
-            // The writer starts a segment only to put an entry in it.
-            damages.push(ScanDamage {
-                offset: 0,
-                kind: CorruptionKind::EmptySegment,
-                resume: Resume::Nowhere,
-                last_before: None,
+    access: Access,
+    survey: &Survey,
+) -> Result<Planned> {
+    let writes = access == Access::ReadWrite;
+    let listing = &survey.listing;
+    let Layout {
+        mut meta,
+        stale,
+        live,
+    } = layout(dir, &listing.ids, survey.loaded.meta)?;
+    let mut plan = Plan {
+        leftovers: leftovers(listing),
+        ..Plan::default()
+    };
+    if writes {
+        plan.renames = renames(listing);
+    }
+    let mut side_files = Vec::new();
+    if let Some(mut note) = survey.loaded.bad_copy.clone() {
+        note.action = SideFileAction::UsedOtherCopy { rewritten: writes };
+        side_files.push(note);
+    }
+    let misnamed = if writes {
+        HashMap::new()
+    } else {
+        listing.misnamed.clone()
+    };
+
+    if live.is_empty() {
+        if survey.loaded.meta.is_some() || !listing.ids.is_empty() {
+            return Err(Error::MissingSegment {
+                dir: dir.to_path_buf(),
+                id: meta.first_segment,
             });
         }
-        for damage in &damages {
-            let found = Damage {
-                position: Position {
-                    segment: scan.id,
-                    offset: damage.offset,
-                },
-                kind: damage.kind,
-                len: damage.resume.end(scan.len) - damage.offset,
-            };
-            report.damage.push(found);
-            let torn_tail = i == last && damage.resume == Resume::Nowhere;
-            let corrupt = || Error::Corrupt {
-                segment: scan.id,
-                path: path(),
-                offset: damage.offset,
-                kind: damage.kind,
-            };
-            if damage.resume == Resume::Unsearched
-                && matches!(
-                    mode,
-                    RecoveryMode::TolerateCorruptedTail | RecoveryMode::SkipCorrupted
-                )
-            {
-                // Neither a torn tail (valid entries may follow) nor a region to
-                // skip (where it ends is unknown).
-                return Err(Error::UnboundedDamage {
-                    segment: scan.id,
-                    path: path(),
-                    offset: damage.offset,
-                    kind: damage.kind,
-                });
-            }
-            match mode {
-                RecoveryMode::AbsoluteConsistency => return Err(corrupt()),
-                RecoveryMode::TolerateCorruptedTail if !torn_tail => return Err(corrupt()),
-                RecoveryMode::TolerateCorruptedTail => {
-                    keep_until = damage.offset;
-                    report.torn_tail = Some(found);
-                }
-                RecoveryMode::SkipCorrupted if torn_tail => {
-                    keep_until = damage.offset;
-                    report.torn_tail = Some(found);
-                }
-                RecoveryMode::SkipCorrupted => {
-                    report.skipped += 1;
-                    if verdict == Verdict::Unrecorded {
-                        let at = scan
-                            .offsets
-                            .iter()
-                            .filter(|&&offset| u64::from(offset) < damage.offset)
-                            .count() as u64;
-                        uncounted.push(Uncounted {
-                            segment: index.segments.len(),
-                            at,
-                            offset: damage.offset,
-                            seq: next_seq + at,
-                        });
-                    }
-                }
-                RecoveryMode::PointInTime => {
-                    keep_until = damage.offset;
-                    if torn_tail {
-                        report.torn_tail = Some(found);
-                    }
-                    stop_after = Some(i);
-                    break;
-                }
-            }
-        }
-        let data_end = scan.len
-            - if i == last {
-                report.preallocated_bytes
-            } else {
-                0
-            };
-        if keep_until < data_end {
-            plan.cut = Some((scan.id, keep_until));
-            report.truncated_bytes += scan.len - keep_until;
-            report.preallocated_bytes = 0;
-        }
-        let gaps = match &verdict {
-            Verdict::Damaged(record, split) if mode == RecoveryMode::SkipCorrupted => {
-                gaps_of(scan, &damages, record.entries, split)
-            }
-            Verdict::Matches(record) => recorded_gaps(scan, record),
-            _ => Vec::new(),
-        };
-        // Valid entries between damaged regions whose split is unknown are part
-        // of the one gap.
-        let dropped = |offset: u64| {
-            gaps.iter()
-                .any(|&(gap, end)| gap.offset < offset && offset < end && gap.len > 0)
-        };
-        let offsets: Vec<u32> = scan
-            .offsets
-            .iter()
-            .copied()
-            .filter(|&offset| u64::from(offset) < keep_until && !dropped(u64::from(offset)))
-            .collect();
-        // The last entry kept: the scan's last, or the last before the damage the
-        // segment is cut at.
-        let last_kept = if offsets.len() == scan.offsets.len() {
-            scan.last
+        let mut report = RecoveryReport::starting_at(meta.first_seq);
+        report.side_files = side_files;
+        report.created = true;
+        report.segments = 1;
+        let mut index = Index::default();
+        index.segments.push_back(SegmentIndex::new(SegmentId(1), 1));
+        if writes {
+            plan.create = true;
+            // From now on, losing segment 1 is an error, not a new empty log.
+            meta.last_segment = Some(SegmentId(1));
+            plan.meta_last = Some(meta);
         } else {
-            damages
-                .iter()
-                .find(|damage| damage.offset == keep_until)
-                .and_then(|damage| damage.last_before)
-        };
-        let mut segment = SegmentIndex::scanned(scan.id, next_seq, offsets, keep_until, last_kept);
-        for &(gap, _) in &gaps {
-            if gap.len > 0 {
-                segment.add_gap(gap);
+            plan = Plan::default();
+        }
+        return Ok(Planned {
+            index,
+            meta,
+            report,
+            plan,
+            misnamed,
+        });
+    }
+    side_files.extend(survey.checkpoint_note.clone());
+    let records = &survey.records;
+    let Decided {
+        mut index,
+        dropped,
+        cut,
+        mut report,
+    } = decide(dir, listing, mode, meta.first_seq, &survey.found, records)?;
+    report.side_files = side_files;
+    report.removed_segments = stale.iter().chain(dropped.iter()).copied().collect();
+    if !writes {
+        plan = Plan::default();
+    } else {
+        plan.sync = unrecorded(&index, records);
+        if survey.loaded.meta.is_some() && survey.loaded.rewrite {
+            plan.rewrite_meta = Some(meta);
+        }
+        let newest_kept = index.active().id;
+        let changed = cut
+            .map(|(id, _)| id)
+            .into_iter()
+            .chain(dropped.iter().copied())
+            .min();
+        if let Some(changed) = changed {
+            // Segments are about to change: their records must not outlive them
+            // (those of the segments before stay if they hold gaps, see checkpoint).
+            let kept = index.sealed(newest_kept);
+            plan.retain_records = Some(kept.into_iter().filter(|r| r.id < changed).collect());
+            // Positions from the cut on will hold other entries: counted, before any
+            // segment changes, for read-only views in other processes (see
+            // `Shared::confirm_view`). And before the newest segments go, the side
+            // file must stop naming them.
+            meta.truncations += 1;
+            meta.last_cut = index.next_seq();
+            if !dropped.is_empty() {
+                meta.last_segment = Some(newest_kept);
             }
+            plan.meta_before_cut = Some(meta);
         }
-        segment.skipped_damage = damages.iter().any(|damage| damage.offset < keep_until);
-        segment.record = verdict.record();
-        next_seq = segment.next_seq();
-        index.segments.push_back(segment);
+        plan.stale = stale;
+        plan.dropped = dropped;
+        plan.cut = cut;
     }
-    if let Some(first) = uncounted.first() {
-        // No record after the damage says how many entries it held.
-        for region in &uncounted {
-            index.segments[region.segment].unverified = true;
+
+    if let Some(seq) = meta.pending_truncate_back {
+        // Recovery scans every segment when one is pending (see `trusts`), so
+        // the segment holding `seq` has its offsets.
+        let back = truncate::plan_back(&index, seq);
+        if let Some(back) = &back {
+            truncate::apply_back(&mut index, back);
+            report.removed_segments.extend(back.removed.iter().copied());
         }
-        unverified_from(report, first.seq);
+        meta.pending_truncate_back = None;
+        if writes {
+            plan.truncate_back = Some((back, meta));
+        }
+        report.finished_truncate_back = Some(seq);
     }
-    Ok(index)
+    // Record the newest segment where the side file does not (a Go-written log,
+    // or one the Go implementation appended segments to).
+    let active = index.active().id;
+    if writes && meta.last_segment != Some(active) {
+        meta.last_segment = Some(active);
+        plan.meta_last = Some(meta);
+    }
+    summarise(&index, &mut report);
+    Ok(Planned {
+        index,
+        meta,
+        report,
+        plan,
+        misnamed,
+    })
+}
+
+/// The temporary files a crash left in the listing, in the order they go.
+fn leftovers(listing: &Listing) -> Vec<String> {
+    let mut names = Vec::new();
+    if listing.has_index_tmp {
+        names.push(INDEX_TMP_FILE.to_owned());
+    }
+    names.extend(listing.repair_tmps.iter().cloned());
+    if listing.has_tmp {
+        names.push(META_TMP_FILE.to_owned());
+    }
+    if listing.has_copy_tmp {
+        names.push(META_COPY_TMP_FILE.to_owned());
+    }
+    names
+}
+
+/// The misnamed segment files and their canonical names, by id.
+fn renames(listing: &Listing) -> Vec<(String, SegmentId)> {
+    let mut renames: Vec<(String, SegmentId)> = listing
+        .misnamed
+        .iter()
+        .map(|(&id, name)| (name.clone(), id))
+        .collect();
+    renames.sort_by_key(|&(_, id)| id);
+    renames
+}
+
+/// The sealed segments kept that no checkpoint record describes as they are
+/// (those of a Go writer, or of a writer that crashed before its next
+/// checkpoint). Segments this library sealed were synced then, and syncing a
+/// clean file again costs little.
+fn unrecorded(index: &Index, records: &HashMap<SegmentId, Sealed>) -> Vec<SegmentId> {
+    let active = index.active().id;
+    let sealed: HashMap<SegmentId, Sealed> = index
+        .sealed(active)
+        .into_iter()
+        .map(|record| (record.id, record))
+        .collect();
+    index
+        .segments
+        .iter()
+        .map(|segment| segment.id)
+        .filter(|&id| {
+            let recorded = records
+                .get(&id)
+                .is_some_and(|record| sealed.get(&id) == Some(record));
+            id != active && !recorded
+        })
+        .collect()
+}
+
+/// Fills in the report's counts from the index of what is kept.
+fn summarise(index: &Index, report: &mut RecoveryReport) {
+    report.segments = index.segments.len() as u64;
+    report.entries = index.segments.iter().map(SegmentIndex::len).sum();
+    report.bytes = index.segments.iter().map(|s| s.end).sum();
+    report.first_seq = index.first_seq();
+    report.last_seq = index.next_seq() - 1;
 }
 
 #[cfg(test)]

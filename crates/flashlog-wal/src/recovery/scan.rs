@@ -8,8 +8,25 @@ use crate::checkpoint::{self, Sealed};
 use crate::dir::Listing;
 use crate::error::Result;
 use crate::fs::{Dir, PathFile};
+use crate::meta::{Loaded, SideFileNote};
 use crate::position::SegmentId;
 use crate::segment::{open_segment, read_segment, scan_segment, Role, Scan};
+
+/// What recovery read of a log directory, before any policy: the input of
+/// [`plan`](crate::recovery::plan::plan).
+#[derive(Debug)]
+pub(crate) struct Survey {
+    /// The side file, from both copies.
+    pub(crate) loaded: Loaded,
+    /// The directory's segment files and leftover temporary files.
+    pub(crate) listing: Listing,
+    /// The checkpoint's records (empty without a usable checkpoint).
+    pub(crate) records: HashMap<SegmentId, Sealed>,
+    /// An unreadable checkpoint, noted for the report.
+    pub(crate) checkpoint_note: Option<SideFileNote>,
+    /// The live segments, oldest first, each read or trusted.
+    pub(crate) found: Vec<Found>,
+}
 
 /// A segment as recovery found it: read and scanned, or trusted from the checkpoint.
 #[derive(Debug)]

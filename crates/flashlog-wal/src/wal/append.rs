@@ -4,9 +4,7 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use crate::batch::Batch;
-#[cfg(doc)]
-use crate::error::Error;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::op::Op;
 use crate::options::SyncPolicy;
 use crate::receipt::{Completion, Receipt};
@@ -182,6 +180,13 @@ impl Wal {
     /// `Manual` and `Interval`, until the next sync). Lock-free.
     pub fn written_seq(&self) -> u64 {
         self.shared.written_edge.load(Ordering::SeqCst)
+    }
+
+    /// Why the log refuses writes since a write or fsync failed: the failure
+    /// (what every later write's [`Error::Poisoned`] carries), or `None` while
+    /// it accepts them. A write refused for a full disk does not poison the log.
+    pub fn poisoned(&self) -> Option<Arc<Error>> {
+        self.shared.lock().poisoned.clone()
     }
 
     /// The last sequence number an fdatasync covered: every entry up to it

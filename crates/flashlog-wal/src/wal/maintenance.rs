@@ -13,8 +13,9 @@ use crate::wal::{out_of_range, Wal};
 use crate::writer::{store_checkpoint, Goal};
 
 impl Wal {
-    /// Removes the oldest segments whose entries all come before `seq` (a
-    /// checkpoint: entries before `seq` are no longer needed). Entries from `seq` on
+    /// Removes the oldest segments whose entries all come before `seq`, for a
+    /// caller that no longer needs the entries before `seq` (a snapshot or a
+    /// compaction holds what they said). Entries from `seq` on
     /// always stay, and so may some before it that share a segment with them; the
     /// active segment is never removed. Returns the new [`Wal::first_seq`].
     ///

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use flashlog_wal::{Error, Op, Options, RecoveryMode, SegmentId, Wal, INDEX_FILE};
 
 use crate::common::{
-    append_all, read_all, sample_records, segment_files, FaultyFs, FaultyFsHandle, Record,
+    append_all, read_all, sample_records, segment_files, FaultyDisk, FaultyDiskFs, Record,
 };
 
 const SEGMENT: u64 = 2048;
@@ -33,9 +33,9 @@ fn many_segments(dir: &Path) -> Vec<Record> {
 }
 
 /// Opens with a file system that counts the bytes read from segments.
-fn open_counting(dir: &Path, options: Options) -> (flashlog_wal::Result<Wal>, Arc<FaultyFs>) {
-    let fs = Arc::new(FaultyFs::default());
-    let wal = Wal::open(dir, options.fs(Arc::new(FaultyFsHandle(Arc::clone(&fs)))));
+fn open_counting(dir: &Path, options: Options) -> (flashlog_wal::Result<Wal>, Arc<FaultyDisk>) {
+    let fs = Arc::new(FaultyDisk::default());
+    let wal = Wal::open(dir, options.fs(Arc::new(FaultyDiskFs::on_disk(&fs))));
     (wal, fs)
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use flashlog_wal::{Entry, Op, Options, Wal};
 use tempfile::TempDir;
 
-pub use flashlog_testkit::{faulty_options, FaultyFs, FaultyFsHandle};
+pub use flashlog_testkit::{faulty_disk_options, AfterFailure, Counting, FaultyDisk, FaultyDiskFs};
 
 /// `(op, key, value)` of an entry, for comparing logs.
 pub type Record = (Op, Vec<u8>, Vec<u8>);

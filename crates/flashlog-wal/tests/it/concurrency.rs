@@ -10,10 +10,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
-use flashlog_wal::fs::{Fs, FsFile, OpenMode, StdFs};
+use flashlog_testkit::{Call, CallOn, HookFs, Hooks};
+use flashlog_wal::fs::StdFs;
 use flashlog_wal::{Error, Op, Options, Wal};
 
-use crate::common::{faulty_options, FaultyFs};
+use crate::common::{faulty_disk_options, FaultyDisk};
 
 /// Which call of the paused thread stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,64 +92,21 @@ impl PausingFs {
     }
 }
 
-#[derive(Debug)]
-struct PausingFile {
-    fs: Arc<PausingFs>,
-    path: std::path::PathBuf,
-    inner: Box<dyn FsFile>,
-}
-
-impl FsFile for PausingFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.fs.maybe_pause(PauseAt::Read, &self.path);
-        self.inner.read_at(buf, offset)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        self.inner.write_at(buf, offset)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        self.inner.sync_data()
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
+impl Hooks for PausingFs {
+    fn before(&self, on: &CallOn<'_>) -> io::Result<()> {
+        match on.call {
+            Call::ReadAt => self.maybe_pause(PauseAt::Read, on.path),
+            Call::Open | Call::Create => self.maybe_pause(PauseAt::Open, on.path),
+            _ => {}
+        }
+        Ok(())
     }
 }
 
-/// `Fs` for a shared `PausingFs` (the options need an `Arc<dyn Fs>`, the test
-/// keeps its own handle).
-#[derive(Debug)]
-struct Pausing(Arc<PausingFs>);
-
-impl Fs for Pausing {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        StdFs.create_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
-        StdFs.list_dir(path)
-    }
-    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn FsFile>> {
-        self.0.maybe_pause(PauseAt::Open, path);
-        Ok(Box::new(PausingFile {
-            fs: Arc::clone(&self.0),
-            path: path.to_path_buf(),
-            inner: StdFs.open(path, mode)?,
-        }))
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        StdFs.remove_file(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFs.rename(from, to)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        StdFs.sync_dir(path)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn std::fmt::Debug + Send + Sync>> {
-        StdFs.lock(path)
-    }
+/// Options on the real disk behind `pausing` (which the test keeps too).
+fn pausing_options(pausing: &Arc<PausingFs>) -> Options {
+    let fs = HookFs::wrap(Arc::new(StdFs), Arc::clone(pausing));
+    Options::default().fs(Arc::new(fs))
 }
 
 fn key(generation: &str, i: u64) -> Vec<u8> {
@@ -163,7 +121,7 @@ fn key(generation: &str, i: u64) -> Vec<u8> {
 fn regression_read_during_truncate_back_never_returns_another_entry() {
     let dir = tempfile::tempdir().unwrap();
     let pausing = PausingFs::new(PauseAt::Read);
-    let options = Options::default().fs(Arc::new(Pausing(Arc::clone(&pausing))));
+    let options = pausing_options(&pausing);
     let wal = Arc::new(Wal::open(dir.path(), options).unwrap());
     for i in 1..=10 {
         wal.append(Op::Put, &key("old", i), b"v").unwrap();
@@ -208,9 +166,7 @@ fn regression_read_during_truncate_back_never_returns_another_entry() {
 fn regression_read_during_truncate_front_is_the_entry_or_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
     let pausing = PausingFs::new(PauseAt::Open);
-    let options = Options::default()
-        .max_segment_size(200)
-        .fs(Arc::new(Pausing(Arc::clone(&pausing))));
+    let options = pausing_options(&pausing).max_segment_size(200);
     let wal = Arc::new(Wal::open(dir.path(), options).unwrap());
     for i in 1..=30 {
         wal.append(Op::Put, &key("k", i), b"value").unwrap();
@@ -357,8 +313,8 @@ fn regression_wait_for_returns_at_close_and_says_so() {
 #[test]
 fn regression_wait_for_returns_when_the_log_is_poisoned() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = FaultyFs::sticky();
-    let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
+    let fs = FaultyDisk::sticky();
+    let wal = Arc::new(Wal::open(dir.path(), faulty_disk_options(&fs)).unwrap());
     wal.append(Op::Put, b"k", b"v").unwrap();
     let waiter = {
         let wal = Arc::clone(&wal);
@@ -584,7 +540,7 @@ fn regression_a_view_notices_cuts_made_by_a_recovering_open() {
 fn an_iterator_held_inside_its_read_never_yields_another_entry() {
     let dir = tempfile::tempdir().unwrap();
     let pausing = PausingFs::new(PauseAt::Read);
-    let options = Options::default().fs(Arc::new(Pausing(Arc::clone(&pausing))));
+    let options = pausing_options(&pausing);
     let wal = Arc::new(Wal::open(dir.path(), options).unwrap());
     for i in 1..=10 {
         wal.append(Op::Put, &key("old", i), b"v").unwrap();

@@ -6,15 +6,18 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use flashlog_testkit::{Fault, FaultKind, OpKind, Persistence, SimFs, Target};
+use flashlog_testkit::{
+    Call, CallOn, CrashModel, FaultKind, HookFs, Hooks, Persistence, SimFault, SimFs, Target,
+};
 use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Wal};
 
-fn full_disk(nth: u64, persistence: Persistence) -> Option<Fault> {
-    Some(Fault {
-        target: Target::Kind(OpKind::Write),
+fn full_disk(nth: u64, persistence: Persistence) -> Option<SimFault> {
+    Some(SimFault {
+        target: Target::Kind(Call::WriteAt),
         nth,
         kind: FaultKind::Enospc,
         persistence,
@@ -73,52 +76,67 @@ fn a_full_disk_refuses_the_append_and_the_same_log_appends_again_with_space() {
     }
 }
 
-/// A write that fails part way leaves bytes (whole entries among them, here the
-/// first half of the chunk) that must not come back after a crash: the cut is
-/// synced before the appender hears of the failure.
+/// A disk that fills up in the middle of a write, as a real one does: once
+/// armed, the next write to a segment lands only its first half, and every write
+/// after it fails with ENOSPC, until the disk is emptied.
+#[derive(Debug, Default)]
+struct FillsUp {
+    /// 0: room; 1: the next segment write is cut short; 2: full.
+    state: AtomicU8,
+}
+
+impl Hooks for FillsUp {
+    fn before(&self, on: &CallOn<'_>) -> io::Result<()> {
+        if on.call == Call::WriteAt && self.state.load(Ordering::SeqCst) == 2 {
+            return Err(io::Error::from_raw_os_error(28));
+        }
+        Ok(())
+    }
+
+    fn write_len(&self, len: usize) -> usize {
+        match self
+            .state
+            .compare_exchange(1, 2, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => len.div_ceil(2),
+            Err(_) => len,
+        }
+    }
+}
+
+/// A write that fails part way leaves bytes (whole entries among them: the first
+/// half of the batch) that must not come back after a crash: the cut is synced
+/// before the appender hears of the failure.
 #[test]
 fn the_bytes_a_refused_group_left_are_cut_durably() {
     let sim = SimFs::new();
-    let wal = Wal::open("/log", options(&sim)).unwrap();
+    let disk = Arc::new(FillsUp::default());
+    let fs = HookFs::wrap(Arc::new(sim.clone()), Arc::clone(&disk));
+    let opts = Options::default().fs(Arc::new(fs)).preallocate(0);
+    let wal = Wal::open("/log", opts).unwrap();
     wal.append(Op::Put, b"k", b"kept").unwrap();
     let durable = sim.read_durable("/log/segment-0001.log").unwrap();
-    // The batch is written in two calls: a short write, then ENOSPC.
-    sim.set_fault(Some(Fault {
-        target: Target::Kind(OpKind::Write),
-        nth: 1,
-        kind: FaultKind::ShortWrite,
-        persistence: Persistence::Once,
-    }));
+    disk.state.store(1, Ordering::SeqCst);
     let mut batch = Batch::new();
     for i in 0..8u8 {
         batch.put(b"k", &[i; 10]);
     }
-    let failing = thread::scope(|scope| {
-        // The short write lands; the next write call of the loop hits a full disk.
-        let appender = scope.spawn(|| wal.append_batch(&batch));
-        while sim.fault_strikes() == 0 && !appender.is_finished() {
-            thread::yield_now();
-        }
-        sim.set_fault(full_disk(1, Persistence::Forever));
-        appender.join().unwrap()
-    });
-    sim.set_fault(None);
-    assert!(
-        failing.is_err(),
-        "the batch was written before the disk filled"
-    );
-    if let Err(err) = &failing {
-        assert_full(err, "segment-0001.log");
-        // What is durable now is exactly what was before the batch.
-        assert_eq!(sim.read_durable("/log/segment-0001.log").unwrap(), durable);
-        let image = sim.crash(flashlog_testkit::CrashModel::DropUnsynced);
+    let err = wal.append_batch(&batch).unwrap_err();
+    assert_full(&err, "segment-0001.log");
+    assert!(wal.poisoned().is_none(), "{err}");
+    // The half that landed held whole entries; what is durable now is exactly
+    // what was before the batch, and a crash brings none of them back.
+    assert_eq!(sim.read_durable("/log/segment-0001.log").unwrap(), durable);
+    for seed in 0..32 {
+        // Any subset of what was not synced may have reached the disk.
+        let image = sim.crash(CrashModel::RandomSubset { seed });
         let reopened = Wal::open("/log", options(&image)).unwrap();
-        assert_eq!(values(&reopened), [(1, b"kept".to_vec())]);
+        assert_eq!(values(&reopened), [(1, b"kept".to_vec())], "seed {seed}");
     }
-    assert_eq!(
-        wal.append(Op::Put, b"k", b"next").unwrap(),
-        failing.map_or(2, |r| r.end() + 1)
-    );
+    // Emptied: the same log takes the batch now, at the refused numbers.
+    disk.state.store(0, Ordering::SeqCst);
+    assert_eq!(wal.append_batch(&batch).unwrap(), 2..=9);
+    wal.close().unwrap();
 }
 
 /// Appenders racing a disk that fills and empties: every acknowledged entry is in
@@ -152,8 +170,8 @@ fn appenders_racing_a_full_disk_keep_exactly_what_was_acknowledged() {
         .collect();
     for round in 0..30u64 {
         thread::sleep(std::time::Duration::from_micros(300));
-        let fault = (round % 2 == 0).then(|| Fault {
-            target: Target::Kind(OpKind::Write),
+        let fault = (round % 2 == 0).then(|| SimFault {
+            target: Target::Kind(Call::WriteAt),
             nth: 1 + round % 3,
             kind: FaultKind::Enospc,
             persistence: Persistence::Forever,

@@ -8,10 +8,10 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use flashlog_testkit::{Fault, FaultKind, OpKind, Persistence, SimFs, Target};
+use flashlog_testkit::{Call, FaultKind, Persistence, SimFault, SimFs, Target};
 use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Wal};
 
-use crate::common::{faulty_options, open, read_all, FaultyFs};
+use crate::common::{faulty_disk_options, open, read_all, AfterFailure, Counting, FaultyDisk};
 
 fn payload(thread: usize, i: usize) -> Vec<u8> {
     format!("thread {thread} entry {i}").into_bytes()
@@ -22,9 +22,14 @@ fn sixty_four_threads_lose_and_duplicate_nothing_and_share_fsyncs() {
     const THREADS: usize = 64;
     const PER_THREAD: usize = 40;
     let dir = tempfile::tempdir().unwrap();
-    let fs = FaultyFs::with_sync_delay(Duration::from_millis(1));
-    let wal =
-        Arc::new(Wal::open(dir.path(), faulty_options(&fs).max_segment_size(16 << 10)).unwrap());
+    let fs = FaultyDisk::with_sync_delay(Duration::from_millis(1));
+    let wal = Arc::new(
+        Wal::open(
+            dir.path(),
+            faulty_disk_options(&fs).max_segment_size(16 << 10),
+        )
+        .unwrap(),
+    );
     let handles: Vec<_> = (0..THREADS)
         .map(|t| {
             let wal = Arc::clone(&wal);
@@ -95,8 +100,8 @@ fn eight_writers_share_fsyncs() {
     const WRITERS: usize = 8;
     const PER_WRITER: usize = 200;
     let dir = tempfile::tempdir().unwrap();
-    let fs = FaultyFs::with_sync_delay(Duration::from_millis(1));
-    let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
+    let fs = FaultyDisk::with_sync_delay(Duration::from_millis(1));
+    let wal = Arc::new(Wal::open(dir.path(), faulty_disk_options(&fs)).unwrap());
     let before = fs.syncs.load(Ordering::SeqCst);
     let handles: Vec<_> = (0..WRITERS)
         .map(|t| {
@@ -218,8 +223,8 @@ fn a_failed_fsync_poisons_the_log_and_nothing_later_is_acknowledged() {
     // Fail the first fsync after open (open's own is the first), once only: a later
     // fsync would succeed, and must not be taken as proof that the failed write
     // reached the disk.
-    let fs = FaultyFs::failing_at(2, true, false);
-    let wal = Wal::open(dir.path(), faulty_options(&fs)).unwrap();
+    let fs = FaultyDisk::failing(2, Counting::SyncsOnly, AfterFailure::Proceed);
+    let wal = Wal::open(dir.path(), faulty_disk_options(&fs)).unwrap();
     let err = wal.append(Op::Put, b"lost", b"2").unwrap_err();
     assert!(matches!(err, Error::Io { op: "fsync", .. }), "{err}");
     for _ in 0..3 {
@@ -244,8 +249,8 @@ fn a_failed_fsync_poisons_the_log_and_nothing_later_is_acknowledged() {
 fn a_failed_fsync_fails_every_appender_of_the_group() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path(), Options::default())); // created: reopening syncs once
-    let fs = FaultyFs::failing_at(4, true, false);
-    let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
+    let fs = FaultyDisk::failing(4, Counting::SyncsOnly, AfterFailure::Proceed);
+    let wal = Arc::new(Wal::open(dir.path(), faulty_disk_options(&fs)).unwrap());
     let handles: Vec<_> = (0..16)
         .map(|t| {
             let wal = Arc::clone(&wal);
@@ -288,11 +293,11 @@ fn a_failed_fsync_fails_every_appender_of_the_group() {
 #[test]
 fn manual_and_interval_policies_write_at_once_and_sync_later() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(FaultyFs::default());
+    let fs = Arc::new(FaultyDisk::default());
     {
         let wal = Wal::open(
             dir.path(),
-            faulty_options(&fs).sync_policy(SyncPolicy::Manual),
+            faulty_disk_options(&fs).sync_policy(SyncPolicy::Manual),
         )
         .unwrap();
         let syncs = fs.syncs.load(Ordering::SeqCst);
@@ -318,10 +323,10 @@ fn manual_and_interval_policies_write_at_once_and_sync_later() {
             "nothing new to sync"
         );
     }
-    let fs = Arc::new(FaultyFs::default());
+    let fs = Arc::new(FaultyDisk::default());
     let wal = Wal::open(
         dir.path(),
-        faulty_options(&fs).sync_policy(SyncPolicy::Interval(Duration::from_millis(10))),
+        faulty_disk_options(&fs).sync_policy(SyncPolicy::Interval(Duration::from_millis(10))),
     )
     .unwrap();
     let syncs = fs.syncs.load(Ordering::SeqCst);
@@ -342,8 +347,8 @@ fn manual_and_interval_policies_write_at_once_and_sync_later() {
 fn a_follower_of_a_poisoned_log_gets_the_error_instead_of_waiting_forever() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path(), Options::default())); // created: reopening syncs once
-    let fs = FaultyFs::failing_at(3, true, false);
-    let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
+    let fs = FaultyDisk::failing(3, Counting::SyncsOnly, AfterFailure::Proceed);
+    let wal = Arc::new(Wal::open(dir.path(), faulty_disk_options(&fs)).unwrap());
     wal.append(Op::Put, b"synced", b"").unwrap();
     let mut tail = wal.iter_from(1).unwrap().follow();
     let follower = thread::spawn(move || {
@@ -366,10 +371,10 @@ fn a_follower_of_a_poisoned_log_gets_the_error_instead_of_waiting_forever() {
 #[test]
 fn regression_a_no_op_truncate_back_does_not_make_sync_skip_its_fsync() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Arc::new(FaultyFs::default());
+    let fs = Arc::new(FaultyDisk::default());
     let wal = Wal::open(
         dir.path(),
-        faulty_options(&fs).sync_policy(SyncPolicy::Manual),
+        faulty_disk_options(&fs).sync_policy(SyncPolicy::Manual),
     )
     .unwrap();
     for i in 0..10u8 {
@@ -427,11 +432,11 @@ fn regression_waiters_for_entries_a_truncation_removed_return() {
 fn regression_concurrent_closes_both_wait_for_the_close() {
     for _ in 0..20 {
         let dir = tempfile::tempdir().unwrap();
-        let fs = Arc::new(FaultyFs::default());
+        let fs = Arc::new(FaultyDisk::default());
         let wal = Arc::new(
             Wal::open(
                 dir.path(),
-                faulty_options(&fs).sync_policy(SyncPolicy::Manual),
+                faulty_disk_options(&fs).sync_policy(SyncPolicy::Manual),
             )
             .unwrap(),
         );
@@ -560,8 +565,8 @@ fn poisoned_keeps_the_kind_of_the_failed_fsync() {
         let sim = SimFs::new();
         let wal = Wal::open("/log", Options::default().fs(Arc::new(sim.clone()))).unwrap();
         wal.append(Op::Put, b"before", b"1").unwrap();
-        sim.set_fault(Some(Fault {
-            target: Target::Kind(OpKind::SyncData),
+        sim.set_fault(Some(SimFault {
+            target: Target::Kind(Call::SyncData),
             nth: 1,
             kind,
             persistence: Persistence::Once,

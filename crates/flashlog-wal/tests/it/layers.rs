@@ -160,7 +160,7 @@ fn module_imports_point_down_the_layers_without_cycles() {
     // The reader found the imports it must find (not a vacuous pass).
     for (from, to) in [
         ("wal", "recovery"),
-        ("recovery::plan", "recovery::verdict"),
+        ("recovery::plan::decide", "recovery::verdict"),
         ("recovery", "recovery::execute"),
         ("state", "segment_writer"),
         ("codec", "op"),

@@ -12,6 +12,7 @@ mod layers;
 mod reading;
 mod receipts;
 mod recovery;
+mod repair;
 mod rotation;
 mod round_trip;
 mod sealed;

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use flashlog_testkit::{
-    Call, CrashModel, Delay, DelayFs, Fault, FaultKind, OpKind, Persistence, SimFs, Target,
+    Call, CrashModel, Delay, DelayFs, FaultKind, Persistence, SimFault, SimFs, Target,
 };
 use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Visibility, Wal};
 
@@ -201,8 +201,8 @@ fn a_failed_fsync_resolves_every_outstanding_receipt_with_the_cause() {
         .map(|i| wal.submit(Op::Put, &[i], b"v").unwrap())
         .collect();
     assert!(wal.wait_for(10, Duration::from_secs(10)).unwrap());
-    sim.set_fault(Some(Fault {
-        target: Target::Kind(OpKind::SyncData),
+    sim.set_fault(Some(SimFault {
+        target: Target::Kind(Call::SyncData),
         nth: 1,
         kind: FaultKind::Eio,
         persistence: Persistence::Once,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use flashlog_wal::{Error, Op, Options, RecoveryMode, SegmentId, Wal};
 
 use crate::common::{
-    append_all, open, read_all, sample_records, segment_files, FaultyFs, FaultyFsHandle, Record,
+    append_all, open, read_all, sample_records, segment_files, FaultyDisk, FaultyDiskFs, Record,
 };
 
 const SEGMENT: u64 = 128;
@@ -415,8 +415,8 @@ fn a_read_write_open_reads_the_newest_segment_from_the_disk() {
     wal.close().unwrap();
     drop(wal);
 
-    let fs = Arc::new(FaultyFs::default());
-    let with_fs = |options: Options| options.fs(Arc::new(FaultyFsHandle(Arc::clone(&fs))));
+    let fs = Arc::new(FaultyDisk::default());
+    let with_fs = |options: Options| options.fs(Arc::new(FaultyDiskFs::on_disk(&fs)));
     drop(Wal::open(dir.path(), with_fs(options().read_only())).unwrap());
     assert!(fs.dropped_caches.lock().unwrap().is_empty());
     drop(Wal::open(dir.path(), with_fs(options())).unwrap());

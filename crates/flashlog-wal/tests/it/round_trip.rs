@@ -130,16 +130,24 @@ fn a_file_where_the_directory_should_be_is_a_clear_error() {
 #[test]
 fn creating_the_log_directory_fsyncs_every_parent_it_created() {
     let root = tempfile::tempdir().unwrap();
-    let fs = std::sync::Arc::new(crate::common::FaultyFs::default());
-    let wal = Wal::open(root.path().join("a/b"), crate::common::faulty_options(&fs)).unwrap();
+    let fs = std::sync::Arc::new(crate::common::FaultyDisk::default());
+    let wal = Wal::open(
+        root.path().join("a/b"),
+        crate::common::faulty_disk_options(&fs),
+    )
+    .unwrap();
     // The parents of `a` and of `b`, the log directory once segment 1 exists, the
     // side file naming segment 1 as the newest (its fsync and its rename's) and the
     // same for its second copy, and the active segment before its entries become
     // visible.
     assert_eq!(fs.syncs.load(std::sync::atomic::Ordering::SeqCst), 8);
     drop(wal);
-    let fs = std::sync::Arc::new(crate::common::FaultyFs::default());
-    let _wal = Wal::open(root.path().join("a/b"), crate::common::faulty_options(&fs)).unwrap();
+    let fs = std::sync::Arc::new(crate::common::FaultyDisk::default());
+    let _wal = Wal::open(
+        root.path().join("a/b"),
+        crate::common::faulty_disk_options(&fs),
+    )
+    .unwrap();
     assert_eq!(
         fs.syncs.load(std::sync::atomic::Ordering::SeqCst),
         1,

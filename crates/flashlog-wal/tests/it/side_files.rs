@@ -8,7 +8,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use flashlog_wal::fs::{Fs, FsFile, OpenMode, StdFs};
+use flashlog_testkit::{crc32_ieee, Call, CallOn, HookFs, Hooks};
+use flashlog_wal::fs::StdFs;
 use flashlog_wal::{Error, Options, RecoveryMode, Wal, INDEX_FILE, META_FILE};
 
 use crate::common::{append_all, open, read_all, sample_records, Record};
@@ -149,30 +150,13 @@ fn regression_both_copies_damaged_is_an_error_that_names_the_repair() {
 #[derive(Debug)]
 struct Unreadable(&'static str);
 
-impl Fs for Unreadable {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        StdFs.create_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
-        StdFs.list_dir(path)
-    }
-    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn FsFile>> {
-        if path.file_name().is_some_and(|name| name == self.0) {
+impl Hooks for Unreadable {
+    fn before(&self, on: &CallOn<'_>) -> io::Result<()> {
+        let opens = matches!(on.call, Call::Open | Call::Create);
+        if opens && on.path.file_name().is_some_and(|name| name == self.0) {
             return Err(io::Error::from_raw_os_error(13));
         }
-        StdFs.open(path, mode)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        StdFs.remove_file(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFs.rename(from, to)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        StdFs.sync_dir(path)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn std::fmt::Debug + Send + Sync>> {
-        StdFs.lock(path)
+        Ok(())
     }
 }
 
@@ -193,7 +177,10 @@ fn regression_an_unreadable_checkpoint_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let records = checkpointed_log(dir.path());
     for read_only in [true, false] {
-        let mut opts = options(RecoveryMode::default()).fs(Arc::new(Unreadable(INDEX_FILE)));
+        let mut opts = options(RecoveryMode::default()).fs(Arc::new(HookFs::wrap(
+            Arc::new(StdFs),
+            Arc::new(Unreadable(INDEX_FILE)),
+        )));
         if read_only {
             opts = opts.read_only();
         }
@@ -247,25 +234,9 @@ fn crafted_meta(words: [u64; 6]) -> Vec<u8> {
     for word in words {
         out.extend_from_slice(&word.to_le_bytes());
     }
-    let crc = crc32(&out);
+    let crc = crc32_ieee(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
-}
-
-/// CRC-32/IEEE, bit by bit (the library's codec keeps its own private).
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 /// A directory holding one segment of one entry under `name`, and `meta` as the
@@ -364,7 +335,7 @@ fn regression_a_checkpoint_record_with_an_impossible_count_is_ignored() {
     // The first record's entry count (header 16 bytes, then segment, first_seq).
     index[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
     let body = index.len() - 4;
-    let crc = crc32(&index[..body]);
+    let crc = crc32_ieee(&index[..body]);
     index[body..].copy_from_slice(&crc.to_le_bytes());
     fs::write(&path, &index).unwrap();
     for read_only in [true, false] {
@@ -406,7 +377,7 @@ fn crafted_checkpoint(records: &[(u64, u64, u64, u64, u64, u32)]) -> Vec<u8> {
         }
         out.extend_from_slice(&crc.to_le_bytes());
     }
-    let crc = crc32(&out);
+    let crc = crc32_ieee(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
 }

@@ -5,10 +5,18 @@
 use flashlog_wal::{Error, Op, Options, SegmentId, Wal};
 
 use crate::common::{
-    append_all, faulty_options, open, read_all, sample_records, segment_files, FaultyFs, Record,
+    append_all, faulty_disk_options, open, read_all, sample_records, segment_files, AfterFailure,
+    Counting, FaultyDisk, Record,
 };
 
 const SEGMENT: u64 = 200;
+
+/// Options with small segments on the real disk, where mutation `n` fails and
+/// every later one too, as a crash at that moment would leave the files.
+fn crashing_at(n: u64) -> Options {
+    let fs = FaultyDisk::failing(n, Counting::EveryMutation, AfterFailure::FailEveryLater);
+    faulty_disk_options(&fs).max_segment_size(SEGMENT)
+}
 
 fn options() -> Options {
     Options::default().max_segment_size(SEGMENT)
@@ -146,9 +154,8 @@ fn check_crash_safety(
             let wal = open(dir.path(), options());
             append_all(&wal, before);
         }
-        let fs = FaultyFs::failing_at(fail_at, false, true);
         let result = {
-            let wal = Wal::open(dir.path(), faulty_options(&fs).max_segment_size(SEGMENT));
+            let wal = Wal::open(dir.path(), crashing_at(fail_at));
             wal.and_then(|wal| operation(&wal))
         };
         let wal = open(dir.path(), options());
@@ -188,9 +195,8 @@ fn truncate_front_is_crash_safe_at_every_step() {
     for fail_at in 1..40 {
         let dir = tempfile::tempdir().unwrap();
         append_all(&open(dir.path(), options()), &records);
-        let fs = FaultyFs::failing_at(fail_at, false, true);
-        let result = Wal::open(dir.path(), faulty_options(&fs).max_segment_size(SEGMENT))
-            .and_then(|wal| wal.truncate_front(40));
+        let result =
+            Wal::open(dir.path(), crashing_at(fail_at)).and_then(|wal| wal.truncate_front(40));
         let wal = open(dir.path(), options());
         let now = read_all(&wal);
         let first_now = wal.first_seq();
@@ -265,9 +271,8 @@ fn truncate_back_never_leaves_a_checkpoint_a_segment_disagrees_with() {
             assert!(wal.segments().len() > 3);
         }
         assert!(!checkpoint_records(dir.path()).is_empty());
-        let fs = FaultyFs::failing_at(fail_at, false, true);
-        let result = Wal::open(dir.path(), faulty_options(&fs).max_segment_size(SEGMENT))
-            .and_then(|wal| wal.truncate_back(12));
+        let result =
+            Wal::open(dir.path(), crashing_at(fail_at)).and_then(|wal| wal.truncate_back(12));
         assert_checkpoint_true(dir.path(), &format!("failure at mutation {fail_at}"));
         let wal = open(dir.path(), options());
         assert_checkpoint_true(dir.path(), &format!("reopen after failure {fail_at}"));

@@ -1,69 +1,24 @@
-//! Fault injection: fail the Nth call of the simulated file system with an I/O
-//! error, once or from then on, and freeze it at a crash point.
+//! Simulated faults ([`SimFault`]): fail the Nth call of the simulated file system
+//! ([`SimFs`](crate::SimFs)) with an I/O error, once or from then on, and freeze it
+//! at a crash point. Faults on the real disk are [`FaultyDisk`](crate::FaultyDisk)'s.
 
 use std::io;
 
-/// Every kind of call the simulated file system counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OpKind {
-    /// `FsFile::read_at`.
-    Read,
-    /// `FsFile::write_at`.
-    Write,
-    /// `FsFile::sync_data`.
-    SyncData,
-    /// `FsFile::set_len`.
-    SetLen,
-    /// `FsFile::len`.
-    Len,
-    /// `Fs::create_dir_all`.
-    CreateDir,
-    /// `Fs::list_dir`.
-    ListDir,
-    /// `Fs::open` of an existing file.
-    Open,
-    /// `Fs::open` that may create a file (`CreateNew`, `CreateTruncate`).
-    Create,
-    /// `Fs::remove_file`.
-    Remove,
-    /// `Fs::rename`.
-    Rename,
-    /// `Fs::sync_dir`.
-    SyncDir,
-    /// `Fs::lock`.
-    Lock,
-}
+use crate::hook_fs::Call;
 
-impl OpKind {
-    /// Whether the call can change what is on disk: these are the crash points.
-    pub fn is_mutation(self) -> bool {
-        matches!(
-            self,
-            OpKind::Write
-                | OpKind::SyncData
-                | OpKind::SetLen
-                | OpKind::CreateDir
-                | OpKind::Create
-                | OpKind::Remove
-                | OpKind::Rename
-                | OpKind::SyncDir
-        )
-    }
-}
-
-/// Which calls a [`Fault`] counts.
+/// Which calls a [`SimFault`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     /// Every call of `Fs` and `FsFile`, reads included.
     AnyCall,
-    /// Only calls that can change the disk ([`OpKind::is_mutation`]).
+    /// Only calls that can change the disk ([`Call::is_mutation`]).
     Mutations,
     /// Only calls of one kind.
-    Kind(OpKind),
+    Kind(Call),
 }
 
 impl Target {
-    fn matches(self, kind: OpKind) -> bool {
+    fn matches(self, kind: Call) -> bool {
         match self {
             Target::AnyCall => true,
             Target::Mutations => kind.is_mutation(),
@@ -72,7 +27,7 @@ impl Target {
     }
 }
 
-/// The error a [`Fault`] injects.
+/// The error a [`SimFault`] injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
     /// `EIO`: the call fails and changes nothing.
@@ -118,7 +73,7 @@ pub enum Persistence {
 
 /// A fault to inject: fail the `nth` (1-based) call that `target` counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fault {
+pub struct SimFault {
     /// Which calls are counted.
     pub target: Target,
     /// The first counted call that fails (1-based).
@@ -150,7 +105,7 @@ pub(crate) struct Faults {
     /// After this many mutations every further mutation fails with `EIO` and changes
     /// nothing: the machine has (logically) lost power at that point.
     pub crash_after: Option<u64>,
-    pub fault: Option<Fault>,
+    pub fault: Option<SimFault>,
     /// Calls the fault counted so far.
     counted: u64,
     /// Whether the fault struck already.
@@ -162,7 +117,7 @@ pub(crate) struct Faults {
 
 impl Faults {
     /// Decides whether a call of `kind` goes ahead.
-    pub(crate) fn check(&mut self, kind: OpKind) -> io::Result<Verdict> {
+    pub(crate) fn check(&mut self, kind: Call) -> io::Result<Verdict> {
         self.calls += 1;
         if kind.is_mutation() {
             if let Some(limit) = self.crash_after {
@@ -175,20 +130,20 @@ impl Faults {
         if kind.is_mutation() {
             self.mutations += 1;
         }
-        if kind == OpKind::Write {
+        if kind == Call::WriteAt {
             self.writes += 1;
         }
         Ok(verdict)
     }
 
-    fn check_fault(&mut self, kind: OpKind) -> io::Result<Verdict> {
+    fn check_fault(&mut self, kind: Call) -> io::Result<Verdict> {
         let Some(fault) = self.fault else {
             return Ok(Verdict::Proceed);
         };
         if !fault.target.matches(kind) {
             return Ok(Verdict::Proceed);
         }
-        if fault.kind == FaultKind::ShortWrite && kind != OpKind::Write {
+        if fault.kind == FaultKind::ShortWrite && kind != Call::WriteAt {
             return Ok(Verdict::Proceed);
         }
         self.counted += 1;
@@ -220,27 +175,27 @@ mod tests {
     #[test]
     fn once_fails_only_the_nth_counted_call() {
         let mut faults = Faults {
-            fault: Some(Fault {
-                target: Target::Kind(OpKind::SyncData),
+            fault: Some(SimFault {
+                target: Target::Kind(Call::SyncData),
                 nth: 2,
                 kind: FaultKind::Eio,
                 persistence: Persistence::Once,
             }),
             ..Faults::default()
         };
-        assert!(faults.check(OpKind::SyncData).is_ok());
-        assert!(faults.check(OpKind::Write).is_ok());
+        assert!(faults.check(Call::SyncData).is_ok());
+        assert!(faults.check(Call::WriteAt).is_ok());
         assert_eq!(
-            faults.check(OpKind::SyncData).unwrap_err().raw_os_error(),
+            faults.check(Call::SyncData).unwrap_err().raw_os_error(),
             Some(5)
         );
-        assert!(faults.check(OpKind::SyncData).is_ok());
+        assert!(faults.check(Call::SyncData).is_ok());
     }
 
     #[test]
     fn forever_eintr_lets_every_retry_through() {
         let mut faults = Faults {
-            fault: Some(Fault {
+            fault: Some(SimFault {
                 target: Target::AnyCall,
                 nth: 1,
                 kind: FaultKind::Eintr,
@@ -249,8 +204,8 @@ mod tests {
             ..Faults::default()
         };
         for _ in 0..3 {
-            assert!(faults.check(OpKind::Write).is_err());
-            assert!(faults.check(OpKind::Write).is_ok());
+            assert!(faults.check(Call::WriteAt).is_err());
+            assert!(faults.check(Call::WriteAt).is_ok());
         }
     }
 
@@ -260,9 +215,9 @@ mod tests {
             crash_after: Some(1),
             ..Faults::default()
         };
-        assert!(faults.check(OpKind::Write).is_ok());
-        assert!(faults.check(OpKind::Write).is_err());
-        assert!(faults.check(OpKind::Read).is_ok());
+        assert!(faults.check(Call::WriteAt).is_ok());
+        assert!(faults.check(Call::WriteAt).is_err());
+        assert!(faults.check(Call::ReadAt).is_ok());
         assert_eq!(faults.mutations, 1);
     }
 }

@@ -6,15 +6,14 @@ use std::path::Path;
 
 use crate::checkpoint::{self, LastEntry, Sealed};
 use crate::codec;
-use crate::dir::{self, LOCK_FILE, REPAIR_TMP_SUFFIX};
+use crate::dir::{LOCK_FILE, REPAIR_TMP_SUFFIX};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::fs::{Dir, OpenMode};
 use crate::index::SegmentIndex;
-use crate::meta::{self, Meta};
+use crate::meta;
 use crate::options::{Options, RecoveryMode};
 use crate::position::SegmentId;
-use crate::position::MAX_SEQ;
-use crate::recovery;
+use crate::recovery::{self, Recovered};
 use crate::report::{Access, Damage};
 
 /// Recovers the log in `dir` under [`RecoveryMode::SkipCorrupted`] (which cuts a
@@ -76,6 +75,15 @@ pub fn remove_skipped_damage(dir: impl AsRef<Path>, options: Options) -> Result<
     let dir = Dir::new(options.fs.clone(), dir.as_ref().to_path_buf());
     let _lock = dir.lock(LOCK_FILE)?;
     let recovered = recovery::recover(&dir, RecoveryMode::SkipCorrupted, Access::ReadWrite)?;
+    take_out(&dir, recovered)
+}
+
+/// Rewrites every segment of a log recovered under
+/// [`RecoveryMode::SkipCorrupted`] (read-write, under the directory lock) that
+/// still holds skipped damage, with only the entries recovery kept: the second
+/// half of [`remove_skipped_damage`], and what [`repair`](crate::repair()) runs
+/// after its plan in that mode. Returns every damaged region recovery found.
+pub(crate) fn take_out(dir: &Dir, recovered: Recovered) -> Result<Vec<Damage>> {
     let report = recovered.report;
     let index = recovered.index;
     let mut meta = recovered.meta;
@@ -101,7 +109,7 @@ pub fn remove_skipped_damage(dir: impl AsRef<Path>, options: Options) -> Result<
         .collect();
     let mut rewrites = Vec::new();
     for segment in index.segments.iter().filter(|s| damaged.contains(&s.id)) {
-        let kept = entries_of(&dir, segment)?;
+        let kept = entries_of(dir, segment)?;
         if segment.id != active && !segment.unverified {
             // What the segment holds once rewritten, and the sequence numbers
             // of the entries it no longer holds.
@@ -127,108 +135,20 @@ pub fn remove_skipped_damage(dir: impl AsRef<Path>, options: Options) -> Result<
         .map(|segment| segment.first_seq)
         .min()
         .unwrap_or(index.next_seq());
-    meta::store(&dir, &meta)?;
+    meta::store(dir, &meta)?;
     if records.iter().any(|record| !record.gaps.is_empty()) {
         // Before any segment changes: the sequence numbers the removed entries
         // held, durably (a record with gaps fits the segment before and after
         // its rewrite, so a crash in between changes no number).
-        checkpoint::store_durably(&dir, &records)?;
+        checkpoint::store_durably(dir, &records)?;
     } else {
-        checkpoint::remove(&dir)?;
+        checkpoint::remove(dir)?;
     }
     for (id, kept) in &rewrites {
         let name = id.file_name();
         dir.replace_durably(&name, &format!("{name}{REPAIR_TMP_SUFFIX}"), kept)?;
     }
     Ok(report.damage)
-}
-
-/// Writes a new side file (both copies) for a log that has lost every intact
-/// copy of it, so that it opens again: what `flashlog repair --first-seq N` runs.
-/// The oldest segment file in `dir` becomes the log's first segment, its first
-/// entry gets sequence number `first_seq`, and the newest segment file is
-/// recorded as the newest.
-///
-/// Only the side file knew where the sequence numbers start once
-/// `truncate_front` removed segments (`first_seq` gives it back), and a few things
-/// are lost with it: a `truncate_back` a crash interrupted is not finished (the
-/// entries it was removing stay), segments a crash left behind a `truncate_front`
-/// count as the log's again, and read-only views opened before the rebuild
-/// report [`Error::ViewOutdated`] on their next read.
-///
-/// ```
-/// use flashlog_wal::{Op, Options, Wal, META_COPY_FILE, META_FILE};
-///
-/// let dir = tempfile::tempdir()?;
-/// let options = Options::default().max_segment_size(64);
-/// let wal = Wal::open(dir.path(), options.clone())?;
-/// for _ in 0..10 {
-///     wal.append(Op::Put, b"key", b"value")?;
-/// }
-/// wal.truncate_front(8)?;
-/// let first = wal.first_seq();
-/// wal.close()?;
-/// drop(wal);
-/// std::fs::remove_file(dir.path().join(META_FILE))?;
-/// std::fs::remove_file(dir.path().join(META_COPY_FILE))?;
-/// assert!(Wal::open(dir.path(), options.clone()).is_err());
-///
-/// flashlog_wal::rebuild_side_file(dir.path(), first, options.clone())?;
-/// let wal = Wal::open(dir.path(), options)?;
-/// assert_eq!(wal.first_seq(), first);
-/// assert_eq!(wal.append(Op::Put, b"key", b"value")?, 11);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-///
-/// # Errors
-/// [`Error::InvalidOptions`] if `first_seq` is 0 or above 2^63 - 1, or if an
-/// intact copy of the side file says otherwise (a read-write open rewrites a
-/// damaged copy from an intact one; nothing needs rebuilding);
-/// [`Error::ReadOnly`] for read-only options; [`Error::Locked`] if a `Wal` has the
-/// directory open; [`Error::MissingSegment`] if `dir` has no segment;
-/// [`Error::Io`].
-pub fn rebuild_side_file(dir: impl AsRef<Path>, first_seq: u64, options: Options) -> Result<()> {
-    if options.read_only {
-        return Err(Error::ReadOnly);
-    }
-    options.validate()?;
-    if !(1..=MAX_SEQ).contains(&first_seq) {
-        return Err(Error::InvalidOptions(
-            "a first sequence number must be between 1 and 2^63 - 1",
-        ));
-    }
-    let dir = Dir::new(options.fs.clone(), dir.as_ref().to_path_buf());
-    let _lock = dir.lock(LOCK_FILE)?;
-    let ids = dir::segment_ids(&dir)?;
-    let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
-        return Err(Error::MissingSegment {
-            dir: dir.path().to_path_buf(),
-            id: SegmentId(1),
-        });
-    };
-    let rebuilt = Meta {
-        first_segment: first,
-        first_seq,
-        pending_truncate_back: None,
-        last_segment: Some(last),
-        truncations: 0,
-        last_cut: 0,
-    };
-    match meta::inspect(&dir) {
-        Ok(loaded) => {
-            if let Some(intact) = loaded.meta {
-                if (intact.first_segment, intact.first_seq) != (first, first_seq) {
-                    return Err(Error::InvalidOptions(
-                        "the side file has an intact copy, which says otherwise; open the log read-write to rewrite a damaged copy from it",
-                    ));
-                }
-                return meta::store(&dir, &intact);
-            }
-        }
-        Err(Error::CorruptMeta { .. }) => {}
-        Err(err) => return Err(err),
-    }
-    meta::store(&dir, &rebuilt)
 }
 
 /// The bytes of the entries the index keeps of a segment, back to back: the

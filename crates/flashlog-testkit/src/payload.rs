@@ -15,7 +15,7 @@ pub fn key_for(id: u64) -> [u8; 8] {
 /// The value of the entry with this id: `id % 300` bytes seeded by the id.
 ///
 /// ```
-/// use flashlog_chaos::payload::{id_of, key_for, value_for};
+/// use flashlog_testkit::payload::{id_of, key_for, value_for};
 ///
 /// assert_eq!(value_for(301).len(), 1);
 /// assert_eq!(value_for(42), value_for(42));
