@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flashlog_testkit::{faulty_options, FaultyFs};
+use flashlog_testkit::{faulty_disk_options, AfterFailure, Counting, FaultyDisk};
 use flashlog_wal::{Error, Op, Options, SyncPolicy, Wal};
 
 /// Tasks, as many as the benchmark runs.
@@ -25,8 +25,8 @@ fn value(task: usize, i: usize) -> Vec<u8> {
 
 /// Every fsync takes at least 1 ms (a disk's latency, on any file system), and
 /// none fails unless `fail_after` is called; counting only fsyncs.
-fn slow_syncs() -> Arc<FaultyFs> {
-    let mut fs = FaultyFs::failing_at(0, true, true);
+fn slow_syncs() -> Arc<FaultyDisk> {
+    let mut fs = FaultyDisk::failing(0, Counting::SyncsOnly, AfterFailure::FailEveryLater);
     Arc::get_mut(&mut fs).unwrap().sync_delay = Duration::from_millis(1);
     fs
 }
@@ -44,7 +44,7 @@ async fn sixty_four_tasks_on_two_workers_await_their_receipts() {
     const PER_TASK: usize = 20;
     let dir = tempfile::tempdir().unwrap();
     let fs = slow_syncs();
-    let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
+    let wal = Arc::new(Wal::open(dir.path(), faulty_disk_options(&fs)).unwrap());
     let syncs_at_open = fs.syncs.load(Ordering::SeqCst);
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
@@ -115,7 +115,7 @@ async fn sixty_four_tasks_on_two_workers_await_their_receipts() {
 async fn a_failed_fsync_fails_every_awaited_receipt() {
     let dir = tempfile::tempdir().unwrap();
     let fs = slow_syncs();
-    let options = faulty_options(&fs).sync_policy(SyncPolicy::Manual);
+    let options = faulty_disk_options(&fs).sync_policy(SyncPolicy::Manual);
     let wal = Arc::new(Wal::open(dir.path(), options).unwrap());
     let submitted = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..TASKS)
@@ -164,7 +164,7 @@ async fn a_failed_fsync_fails_every_awaited_receipt() {
 async fn a_failed_fsync_under_always_fails_the_waiting_tasks_and_keeps_the_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let fs = slow_syncs();
-    let wal = Arc::new(Wal::open(dir.path(), faulty_options(&fs)).unwrap());
+    let wal = Arc::new(Wal::open(dir.path(), faulty_disk_options(&fs)).unwrap());
     fs.fail_after(6);
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
