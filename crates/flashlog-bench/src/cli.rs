@@ -8,8 +8,8 @@ use clap::{ArgAction, Parser};
 use crate::system::System;
 
 /// The sections `--only` can name, in the order they run.
-pub const SECTIONS: [&str; 7] = [
-    "durable", "batched", "unsynced", "replay", "open", "tail", "memory",
+pub const SECTIONS: [&str; 9] = [
+    "durable", "batched", "unsynced", "receipts", "replay", "open", "tail", "follower", "memory",
 ];
 
 /// The flags that give the figures the removed `--core` mode gave (docs/benchmarks.md,

@@ -13,7 +13,9 @@
 //! imports have no cycle):
 //! `suite` (runs the sections, writes the results folder) → `report` (markdown,
 //! JSON) → `plot` (SVG) → `results` (what a run measured) → `runner` (append
-//! workloads), `recovery` (replay, open, tail), `memory` (the peak-RSS child) →
+//! workloads), `recovery` (replay, open, tail), `receipts` (submit and receipts
+//! against blocking appends, Written and Durable followers), `memory` (the peak-RSS
+//! child) →
 //! `libraries` (flashlog, okaywal, raft-engine), `group_commit` (ideal, syncer
 //! thread) → `baselines` (plain loops, preallocated files, disk bandwidth) → `cli`
 //! (the flags), `stats` → `system` (`System`, the `Log` trait every system implements).
@@ -26,6 +28,7 @@ mod layers;
 mod libraries;
 mod memory;
 mod plot;
+mod receipts;
 mod recovery;
 mod report;
 mod results;

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::plot;
+use crate::receipts::{Driver, Receipts};
 use crate::results::{Results, Row};
 use crate::system::{BenchResult, System};
 
@@ -157,7 +158,52 @@ pub fn targets(results: &Results) -> Vec<Target> {
         met: (c.bytes >= 1 << 30).then_some(c.open_secs < 0.1),
     });
     out.extend([t1, t2, t3, t4, t5, t6].into_iter().flatten());
+    if let Some(receipts) = &results.receipts {
+        out.extend(receipt_targets(receipts));
+    }
+    if let Some(f) = &results.followers {
+        let (written, durable) = (f.written.percentile_us(0.5), f.durable.percentile_us(0.5));
+        out.push(Target {
+            name: "a `Visibility::Written` follower sees an entry sooner than a `Durable` one (p50, from the append call)".into(),
+            measured: format!(
+                "Written p50 {written:.0} µs (p99 {:.0}); Durable p50 {durable:.0} µs (p99 {:.0})",
+                f.written.percentile_us(0.99),
+                f.durable.percentile_us(0.99)
+            ),
+            met: Some(written < durable),
+        });
+    }
     out
+}
+
+/// The receipts section's targets: each non-blocking driver ≥ 0.9× the blocking
+/// threads' entries/s, same run (the ratio of the medians decides).
+fn receipt_targets(receipts: &Receipts) -> Vec<Target> {
+    let Some(base) = receipts.baseline() else {
+        return Vec::new();
+    };
+    receipts
+        .runs
+        .iter()
+        .map(|(driver, _)| *driver)
+        .filter(|driver| !matches!(driver, Driver::Blocking { .. }))
+        .filter_map(|driver| {
+            let ratio = receipts.ratio(driver)?;
+            Some(Target {
+                name: format!(
+                    "{}, {} B: ≥ 0.9× {}",
+                    driver.name(),
+                    receipts.entry_bytes,
+                    base.name()
+                ),
+                measured: format!(
+                    "{:.2}× (medians); per repetition {:.2}–{:.2}×",
+                    ratio.of_medians, ratio.min, ratio.max
+                ),
+                met: Some(ratio.of_medians >= 0.9),
+            })
+        })
+        .collect()
 }
 
 /// Whether the syncer-thread group commit ran (its ratio column is shown only then).
@@ -354,6 +400,61 @@ pub fn markdown(results: &Results) -> String {
         }
         md.push('\n');
     }
+    if let Some(receipts) = &results.receipts {
+        let _ = writeln!(
+            md,
+            "## Receipts ({} B, `SyncPolicy::Always`, a fresh log per run)\n\n\
+             An entry counts once durable (`append` returned, or its receipt resolved `Ok`). \
+             Latency: from the `append`/`submit` call until the caller learnt the entry durable \
+             (the window driver learns it when it waits on that receipt, often well after it \
+             resolved). Ratios are to the blocking threads: of the medians, and the range over \
+             repetitions, each ratio taken between runs of the same repetition.\n\n\
+             | driver | entries/s | spread | p50 µs | p99 µs | × blocking (medians) | × blocking, per repetition |\n\
+             |---|---|---|---|---|---|---|",
+            receipts.entry_bytes
+        );
+        for (driver, _) in &receipts.runs {
+            if let (Some(s), Some(r)) = (receipts.summary(*driver), receipts.ratio(*driver)) {
+                let _ = writeln!(
+                    md,
+                    "| {} | {:.0} | ±{:.0}% | {:.0} | {:.0} | {:.2}× | {:.2}–{:.2}× |",
+                    driver.name(),
+                    s.ops_per_sec,
+                    s.spread_pct() / 2.0,
+                    s.p50_us,
+                    s.p99_us,
+                    r.of_medians,
+                    r.min,
+                    r.max
+                );
+            }
+        }
+        md.push('\n');
+    }
+    if let Some(f) = &results.followers {
+        md.push_str("## Written and Durable followers (flashlog, one appender under `SyncPolicy::Always`, 256 B; from the append call)\n\n| measured | count | p50 µs | p99 µs | p99.9 µs |\n|---|---|---|---|---|\n");
+        for (name, r) in [
+            ("append call → append returned (durable)", &f.append),
+            (
+                "append call → `Visibility::Written` follower holds the entry",
+                &f.written,
+            ),
+            (
+                "append call → `Visibility::Durable` follower holds the entry",
+                &f.durable,
+            ),
+        ] {
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {:.0} | {:.0} | {:.0} |",
+                r.ops,
+                r.percentile_us(0.5),
+                r.percentile_us(0.99),
+                r.percentile_us(0.999)
+            );
+        }
+        md.push('\n');
+    }
     if let Some(memory) = &results.memory {
         md.push_str("## Peak resident memory (child process, `SyncPolicy::Manual`, sync every 4096 entries)\n\n");
         md.push_str(memory);
@@ -416,6 +517,26 @@ pub fn to_json(results: &Results) -> Value {
             "append_us": {"p50": t.append.percentile_us(0.5), "p99": t.append.percentile_us(0.99), "p999": t.append.percentile_us(0.999), "count": t.append.ops},
             "visible_us": {"p50": t.visible.percentile_us(0.5), "p99": t.visible.percentile_us(0.99), "p999": t.visible.percentile_us(0.999), "count": t.visible.ops},
         })),
+        "receipts": results.receipts.as_ref().map(|r| json!({
+            "entry_bytes": r.entry_bytes,
+            "drivers": r.runs.iter().map(|(driver, runs)| {
+                let summary = r.summary(*driver);
+                let ratio = r.ratio(*driver);
+                json!({
+                    "driver": driver.name(),
+                    "entries_per_sec": summary.map(|s| s.ops_per_sec),
+                    "entries_per_sec_per_rep": runs.iter().map(|run| run.ops_per_sec()).collect::<Vec<_>>(),
+                    "latency_us": summary.map(|s| json!({"p50": s.p50_us, "p99": s.p99_us, "p999": s.p999_us})),
+                    "ratio_to_blocking": ratio.map(|q| json!({
+                        "of_medians": q.of_medians, "median_of_reps": q.median_of_reps, "min": q.min, "max": q.max,
+                    })),
+                })
+            }).collect::<Vec<_>>(),
+        })),
+        "followers": results.followers.as_ref().map(|f| {
+            let pct = |r: &crate::stats::RunResult| json!({"p50": r.percentile_us(0.5), "p99": r.percentile_us(0.99), "p999": r.percentile_us(0.999), "count": r.ops});
+            json!({"append_us": pct(&f.append), "written_us": pct(&f.written), "durable_us": pct(&f.durable)})
+        }),
         "memory_table": results.memory,
         "targets": targets(results).iter().map(|t| json!({
             "target": t.name, "measured": t.measured, "met": t.met,

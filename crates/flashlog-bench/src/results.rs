@@ -1,6 +1,7 @@
 //! What one invocation measured: a summarised row per system and append workload,
 //! the replay, open, tailing and memory measurements, and the machine's facts.
 
+use crate::receipts::{Followers, Receipts};
 use crate::recovery::{CrashOpen, OpenTime, Replay, Tail};
 use crate::runner::Workload;
 use crate::stats::{RunResult, Summary};
@@ -56,6 +57,10 @@ pub struct Results {
     pub crash_open: Option<CrashOpen>,
     /// Tailing latencies.
     pub tail: Option<Tail>,
+    /// Submitting threads and tasks against blocking threads.
+    pub receipts: Option<Receipts>,
+    /// Written and Durable followers of one durable appender.
+    pub followers: Option<Followers>,
     /// The memory child's table.
     pub memory: Option<String>,
     /// Wall time of the invocation, seconds.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::baselines::{sequential_write, PreallocPool};
 use crate::cli::{Args, Mode};
 use crate::memory;
+use crate::receipts::{self, Driver};
 use crate::recovery;
 use crate::report;
 use crate::results::{summarise, Results, Row};
@@ -16,6 +17,18 @@ use crate::system::{BenchResult, Durability, System};
 
 /// Entries per durable batch in the batched rows.
 pub const BATCH: usize = 100;
+
+/// The receipts section's drivers (issue 15), 256 B entries, in every preset: 64
+/// blocking threads (the baseline), one thread with up to 1,024 receipts
+/// outstanding, 64 tokio tasks on a runtime of 2 workers.
+pub const RECEIPT_DRIVERS: [Driver; 3] = [
+    Driver::Blocking { threads: 64 },
+    Driver::Window { window: 1024 },
+    Driver::Tasks {
+        tasks: 64,
+        workers: 2,
+    },
+];
 
 /// Sizes and repetitions of one preset.
 #[derive(Debug, Clone)]
@@ -296,6 +309,25 @@ pub fn run(args: &Args) -> BenchResult<()> {
         }
     }
     drop(pool);
+    if args.wanted("receipts") {
+        eprintln!("receipts ...");
+        let measured =
+            receipts::measure(&RECEIPT_DRIVERS, 256, plan.run_time, plan.reps, &args.dir)?;
+        for &driver in &RECEIPT_DRIVERS {
+            if let (Some(summary), Some(ratio)) = (measured.summary(driver), measured.ratio(driver))
+            {
+                eprintln!(
+                    "  {:<58} {:>10.0} entries/s  {:.2}× blocking (reps {:.2}–{:.2})",
+                    driver.name(),
+                    summary.ops_per_sec,
+                    ratio.of_medians,
+                    ratio.min,
+                    ratio.max
+                );
+            }
+        }
+        results.receipts = Some(measured);
+    }
     if args.wanted("replay") {
         eprintln!("replay ...");
         results.replays = recovery::replay_all(
@@ -330,6 +362,20 @@ pub fn run(args: &Args) -> BenchResult<()> {
     if args.wanted("tail") {
         eprintln!("tailing ...");
         results.tail = Some(recovery::tail(&args.dir, 256, plan.tail_time)?);
+    }
+    if args.wanted("follower") {
+        eprintln!("Written and Durable followers ...");
+        let f = receipts::followers(&args.dir, 256, plan.tail_time)?;
+        eprintln!(
+            "  p50 / p99 µs: append {:.0} / {:.0}; Written follower {:.0} / {:.0}; Durable follower {:.0} / {:.0}",
+            f.append.percentile_us(0.5),
+            f.append.percentile_us(0.99),
+            f.written.percentile_us(0.5),
+            f.written.percentile_us(0.99),
+            f.durable.percentile_us(0.5),
+            f.durable.percentile_us(0.99)
+        );
+        results.followers = Some(f);
     }
     if args.wanted("memory") {
         eprintln!("peak memory (child process) ...");

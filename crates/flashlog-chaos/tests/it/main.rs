@@ -10,6 +10,7 @@ mod kill_embedded;
 mod kv_gate_model;
 mod kv_kill;
 mod model;
+mod receipts_tokio;
 mod regressions;
 mod rotation;
 mod sizes;
