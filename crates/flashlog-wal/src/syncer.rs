@@ -12,8 +12,12 @@ use std::time::{Duration, Instant};
 
 use crate::options::SyncPolicy;
 use crate::state::{Shared, State};
-use crate::sync::MutexGuard;
+use crate::sync::{thread, MutexGuard};
 use crate::writer::Goal;
+
+/// How many times the syncer yields, at most, while submitted entries keep
+/// arriving, before it leads their group.
+const LINGER_YIELDS: usize = 8;
 
 impl Shared {
     /// After queueing submitted entries (with the lock held): makes sure someone
@@ -54,6 +58,21 @@ pub(crate) fn run(shared: &Shared) {
             return;
         }
         if !state.queue.is_empty() && !state.io_busy {
+            // Submitters that the last group's receipts woke are queueing
+            // now: let them, while the queue grows, so that one fsync covers
+            // them rather than the first alone.
+            for _ in 0..LINGER_YIELDS {
+                let queued = state.index.next_seq();
+                drop(state);
+                thread::yield_now();
+                state = shared.lock();
+                if state.index.next_seq() == queued || state.io_busy {
+                    break;
+                }
+            }
+            if state.closed || state.poisoned.is_some() || state.io_busy {
+                continue;
+            }
             let through = state.index.next_seq() - 1;
             // A failure poisons the log, and the receipts learn it from there.
             let _ = shared.commit(state, through, goal);
