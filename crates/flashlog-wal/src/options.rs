@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::codec::MIN_ENTRY_LEN;
 use crate::error::Error;
 use crate::fs::{Fs, StdFs};
+use crate::retention::Retention;
 use crate::scrub_rate::ScrubRate;
 
 /// When appended entries are made durable (fdatasync'd).
@@ -142,6 +143,8 @@ pub struct Options {
     pub(crate) preallocate: u64,
     /// The background scrubber's interval and rate, if any.
     pub(crate) scrub: Option<(Duration, ScrubRate)>,
+    /// The retention policy, if any.
+    pub(crate) retention: Option<Retention>,
 }
 
 /// The default segment size limit, as in the Go implementation: 16 MiB.
@@ -163,6 +166,7 @@ impl Default for Options {
             read_only: false,
             preallocate: DEFAULT_PREALLOCATE,
             scrub: None,
+            retention: None,
         }
     }
 }
@@ -242,6 +246,22 @@ impl Options {
         self
     }
 
+    /// Removes the oldest segments past `retention`'s limits (bytes, age),
+    /// through the crash-safe [`Wal::truncate_front`](crate::Wal::truncate_front):
+    /// after every rotation (applied by the appender whose entry was last in the
+    /// group commit that rotated, after that group: never inside one), at the
+    /// first append after the open, and when
+    /// [`Wal::apply_retention`](crate::Wal::apply_retention) is called. See
+    /// [`Retention`] for what it keeps. A log opened read-only never applies it.
+    /// A policy without a limit, or with a zero one, is refused by
+    /// [`Wal::open`](crate::Wal::open) ([`Error::InvalidOptions`]). Default: none,
+    /// the log keeps everything.
+    #[must_use]
+    pub fn retention(mut self, retention: Retention) -> Options {
+        self.retention = Some(retention);
+        self
+    }
+
     /// Whether the log is opened read-only.
     pub fn is_read_only(&self) -> bool {
         self.read_only
@@ -286,6 +306,9 @@ impl Options {
             }
             rate.validate()?;
         }
+        if let Some(retention) = &self.retention {
+            retention.validate()?;
+        }
         if let SyncPolicy::Interval(interval) = self.sync_policy {
             if interval.is_zero() {
                 return Err(Error::InvalidOptions(
@@ -307,6 +330,7 @@ impl fmt::Debug for Options {
             .field("read_only", &self.read_only)
             .field("preallocate", &self.preallocate)
             .field("scrub", &self.scrub)
+            .field("retention", &self.retention)
             .finish()
     }
 }

@@ -8,6 +8,7 @@ mod append;
 mod maintenance;
 mod ops;
 mod read;
+mod retention;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,6 +23,7 @@ use crate::fs::Dir;
 use crate::options::{Options, SyncPolicy};
 use crate::recovery;
 use crate::report::{Access, RecoveryReport};
+use crate::retainer::Retainer;
 use crate::scrub::background::Scrubber;
 use crate::segment_writer::{Preallocation, SegmentWriter};
 use crate::state::{Shared, State};
@@ -118,6 +120,8 @@ impl Wal {
         let last = recovered.index.next_seq() - 1;
         let (cursors, note) = Cursors::open(&dir, read_only, last)?;
         recovered.report.side_files.extend(note);
+        let (retention, note) = Retainer::open(&dir, &options, &recovered.index, &recovered.meta);
+        recovered.report.side_files.extend(note);
         let view_truncations = recovered.meta.truncations;
         let first_seq = recovered.index.first_seq();
         let interval = match options.sync_policy {
@@ -157,6 +161,7 @@ impl Wal {
             layout: RwLock::new(()),
             view_truncations: read_only.then_some(view_truncations),
             first_seq: AtomicU64::new(first_seq),
+            retention,
         });
         let flusher = interval.map(|interval| {
             let shared = Arc::clone(&shared);

@@ -160,6 +160,7 @@ impl Shared {
             });
             if let (Ok(()), Some(sealed)) = (&result, sealed) {
                 store_checkpoint(&self.dir, &sealed);
+                self.retention.sealed(); // applied after the group (wal/retention.rs)
             }
             std::mem::forget(unwind);
 

@@ -32,6 +32,7 @@ impl Wal {
         state.refuse_writes()?;
         let seq = state.enqueue(&entry, max);
         self.shared.commit(state, seq, self.append_goal())?;
+        self.retain_if_due();
         Ok(seq)
     }
 
@@ -104,6 +105,7 @@ impl Wal {
         let last = state.index.next_seq() - 1;
         if !entries.is_empty() {
             self.shared.commit(state, last, self.append_goal())?;
+            self.retain_if_due();
         }
         Ok(first..=last)
     }

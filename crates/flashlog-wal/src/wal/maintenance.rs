@@ -24,6 +24,12 @@ impl Wal {
     pub fn truncate_front(&self, seq: u64) -> Result<u64> {
         // Readers of the segments about to go finish first; later ones find them gone.
         let _layout = self.shared.change_layout();
+        self.truncate_front_pinned(seq)
+    }
+
+    /// [`Wal::truncate_front`] for a caller that holds the layout pin
+    /// exclusively (retention, which reads the cursors under it).
+    pub(super) fn truncate_front_pinned(&self, seq: u64) -> Result<u64> {
         let mut state = self.quiesce()?;
         let State { index, meta, .. } = &mut *state;
         let result = truncate::front(&self.shared.dir, index, meta, seq);
@@ -61,6 +67,8 @@ impl Wal {
             // Nothing to remove: keep the writer, and with it what it has not synced.
             return Ok(());
         }
+        // Sealing times of the segments it cuts stop holding (wal/retention.rs).
+        self.shared.retention.cut(seq);
         // Iterators that yielded entries from `seq` on learn it at their next
         // call; followers blocked at the end of the log wake to learn it now.
         state.notify_cut(seq);
@@ -106,6 +114,7 @@ impl Wal {
             Ok(()) => {
                 state.index.segments.push_back(next);
                 store_checkpoint(&self.shared.dir, &state.index.sealed(id));
+                self.shared.retention.sealed();
                 Ok(id)
             }
             Err(err) => Err(self.poison(state, err)),
