@@ -12,6 +12,7 @@ mod layers;
 mod reading;
 mod recovery;
 mod repair;
+mod retention;
 mod rotation;
 mod round_trip;
 mod scrub;

@@ -1,0 +1,375 @@
+//! Retention (`Options::retention`, `Wal::apply_retention`): limits by bytes and
+//! by age, applied after rotations and on demand, held back by cursors under
+//! `CursorRule::Respect` and not under `Ignore`, sealing times that survive a
+//! reopen and a copy of the directory (not file times), and crash safety at
+//! every step on the simulated file system.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flashlog_testkit::{CrashModel, SimFs};
+use flashlog_wal::{
+    CursorRule, Error, Op, Options, Retention, RetentionReason, SideFileAction, SyncPolicy, Wal,
+    SEALED_FILE,
+};
+
+use crate::common::open;
+
+/// Entries of 18 + `value` bytes (key `k`).
+fn fill(wal: &Wal, count: u64, value: usize) {
+    for n in 0..count {
+        wal.append(Op::Put, b"k", &vec![n as u8; value]).unwrap();
+    }
+}
+
+/// Bytes of the segment files in `dir`, as the disk holds them.
+fn disk_use(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let name = entry.file_name().into_string().ok()?;
+            (name.starts_with("segment-") && name.ends_with(".log"))
+                .then(|| entry.metadata().map_or(0, |meta| meta.len()))
+        })
+        .sum()
+}
+
+#[test]
+fn a_policy_without_a_limit_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in [
+        Retention::default(),
+        Retention::default().max_bytes(0),
+        Retention::default().max_age(Duration::ZERO),
+    ] {
+        let err = Wal::open(dir.path(), Options::default().retention(bad)).unwrap_err();
+        assert!(matches!(err, Error::InvalidOptions(_)), "{bad:?}: {err}");
+    }
+}
+
+/// The main job: appending for a few seconds on the real disk with a byte limit,
+/// the segment files never hold more than the limit plus one segment, at any
+/// check (after every append), and everything from the first entry kept on reads.
+#[test]
+fn a_long_append_loop_stays_under_the_byte_limit_plus_one_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (max_bytes, segment) = (256 << 10, 64 << 10);
+    let options = Options::default()
+        .max_segment_size(segment)
+        .retention(Retention::default().max_bytes(max_bytes));
+    let wal = open(dir.path(), options);
+    let seconds = std::env::var("FLASHLOG_RETENTION_SECS")
+        .ok()
+        .and_then(|secs| secs.parse().ok())
+        .unwrap_or(3.0);
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let (mut appends, mut peak, mut written) = (0u64, 0, 0);
+    while Instant::now() < deadline {
+        let value = vec![appends as u8; 100 + (appends as usize * 37) % 900];
+        wal.append(Op::Put, b"key", &value).unwrap();
+        appends += 1;
+        written += 22 + value.len() as u64;
+        let used = disk_use(dir.path());
+        peak = peak.max(used);
+        assert!(
+            used <= max_bytes + segment,
+            "after {appends} appends: {used} bytes on disk, limit {max_bytes} + {segment}"
+        );
+    }
+    let totals = wal.retention_totals();
+    eprintln!(
+        "{appends} appends, {written} bytes written in {seconds} s; peak disk use {peak} \
+         (limit + one segment: {}); {totals:?}",
+        max_bytes + segment
+    );
+    assert!(written > 4 * max_bytes, "the loop wrote only {written} bytes");
+    assert_eq!(totals.failures, 0);
+    assert!(totals.segments_removed > 0 && totals.removed_for_bytes == totals.segments_removed);
+    assert!(matches!(wal.last_retention(), Some(Ok(_))));
+    // What is left is whole and readable, from the new first entry on.
+    let first = wal.first_seq();
+    assert!(first > 1);
+    assert_eq!(
+        wal.iter_from(first).unwrap().count() as u64,
+        wal.last_seq() - first + 1
+    );
+    assert_eq!(wal.retention_totals().entries_removed, first - 1);
+}
+
+#[test]
+fn the_age_limit_removes_segments_sealed_longer_ago() {
+    let dir = tempfile::tempdir().unwrap();
+    let retention = Retention::default()
+        .max_age(Duration::from_millis(300))
+        .cursors(CursorRule::Ignore);
+    let wal = open(
+        dir.path(),
+        Options::default().max_segment_size(100).retention(retention),
+    );
+    fill(&wal, 20, 0); // 5 entries a segment: 3 sealed, 1 active
+    let young = wal.apply_retention().unwrap();
+    assert!(young.removed.is_empty(), "{young:?}");
+    std::thread::sleep(Duration::from_millis(350));
+    let report = wal.apply_retention().unwrap();
+    assert_eq!(report.removed.len(), 3, "{report:?}");
+    assert!(report.removed.iter().all(|s| s.reason == RetentionReason::Age));
+    assert_eq!((report.first_seq, report.entries_removed), (16, 15));
+    assert_eq!(report.bytes_removed, 15 * 18);
+    assert_eq!(wal.first_seq(), 16);
+    assert_eq!(wal.segments().len(), 1);
+}
+
+/// Sealing times are recorded in `flashlog.sealed`, not taken from file times:
+/// a copy of the directory (fresh file times) keeps its ages, and so does a
+/// reopen.
+#[test]
+fn sealing_times_survive_a_reopen_and_a_copy_of_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let max_age = Duration::from_millis(400);
+    let retention = Retention::default().max_age(max_age);
+    let options = Options::default().max_segment_size(100).retention(retention);
+    {
+        let wal = open(dir.path(), options.clone());
+        fill(&wal, 12, 0); // sealed: 1, 2; active: 3
+        wal.apply_retention().unwrap(); // stores the sealing times
+    }
+    assert!(dir.path().join(SEALED_FILE).exists());
+    std::thread::sleep(max_age + Duration::from_millis(50));
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+    }
+    // The copies are brand new files, yet their segments are old.
+    let wal = open(copy.path(), options);
+    let report = wal.apply_retention().unwrap();
+    assert_eq!(report.removed.len(), 2, "{report:?}");
+    assert_eq!(wal.first_seq(), 11);
+}
+
+/// A segment with no recorded sealing time (the file removed, or damaged)
+/// counts as sealed at the open: its age is never overstated.
+#[test]
+fn an_unknown_sealing_time_counts_from_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let max_age = Duration::from_millis(300);
+    let options = Options::default()
+        .max_segment_size(100)
+        .retention(Retention::default().max_age(max_age));
+    {
+        let wal = open(dir.path(), options.clone());
+        fill(&wal, 12, 0);
+    }
+    std::thread::sleep(max_age + Duration::from_millis(50));
+    std::fs::write(dir.path().join(SEALED_FILE), b"damaged").unwrap();
+    let wal = open(dir.path(), options);
+    let notes = &wal.recovery_report().side_files;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0].action, SideFileAction::SealingTimesReset);
+    assert!(wal.apply_retention().unwrap().removed.is_empty());
+    std::thread::sleep(max_age + Duration::from_millis(50));
+    assert_eq!(wal.apply_retention().unwrap().removed.len(), 2);
+}
+
+/// A `truncate_back` that removes sealed segments makes their ids new again:
+/// the segments sealed later under those ids are young, even with the same
+/// sequence numbers as the old ones.
+#[test]
+fn segments_sealed_again_after_truncate_back_are_young() {
+    let dir = tempfile::tempdir().unwrap();
+    let max_age = Duration::from_millis(300);
+    let options = Options::default()
+        .max_segment_size(100)
+        .retention(Retention::default().max_age(max_age));
+    let wal = open(dir.path(), options);
+    fill(&wal, 20, 0); // sealed 1 (1..=5), 2 (6..=10), 3 (11..=15); active 4
+    wal.apply_retention().unwrap();
+    std::thread::sleep(max_age + Duration::from_millis(50));
+    wal.truncate_back(8).unwrap(); // 2 is active again, 3 and 4 are gone
+    fill(&wal, 13, 0); // the same sizes: 2 (6..=10), 3 (11..=15) sealed again
+    // The rotations applied retention: segment 1 is old and went; 2 and 3, with
+    // the ids and sequence numbers of segments sealed long ago, are young.
+    assert_eq!(wal.first_seq(), 6);
+    assert_eq!(wal.segments().len(), 3);
+    let report = wal.apply_retention().unwrap();
+    assert!(report.removed.is_empty(), "{report:?}");
+}
+
+#[test]
+fn cursors_hold_retention_back_under_respect_and_not_under_ignore() {
+    for rule in [CursorRule::Respect, CursorRule::Ignore] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = Options::default()
+            .max_segment_size(100)
+            .retention(Retention::default().max_bytes(100).cursors(rule));
+        let wal = open(dir.path(), options);
+        wal.append(Op::Put, b"k", b"").unwrap();
+        // Two consumers that handled entry 1; the first by name counts as slowest.
+        wal.set_cursor("slow", 1).unwrap();
+        wal.set_cursor("fast", 1).unwrap();
+        fill(&wal, 29, 0); // 6 segments of 5 entries; automatic retention after each rotation
+        let auto = wal.last_retention().unwrap().unwrap();
+        match rule {
+            CursorRule::Respect => {
+                // Entry 1 handled: nothing can go (segment 1 holds 2..=5 too).
+                assert_eq!(wal.first_seq(), 1);
+                let held = auto.held_back.clone().unwrap();
+                assert_eq!((held.cursor.as_str(), held.seq), ("fast", 1));
+                assert!(held.segments >= 4, "{held:?}");
+                // The consumers move on: the next application removes up to them.
+                wal.set_cursor("fast", 12).unwrap();
+                wal.set_cursor("slow", 20).unwrap();
+                let report = wal.apply_retention().unwrap();
+                assert_eq!(report.first_seq, 11, "{report:?}");
+                assert_eq!(report.held_back.unwrap().cursor, "fast");
+                assert!(wal.iter_from(13).unwrap().next().is_some());
+            }
+            CursorRule::Ignore => {
+                assert!(auto.held_back.is_none());
+                assert_eq!(wal.first_seq(), 26); // only the active segment left
+                // The slow consumer finds out that it missed entries.
+                assert!(matches!(
+                    wal.iter_from(2).err(),
+                    Some(Error::SeqOutOfRange { .. })
+                ));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_read_only_view_does_not_apply_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options::default()
+        .max_segment_size(100)
+        .retention(Retention::default().max_bytes(1));
+    {
+        let wal = open(dir.path(), Options::default().max_segment_size(100));
+        fill(&wal, 20, 0);
+    }
+    let view = open(dir.path(), options.read_only());
+    assert!(matches!(view.apply_retention(), Err(Error::ReadOnly)));
+    assert_eq!(view.first_seq(), 1);
+}
+
+const DIR: &str = "/sim/log";
+
+fn sim_options(sim: &SimFs) -> Options {
+    Options::default()
+        .fs(Arc::new(sim.clone()))
+        .max_segment_size(100)
+        .sync_policy(SyncPolicy::Always)
+        .retention(
+            Retention::default()
+                .max_bytes(160)
+                .cursors(CursorRule::Ignore),
+        )
+}
+
+/// Every entry from the log's first to its last reads back with the value it
+/// was appended with (entry n holds the byte n % 256, see `fill`'s callers).
+fn check_entries(wal: &Wal, context: &str) {
+    for entry in wal.iter_from(wal.first_seq()).unwrap() {
+        let entry = entry.unwrap_or_else(|err| panic!("{context}: {err}"));
+        assert_eq!(entry.value(), [(entry.seq() - 1) as u8], "{context}");
+    }
+}
+
+/// A crash after every mutation of `apply_retention`, under every crash model:
+/// each image opens to the log before the removal or after it, with every
+/// entry it keeps intact, and no side-file note.
+#[test]
+fn a_crash_at_any_step_of_retention_reopens_before_or_after_it() {
+    let base = SimFs::new();
+    {
+        // Written without retention: 8 segments of 5 entries, then 3 in the 9th.
+        let wal = open(Path::new(DIR), sim_options(&base).retention(
+            Retention::default().max_bytes(u64::MAX),
+        ));
+        for n in 0..43u64 {
+            wal.append(Op::Put, b"k", &[n as u8]).unwrap();
+        }
+    }
+    let base = base.crash(CrashModel::DropUnsynced);
+    let (mut before, mut after) = (0, 0);
+    for k in 0.. {
+        let sim = base.snapshot();
+        let finished = {
+            let wal = open(Path::new(DIR), sim_options(&sim));
+            sim.crash_after(Some(k));
+            wal.apply_retention().is_ok()
+        };
+        for model in CrashModel::all(sim.pending().len(), &[1, 2, 3]) {
+            let image = sim.crash(model);
+            let context = format!("crash after {k}, {model:?}");
+            let wal = Wal::open(DIR, sim_options(&image))
+                .unwrap_or_else(|err| panic!("{context}: {err}"));
+            assert!(wal.recovery_report().side_files.is_empty(), "{context}");
+            assert_eq!(wal.last_seq(), 43, "{context}");
+            // 160 bytes of 20-byte entries: the active segment (3) and the
+            // sealed one before it (5) fit.
+            match wal.first_seq() {
+                1 => before += 1,
+                36 => after += 1,
+                other => panic!("{context}: first_seq {other}"),
+            }
+            check_entries(&wal, &context);
+            // Whatever the crash left, applying again ends in the same log.
+            assert_eq!(wal.apply_retention().unwrap().first_seq, 36, "{context}");
+            check_entries(&wal, &context);
+        }
+        if finished {
+            let image = sim.crash(CrashModel::DropUnsynced);
+            assert_eq!(open(Path::new(DIR), sim_options(&image)).first_seq(), 36);
+            break;
+        }
+    }
+    assert!(before > 0 && after > 0, "before {before}, after {after}");
+}
+
+/// The automatic path: a crash at any step of an append that rotates and then
+/// applies retention keeps every acknowledged entry the policy keeps, and the
+/// log is before or after the removal.
+#[test]
+fn a_crash_at_any_step_of_an_append_that_applies_retention() {
+    let base = SimFs::new();
+    {
+        let wal = open(Path::new(DIR), sim_options(&base));
+        for n in 0..40u64 {
+            wal.append(Op::Put, b"k", &[n as u8]).unwrap();
+        }
+        assert_eq!(wal.first_seq(), 31);
+    }
+    let base = base.crash(CrashModel::DropUnsynced);
+    let mut outcomes = std::collections::BTreeSet::new();
+    for k in 0.. {
+        let sim = base.snapshot();
+        let (appended, retained) = {
+            let wal = open(Path::new(DIR), sim_options(&sim));
+            sim.crash_after(Some(k));
+            // Entry 41 starts segment 9: rotation, then retention (8 goes).
+            let appended = wal.append(Op::Put, b"k", &[40]).is_ok();
+            (appended, appended && matches!(wal.last_retention(), Some(Ok(_))))
+        };
+        for model in CrashModel::all(sim.pending().len(), &[1, 2]) {
+            let image = sim.crash(model);
+            let context = format!("crash after {k}, {model:?}");
+            let wal = Wal::open(DIR, sim_options(&image))
+                .unwrap_or_else(|err| panic!("{context}: {err}"));
+            let (first, last) = (wal.first_seq(), wal.last_seq());
+            assert!(first == 31 || first == 36, "{context}: first {first}");
+            assert!(last == 40 || last == 41, "{context}: last {last}");
+            if appended {
+                assert_eq!(last, 41, "{context}");
+            }
+            check_entries(&wal, &context);
+            outcomes.insert((first, last));
+        }
+        if retained {
+            break;
+        }
+    }
+    assert!(outcomes.contains(&(31, 40)) && outcomes.contains(&(36, 41)), "{outcomes:?}");
+}
