@@ -56,7 +56,7 @@ pub enum CursorRule {
 /// let wal = Wal::open(dir.path(), Options::default().max_segment_size(1024).retention(retention))?;
 /// wal.set_cursor("indexer", 0)?;
 /// for n in 0..400u32 {
-///     wal.append(Op::Put, b"key", &n.to_le_bytes())?; // 22 bytes each
+///     wal.append(Op::Put, b"key", &n.to_le_bytes())?; // 24 bytes each
 /// }
 /// assert_eq!(wal.first_seq(), 1); // the cursor holds everything
 /// wal.set_cursor("indexer", 400)?;

@@ -102,7 +102,7 @@ fn a_long_append_loop_stays_under_the_byte_limit_plus_one_segment() {
 fn the_age_limit_removes_segments_sealed_longer_ago() {
     let dir = tempfile::tempdir().unwrap();
     let retention = Retention::default()
-        .max_age(Duration::from_millis(300))
+        .max_age(Duration::from_secs(1))
         .cursors(CursorRule::Ignore);
     let wal = open(
         dir.path(),
@@ -111,14 +111,18 @@ fn the_age_limit_removes_segments_sealed_longer_ago() {
     fill(&wal, 20, 0); // 5 entries a segment: 3 sealed, 1 active
     let young = wal.apply_retention().unwrap();
     assert!(young.removed.is_empty(), "{young:?}");
-    std::thread::sleep(Duration::from_millis(350));
+    std::thread::sleep(Duration::from_millis(1100));
     let report = wal.apply_retention().unwrap();
-    assert_eq!(report.removed.len(), 3, "{report:?}");
+    assert!(!report.removed.is_empty(), "{report:?}");
     assert!(report.removed.iter().all(|s| s.reason == RetentionReason::Age));
-    assert_eq!((report.first_seq, report.entries_removed), (16, 15));
-    assert_eq!(report.bytes_removed, 15 * 18);
+    assert_eq!(report.first_seq, 16);
     assert_eq!(wal.first_seq(), 16);
     assert_eq!(wal.segments().len(), 1);
+    // Every sealed segment went (a slow rotation may have let the automatic
+    // application take the first one already).
+    let totals = wal.retention_totals();
+    assert_eq!((totals.segments_removed, totals.removed_for_age), (3, 3));
+    assert_eq!((totals.entries_removed, totals.bytes_removed), (15, 15 * 18));
 }
 
 /// Sealing times are recorded in `flashlog.sealed`, not taken from file times:
@@ -127,7 +131,7 @@ fn the_age_limit_removes_segments_sealed_longer_ago() {
 #[test]
 fn sealing_times_survive_a_reopen_and_a_copy_of_the_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let max_age = Duration::from_millis(400);
+    let max_age = Duration::from_secs(1);
     let retention = Retention::default().max_age(max_age);
     let options = Options::default().max_segment_size(100).retention(retention);
     {
@@ -136,7 +140,7 @@ fn sealing_times_survive_a_reopen_and_a_copy_of_the_directory() {
         wal.apply_retention().unwrap(); // stores the sealing times
     }
     assert!(dir.path().join(SEALED_FILE).exists());
-    std::thread::sleep(max_age + Duration::from_millis(50));
+    std::thread::sleep(max_age + Duration::from_millis(100));
     let copy = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let entry = entry.unwrap();
@@ -154,7 +158,7 @@ fn sealing_times_survive_a_reopen_and_a_copy_of_the_directory() {
 #[test]
 fn an_unknown_sealing_time_counts_from_the_open() {
     let dir = tempfile::tempdir().unwrap();
-    let max_age = Duration::from_millis(300);
+    let max_age = Duration::from_secs(1);
     let options = Options::default()
         .max_segment_size(100)
         .retention(Retention::default().max_age(max_age));
@@ -162,14 +166,14 @@ fn an_unknown_sealing_time_counts_from_the_open() {
         let wal = open(dir.path(), options.clone());
         fill(&wal, 12, 0);
     }
-    std::thread::sleep(max_age + Duration::from_millis(50));
+    std::thread::sleep(max_age + Duration::from_millis(100));
     std::fs::write(dir.path().join(SEALED_FILE), b"damaged").unwrap();
     let wal = open(dir.path(), options);
     let notes = &wal.recovery_report().side_files;
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert_eq!(notes[0].action, SideFileAction::SealingTimesReset);
     assert!(wal.apply_retention().unwrap().removed.is_empty());
-    std::thread::sleep(max_age + Duration::from_millis(50));
+    std::thread::sleep(max_age + Duration::from_millis(100));
     assert_eq!(wal.apply_retention().unwrap().removed.len(), 2);
 }
 
@@ -179,14 +183,14 @@ fn an_unknown_sealing_time_counts_from_the_open() {
 #[test]
 fn segments_sealed_again_after_truncate_back_are_young() {
     let dir = tempfile::tempdir().unwrap();
-    let max_age = Duration::from_millis(300);
+    let max_age = Duration::from_secs(1);
     let options = Options::default()
         .max_segment_size(100)
         .retention(Retention::default().max_age(max_age));
     let wal = open(dir.path(), options);
     fill(&wal, 20, 0); // sealed 1 (1..=5), 2 (6..=10), 3 (11..=15); active 4
     wal.apply_retention().unwrap();
-    std::thread::sleep(max_age + Duration::from_millis(50));
+    std::thread::sleep(max_age + Duration::from_millis(100));
     wal.truncate_back(8).unwrap(); // 2 is active again, 3 and 4 are gone
     fill(&wal, 13, 0); // the same sizes: 2 (6..=10), 3 (11..=15) sealed again
     // The rotations applied retention: segment 1 is old and went; 2 and 3, with
