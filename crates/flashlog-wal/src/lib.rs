@@ -50,14 +50,14 @@ pub use options::{
 };
 pub use position::{Position, SegmentId};
 pub use reader::{EntryRef, Iter};
-pub use retention::{
-    CursorRule, HeldBack, RemovedSegment, Retention, RetentionReason, RetentionReport,
-    RetentionTotals,
-};
 pub use repair::{
     rebuild_side_file, remove_skipped_damage, repair, Cut, RepairMode, RepairOptions, RepairReport,
 };
 pub use report::{Damage, RecoveryReport};
+pub use retention::{
+    CursorRule, HeldBack, RemovedSegment, Retention, RetentionReason, RetentionReport,
+    RetentionTotals,
+};
 pub use scrub::ScrubReport;
 pub use scrub_rate::ScrubRate;
 pub use wal::{SegmentInfo, Wal};

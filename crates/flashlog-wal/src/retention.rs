@@ -255,7 +255,9 @@ impl Plan {
     /// The sequence number `truncate_front` is given: the first one after the
     /// removed segments.
     pub(crate) fn truncate_at(&self) -> Option<u64> {
-        self.removed.last().map(|last| last.first_seq + last.entries)
+        self.removed
+            .last()
+            .map(|last| last.first_seq + last.entries)
     }
 }
 

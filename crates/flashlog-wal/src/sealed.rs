@@ -263,7 +263,11 @@ mod tests {
                 truncations: 0,
                 records,
             };
-            assert_eq!(decode(&encode(&times)), Err("numbers out of range"), "{bad:?}");
+            assert_eq!(
+                decode(&encode(&times)),
+                Err("numbers out of range"),
+                "{bad:?}"
+            );
         }
     }
 

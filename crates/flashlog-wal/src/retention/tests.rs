@@ -48,8 +48,14 @@ fn the_active_segment_never_goes() {
     assert_eq!(removed_ids(&plan), [1, 2]);
     // A log of one segment keeps it, however large.
     let one = segments(&[(500, None)]);
-    assert_eq!(crate::retention::plan(&policy, &one, None, NOW), Plan::default());
-    assert_eq!(crate::retention::plan(&policy, &[], None, NOW), Plan::default());
+    assert_eq!(
+        crate::retention::plan(&policy, &one, None, NOW),
+        Plan::default()
+    );
+    assert_eq!(
+        crate::retention::plan(&policy, &[], None, NOW),
+        Plan::default()
+    );
 }
 
 #[test]
@@ -79,7 +85,10 @@ fn the_age_limit_removes_segments_sealed_longer_ago_than_it() {
         .all(|segment| segment.reason == RetentionReason::Age));
     // A clock that went back counts as age 0.
     let future = segments(&[(100, Some(NOW + 50_000)), (10, None)]);
-    assert_eq!(crate::retention::plan(&policy, &future, None, NOW), Plan::default());
+    assert_eq!(
+        crate::retention::plan(&policy, &future, None, NOW),
+        Plan::default()
+    );
 }
 
 #[test]

@@ -78,9 +78,7 @@ impl Wal {
         }
         let outcome = self.run_retention();
         let mut inner = self.shared.retention.lock();
-        inner
-            .totals
-            .add(outcome.as_ref().map_err(|_| ()));
+        inner.totals.add(outcome.as_ref().map_err(|_| ()));
         outcome
     }
 

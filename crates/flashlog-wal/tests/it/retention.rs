@@ -84,7 +84,10 @@ fn a_long_append_loop_stays_under_the_byte_limit_plus_one_segment() {
          (limit + one segment: {}); {totals:?}",
         max_bytes + segment
     );
-    assert!(written > 4 * max_bytes, "the loop wrote only {written} bytes");
+    assert!(
+        written > 4 * max_bytes,
+        "the loop wrote only {written} bytes"
+    );
     assert_eq!(totals.failures, 0);
     assert!(totals.segments_removed > 0 && totals.removed_for_bytes == totals.segments_removed);
     assert!(matches!(wal.last_retention(), Some(Ok(_))));
@@ -106,7 +109,9 @@ fn the_age_limit_removes_segments_sealed_longer_ago() {
         .cursors(CursorRule::Ignore);
     let wal = open(
         dir.path(),
-        Options::default().max_segment_size(100).retention(retention),
+        Options::default()
+            .max_segment_size(100)
+            .retention(retention),
     );
     fill(&wal, 20, 0); // 5 entries a segment: 3 sealed, 1 active
     let young = wal.apply_retention().unwrap();
@@ -114,7 +119,10 @@ fn the_age_limit_removes_segments_sealed_longer_ago() {
     std::thread::sleep(Duration::from_millis(1100));
     let report = wal.apply_retention().unwrap();
     assert!(!report.removed.is_empty(), "{report:?}");
-    assert!(report.removed.iter().all(|s| s.reason == RetentionReason::Age));
+    assert!(report
+        .removed
+        .iter()
+        .all(|s| s.reason == RetentionReason::Age));
     assert_eq!(report.first_seq, 16);
     assert_eq!(wal.first_seq(), 16);
     assert_eq!(wal.segments().len(), 1);
@@ -122,7 +130,10 @@ fn the_age_limit_removes_segments_sealed_longer_ago() {
     // application take the first one already).
     let totals = wal.retention_totals();
     assert_eq!((totals.segments_removed, totals.removed_for_age), (3, 3));
-    assert_eq!((totals.entries_removed, totals.bytes_removed), (15, 15 * 18));
+    assert_eq!(
+        (totals.entries_removed, totals.bytes_removed),
+        (15, 15 * 18)
+    );
 }
 
 /// Sealing times are recorded in `flashlog.sealed`, not taken from file times:
@@ -133,7 +144,9 @@ fn sealing_times_survive_a_reopen_and_a_copy_of_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     let max_age = Duration::from_secs(1);
     let retention = Retention::default().max_age(max_age);
-    let options = Options::default().max_segment_size(100).retention(retention);
+    let options = Options::default()
+        .max_segment_size(100)
+        .retention(retention);
     {
         let wal = open(dir.path(), options.clone());
         fill(&wal, 12, 0); // sealed: 1, 2; active: 3
@@ -193,8 +206,8 @@ fn segments_sealed_again_after_truncate_back_are_young() {
     std::thread::sleep(max_age + Duration::from_millis(100));
     wal.truncate_back(8).unwrap(); // 2 is active again, 3 and 4 are gone
     fill(&wal, 13, 0); // the same sizes: 2 (6..=10), 3 (11..=15) sealed again
-    // The rotations applied retention: segment 1 is old and went; 2 and 3, with
-    // the ids and sequence numbers of segments sealed long ago, are young.
+                       // The rotations applied retention: segment 1 is old and went; 2 and 3, with
+                       // the ids and sequence numbers of segments sealed long ago, are young.
     assert_eq!(wal.first_seq(), 6);
     assert_eq!(wal.segments().len(), 3);
     let report = wal.apply_retention().unwrap();
@@ -233,7 +246,7 @@ fn cursors_hold_retention_back_under_respect_and_not_under_ignore() {
             CursorRule::Ignore => {
                 assert!(auto.held_back.is_none());
                 assert_eq!(wal.first_seq(), 26); // only the active segment left
-                // The slow consumer finds out that it missed entries.
+                                                 // The slow consumer finds out that it missed entries.
                 assert!(matches!(
                     wal.iter_from(2).err(),
                     Some(Error::SeqOutOfRange { .. })
@@ -289,9 +302,10 @@ fn a_crash_at_any_step_of_retention_reopens_before_or_after_it() {
     let base = SimFs::new();
     {
         // Written without retention: 8 segments of 5 entries, then 3 in the 9th.
-        let wal = open(Path::new(DIR), sim_options(&base).retention(
-            Retention::default().max_bytes(u64::MAX),
-        ));
+        let wal = open(
+            Path::new(DIR),
+            sim_options(&base).retention(Retention::default().max_bytes(u64::MAX)),
+        );
         for n in 0..43u64 {
             wal.append(Op::Put, b"k", &[n as u8]).unwrap();
         }
@@ -355,7 +369,10 @@ fn a_crash_at_any_step_of_an_append_that_applies_retention() {
             sim.crash_after(Some(k));
             // Entry 41 starts segment 9: rotation, then retention (8 goes).
             let appended = wal.append(Op::Put, b"k", &[40]).is_ok();
-            (appended, appended && matches!(wal.last_retention(), Some(Ok(_))))
+            (
+                appended,
+                appended && matches!(wal.last_retention(), Some(Ok(_))),
+            )
         };
         for model in CrashModel::all(sim.pending().len(), &[1, 2]) {
             let image = sim.crash(model);
@@ -375,5 +392,8 @@ fn a_crash_at_any_step_of_an_append_that_applies_retention() {
             break;
         }
     }
-    assert!(outcomes.contains(&(31, 40)) && outcomes.contains(&(36, 41)), "{outcomes:?}");
+    assert!(
+        outcomes.contains(&(31, 40)) && outcomes.contains(&(36, 41)),
+        "{outcomes:?}"
+    );
 }
