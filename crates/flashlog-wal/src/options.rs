@@ -248,9 +248,9 @@ impl Options {
 
     /// Removes the oldest segments past `retention`'s limits (bytes, age),
     /// through the crash-safe [`Wal::truncate_front`](crate::Wal::truncate_front):
-    /// after every rotation (applied by the appender whose entry was last in the
-    /// group commit that rotated, after that group: never inside one), at the
-    /// first append after the open, and when
+    /// after every rotation (by an appender of the log once its group commit is
+    /// over, never inside one; by [`Wal::rotate`](crate::Wal::rotate) itself), at
+    /// the first append after the open, and when
     /// [`Wal::apply_retention`](crate::Wal::apply_retention) is called. See
     /// [`Retention`] for what it keeps. A log opened read-only never applies it.
     /// A policy without a limit, or with a zero one, is refused by

@@ -94,7 +94,9 @@ impl Wal {
     /// Seals the active segment and starts a new one, so that every entry appended
     /// so far lies in a sealed segment (what `truncate_front` can remove, e.g. after
     /// a compaction copied the live data). Does nothing if the active segment is
-    /// empty. Returns the id of the active segment afterwards.
+    /// empty. Returns the id of the active segment afterwards. With
+    /// [`Options::retention`](crate::Options::retention), retention is then
+    /// applied as after any rotation (its outcome in [`Wal::last_retention`]).
     ///
     /// # Errors
     /// [`Error::Io`] (the log is then poisoned), [`Error::Poisoned`],
@@ -114,7 +116,10 @@ impl Wal {
             Ok(()) => {
                 state.index.segments.push_back(next);
                 store_checkpoint(&self.shared.dir, &state.index.sealed(id));
+                // Retention after a rotation, as an appender's (wal/retention.rs).
                 self.shared.retention.sealed();
+                drop(state);
+                self.retain_if_due();
                 Ok(id)
             }
             Err(err) => Err(self.poison(state, err)),

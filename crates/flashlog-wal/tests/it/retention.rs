@@ -256,6 +256,22 @@ fn cursors_hold_retention_back_under_respect_and_not_under_ignore() {
     }
 }
 
+/// `rotate` applies retention as a rotation by an append does: what it sealed
+/// can go at once (a compaction's `rotate` then needs no `truncate_front`).
+#[test]
+fn rotate_applies_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options::default().retention(Retention::default().max_bytes(1));
+    let wal = open(dir.path(), options);
+    fill(&wal, 3, 0);
+    assert_eq!(wal.first_seq(), 1);
+    wal.rotate().unwrap();
+    assert_eq!(wal.first_seq(), 4);
+    let report = wal.last_retention().unwrap().unwrap();
+    assert_eq!((report.entries_removed, report.bytes_removed), (3, 3 * 18));
+    assert_eq!(report.removed[0].reason, RetentionReason::Bytes);
+}
+
 #[test]
 fn a_read_only_view_does_not_apply_retention() {
     let dir = tempfile::tempdir().unwrap();
