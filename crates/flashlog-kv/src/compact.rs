@@ -12,51 +12,21 @@ use std::ops::ControlFlow;
 use std::sync::MutexGuard;
 
 use flashlog_wal::codec::encoded_len;
-use flashlog_wal::Batch;
+use flashlog_wal::Visibility;
 
-use crate::index::{Index, Slot};
 use crate::locks::{lock, read, write};
 use crate::{Db, Result};
+
+mod copies;
+mod report;
+
+use copies::{Copies, Visit};
+pub use report::{CompactionProgress, CompactionReport};
+pub(crate) use report::{CompactionStatus, Trigger};
 
 /// Copies are appended in batches of about this many bytes (one write and one
 /// sync each; writers wait for the store's gate only during one batch).
 const BATCH_BYTES: u64 = 4 << 20;
-
-/// How far a running compaction is, passed to the callback of
-/// [`Db::compact_with_progress`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CompactionProgress {
-    /// Bytes of the sealed segments read so far.
-    pub bytes_read: u64,
-    /// Bytes of the sealed segments to read.
-    pub bytes_total: u64,
-    /// Live entries copied so far.
-    pub entries_copied: u64,
-}
-
-/// What a compaction did, from [`Db::compact`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct CompactionReport {
-    /// Bytes of the log before.
-    pub bytes_before: u64,
-    /// Bytes of the log after.
-    pub bytes_after: u64,
-    /// Bytes of sealed segments read.
-    pub bytes_read: u64,
-    /// Live entries copied to the head of the log.
-    pub entries_copied: u64,
-    /// Bytes of those copies.
-    pub bytes_copied: u64,
-    /// Segments removed.
-    pub segments_removed: u64,
-    /// Whether [`Db::compact_until`]'s callback stopped the compaction before it
-    /// removed anything: the copies made so far are durable and the index points
-    /// at them, their originals are still in the log (dead), so the log grew by
-    /// `bytes_copied` until the next compaction removes them.
-    pub stopped: bool,
-}
 
 impl Db {
     /// Compacts the log: copies the latest put of every live key held in the sealed
@@ -180,9 +150,12 @@ impl Db {
         progress: &mut dyn FnMut(&CompactionProgress) -> ControlFlow<()>,
         trigger: Trigger,
     ) -> Result<CompactionReport> {
+        let started = std::time::Instant::now();
         let result = self.compact_locked(running, progress);
+        let took = started.elapsed();
         let mut status = lock(&self.compaction_status);
         status.runs += 1;
+        status.time += took;
         match &result {
             Ok(report) => {
                 status.last_error = None;
@@ -264,6 +237,9 @@ impl Db {
         let visited = self
             .wal
             .iter_from(self.wal.first_seq())?
+            // Every entry the index knows, synced or not: under `Manual` the
+            // durable edge may lag what the store appended and indexed.
+            .visibility(Visibility::Written)
             .try_for_each_ref(|entry| {
                 let Some(&wanted) = next_live.peek() else {
                     return Err(Visit::Done);
@@ -323,114 +299,6 @@ impl Db {
         report.segments_removed = sealed.len() as u64;
         write(&self.index).set_log_bytes(report.bytes_after);
         Ok(report)
-    }
-
-    /// Appends the copies that are still their key's latest put, and points the
-    /// index at them. Writers are held off meanwhile so none of them can overwrite a
-    /// key between the check and the copy.
-    fn append_copies(&self, copies: &mut Copies, report: &mut CompactionReport) -> Result<()> {
-        if copies.batch.is_empty() {
-            return Ok(());
-        }
-        // Held across the re-check, the append and the repoint (the index lock is
-        // released between them, the gate is not): no write is between its append
-        // and its index update, and none starts, so a key the re-check finds at its
-        // origin is still there when the copy lands after every entry of the key,
-        // and when the index is pointed at it.
-        let _gate = write(&self.gate);
-        copies.drop_overwritten(&read(&self.index));
-        // Carried, not appended anew: an entry written under a larger
-        // `max_segment_size` than the current one is copied all the same, in a
-        // segment of its own (issue 12, item 7).
-        let seqs = self.wal.append_carried(&copies.batch)?;
-        let mut index = write(&self.index);
-        for ((_, key, value), (&origin, seq)) in
-            copies.batch.iter().zip(copies.origins.iter().zip(seqs))
-        {
-            index.repoint(key, origin, Slot::new(seq, value.len()));
-            report.entries_copied += 1;
-            report.bytes_copied += encoded_len(key.len(), value.len());
-        }
-        copies.clear();
-        Ok(())
-    }
-}
-
-/// What started a compaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Trigger {
-    /// [`Db::compact`] or [`Db::compact_with_progress`]: the caller gets the error.
-    Called,
-    /// A write that found the log over the [`AutoCompact`](crate::AutoCompact) line.
-    Automatic,
-}
-
-/// How the compactions since open went, for [`Db::stats`].
-#[derive(Debug, Default)]
-pub(crate) struct CompactionStatus {
-    pub runs: u64,
-    pub failures: u64,
-    /// The latest compaction's error, if it failed.
-    pub last_error: Option<String>,
-}
-
-/// A batch of copies being gathered, with the sequence number each copies.
-#[derive(Debug, Default)]
-struct Copies {
-    batch: Batch,
-    origins: Vec<u64>,
-    bytes: u64,
-}
-
-impl Copies {
-    /// Leaves out the entries whose key was written again since the live list was
-    /// taken: their copy would be stale.
-    fn drop_overwritten(&mut self, index: &Index) {
-        let latest =
-            |key: &[u8], origin: u64| index.get(key).is_some_and(|slot| slot.seq() == origin);
-        if self
-            .batch
-            .iter()
-            .zip(&self.origins)
-            .all(|((_, key, _), &origin)| latest(key, origin))
-        {
-            return;
-        }
-        let mut kept = Copies::default();
-        for ((_, key, value), &origin) in self.batch.iter().zip(&self.origins) {
-            if latest(key, origin) {
-                kept.batch.put(key, value);
-                kept.origins.push(origin);
-            }
-        }
-        *self = kept;
-    }
-
-    fn clear(&mut self) {
-        self.batch.clear();
-        self.origins.clear();
-        self.bytes = 0;
-    }
-}
-
-/// Why a visit of the log stopped early.
-enum Visit {
-    /// Every live entry was found.
-    Done,
-    /// The progress callback asked to stop ([`Db::compact_until`]).
-    Stopped,
-    Failed(crate::Error),
-}
-
-impl From<flashlog_wal::Error> for Visit {
-    fn from(err: flashlog_wal::Error) -> Visit {
-        Visit::Failed(err.into())
-    }
-}
-
-impl From<crate::Error> for Visit {
-    fn from(err: crate::Error) -> Visit {
-        Visit::Failed(err)
     }
 }
 

@@ -13,7 +13,7 @@ use flashlog_wal::{Op, RecoveryReport, SegmentInfo, Wal};
 use crate::compact::{CompactionStatus, Trigger};
 use crate::index::{Index, Slot};
 use crate::locks::{lock, read, write};
-use crate::{AutoCompact, DbOptions, Error, Result, Stats};
+use crate::{AutoCompact, DbMetrics, DbOptions, Error, Result, Stats};
 
 /// Writers of keys that hash to the same stripe are ordered by its mutex, so the
 /// index always ends at the key's last entry in log order.
@@ -349,7 +349,17 @@ impl Db {
             last_seq,
             compactions: status.runs,
             compaction_failures: status.failures,
+            compaction_time: status.time,
             last_compaction_error: status.last_error.clone(),
+        }
+    }
+
+    /// The store's [`Db::stats`] beside its log's
+    /// [`Wal::metrics`](flashlog_wal::Wal::metrics).
+    pub fn metrics(&self) -> DbMetrics {
+        DbMetrics {
+            store: self.stats(),
+            log: self.wal.metrics(),
         }
     }
 
@@ -398,7 +408,7 @@ impl Db {
             return Err(Error::EmptyKey);
         }
         let len = encoded_len(key.len(), value.len());
-        let max = MAX_ENTRY_LEN.min(self.options.wal.max_segment_size_bytes());
+        let max = MAX_ENTRY_LEN.min(self.options.wal.max_segment_size);
         if len > max {
             return Err(Error::TooLarge {
                 key_len: key.len(),
@@ -416,7 +426,7 @@ impl Db {
             return;
         };
         let since = self.appended.fetch_add(len, Ordering::Relaxed) + len;
-        if since < self.options.wal.max_segment_size_bytes() {
+        if since < self.options.wal.max_segment_size {
             return;
         }
         // A heuristic: the counts may be stale by the time the compaction runs

@@ -16,7 +16,7 @@ pub use db::Db;
 pub use error::{Error, Result};
 pub use options::{AutoCompact, DbOptions};
 pub use scan::Scan;
-pub use stats::Stats;
+pub use stats::{DbMetrics, Stats};
 
 #[cfg(test)]
 mod static_checks {

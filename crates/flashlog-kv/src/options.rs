@@ -34,12 +34,19 @@ impl Default for AutoCompact {
 /// let options = DbOptions::default()
 ///     .wal(Options::default().sync_policy(SyncPolicy::Always).max_segment_size(8 << 20))
 ///     .auto_compact(AutoCompact::DeadShare(0.6));
-/// assert_eq!(options.auto_compact_value(), AutoCompact::DeadShare(0.6));
+/// assert_eq!(options.auto_compact, AutoCompact::DeadShare(0.6));
+/// assert_eq!(options.wal.max_segment_size, 8 << 20);
 /// ```
+///
+/// Each setting is a public field, read as it is, and set with the builder
+/// method of the same name; [`Db::open`](crate::Db::open) checks them.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct DbOptions {
-    pub(crate) wal: Options,
-    pub(crate) auto_compact: AutoCompact,
+    /// The log's options (see [`DbOptions::wal()`]).
+    pub wal: Options,
+    /// When the store compacts itself (see [`DbOptions::auto_compact()`]).
+    pub auto_compact: AutoCompact,
 }
 
 impl DbOptions {
@@ -64,16 +71,6 @@ impl DbOptions {
     pub fn read_only(mut self) -> DbOptions {
         self.wal = self.wal.read_only();
         self
-    }
-
-    /// The log's options.
-    pub fn wal_options(&self) -> &Options {
-        &self.wal
-    }
-
-    /// The automatic compaction policy.
-    pub fn auto_compact_value(&self) -> AutoCompact {
-        self.auto_compact
     }
 
     pub(crate) fn validate(&self) -> Result<()> {

@@ -26,9 +26,21 @@ pub struct Stats {
     pub compactions: u64,
     /// How many of them failed.
     pub compaction_failures: u64,
+    /// Time they took, all together.
+    pub compaction_time: std::time::Duration,
     /// The error of the latest compaction, with its causes as one line, if it
     /// failed; `None` once one succeeds. An automatic compaction has no caller to
     /// return its error to: it is kept here (and traced as a `tracing` warning),
     /// while the write that ran it has succeeded.
     pub last_compaction_error: Option<String>,
+}
+
+/// A store's figures and its log's, from [`Db::metrics`](crate::Db::metrics).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct DbMetrics {
+    /// The store's own: keys, live and dead bytes, compactions.
+    pub store: Stats,
+    /// The log's: appends, group commits, fsyncs, latencies.
+    pub log: flashlog_wal::Metrics,
 }

@@ -15,6 +15,7 @@ pub mod rng;
 pub mod sim_fault;
 pub mod sim_fs;
 pub mod timeout;
+pub mod trace_capture;
 
 pub use crash::CrashModel;
 pub use crc::crc32_ieee;
@@ -28,6 +29,7 @@ pub use sim_fault::{FaultKind, Persistence, SimFault, Target};
 pub use sim_fs::state::{Change, Ino};
 pub use sim_fs::SimFs;
 pub use timeout::{run_with_timeout, StepError};
+pub use trace_capture::TraceCapture;
 
 /// The former name of [`FaultyDisk`], kept only for the unit test in
 /// `crates/flashlog-cli/src/cmd/stats.rs`, which the change that renamed it could

@@ -107,7 +107,7 @@ pub(crate) struct Faults {
     pub crash_after: Option<u64>,
     pub fault: Option<SimFault>,
     /// Calls the fault counted so far.
-    counted: u64,
+    pub(crate) counted: u64,
     /// Whether the fault struck already.
     pub struck: u64,
     /// For [`Persistence::Forever`] with `EINTR`: the last call was interrupted, the

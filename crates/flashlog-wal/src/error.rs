@@ -323,7 +323,15 @@ impl Error {
     /// error code or kind, and message). Writes and fsyncs fail only with
     /// [`Error::Io`]; anything else is kept as its text, kind `Other`.
     pub(crate) fn poison_cause(&self) -> Arc<Error> {
-        let copy = match self {
+        match self {
+            Error::Poisoned { cause } => Arc::clone(cause),
+            other => Arc::new(other.duplicate()),
+        }
+    }
+
+    /// An equal error (see [`Error::poison_cause`]), for a second recipient.
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
             Error::Io { op, path, source } => Error::Io {
                 op,
                 path: path.clone(),
@@ -332,14 +340,15 @@ impl Error {
                     None => io::Error::new(source.kind(), source.to_string()),
                 },
             },
-            Error::Poisoned { cause } => return Arc::clone(cause),
+            Error::Poisoned { cause } => Error::Poisoned {
+                cause: Arc::clone(cause),
+            },
             other => Error::Io {
                 op: "write",
                 path: PathBuf::new(),
                 source: io::Error::other(other.with_causes()),
             },
-        };
-        Arc::new(copy)
+        }
     }
 
     /// The error and its causes on one line, joined by ": ".

@@ -23,6 +23,8 @@ mod segment;
 mod segment_writer;
 // state
 mod index;
+mod metrics;
+mod receipt;
 mod report;
 mod retainer;
 mod state;
@@ -30,7 +32,9 @@ mod waiters;
 // paths
 mod reader;
 mod recovery;
+mod rollback;
 mod scrub;
+mod syncer;
 mod truncate;
 mod writer;
 // API
@@ -44,12 +48,15 @@ pub use dir::{CURSORS_FILE, INDEX_FILE, LOCK_FILE, META_COPY_FILE, META_FILE, SE
 pub use entry::Entry;
 pub use error::{CorruptionKind, Error, Result};
 pub use meta::{SideFileAction, SideFileNote, SideFileProblem};
+pub use metrics::{HistogramSnapshot, Metrics};
 pub use op::Op;
 pub use options::{
-    Options, RecoveryMode, SyncPolicy, DEFAULT_MAX_SEGMENT_SIZE, DEFAULT_PREALLOCATE,
+    Options, RecoveryMode, SyncPolicy, Visibility, DEFAULT_MAX_SEGMENT_SIZE, DEFAULT_PREALLOCATE,
+    DEFAULT_SLOW_FSYNC,
 };
 pub use position::{Position, SegmentId};
 pub use reader::{EntryRef, Iter};
+pub use receipt::Receipt;
 pub use repair::{
     rebuild_side_file, remove_skipped_damage, repair, Cut, RepairMode, RepairOptions, RepairReport,
 };

@@ -34,13 +34,16 @@
 //! The segments cannot say where the sequence numbers start once `truncate_front`
 //! has removed the first ones, so losing the side file would lose that. It is
 //! therefore kept twice, as `flashlog.meta` and `flashlog.meta.bak`, byte for
-//! byte the same. [`store`] replaces the first and then the second, each
-//! atomically and durably (written to its own `.tmp`, fdatasynced, renamed, the
-//! directory fsynced), and its callers change no segment before it returns.
-//! So a crash leaves each copy either the old contents or the new one (never a
-//! mix: each is renamed into place whole), the second is only ever newer if the
-//! first is too, and *both* contents still describe the segments on disk, which
-//! nothing has changed yet.
+//! byte the same. [`store`] writes the first and then the second, each durably
+//! (overwritten in place and fdatasynced when it is already a whole 64-byte file,
+//! which needs no new space on a full disk; otherwise written to its own `.tmp`,
+//! fdatasynced, renamed, the directory fsynced), and its callers change no segment
+//! before it returns. So a crash leaves at most one copy torn (a mix of old and
+//! new bytes, which its checksum refuses: the copies are written one after the
+//! other, the first synced before the second is touched), each intact copy either
+//! the old contents or the new one, the second only ever newer if the first is
+//! too, and *both* contents still describe the segments on disk, which nothing has
+//! changed yet.
 //!
 //! [`inspect`] goes by `flashlog.meta` when it is intact, and by the copy when it
 //! is not (missing, damaged, unreadable), which then is either the latest
@@ -378,8 +381,24 @@ pub(crate) fn load(dir: &Dir) -> Result<Option<Meta>> {
 /// before the second (see the module docs for why that order is crash-safe).
 pub(crate) fn store(dir: &Dir, meta: &Meta) -> Result<()> {
     let bytes = meta.encode();
-    dir.replace_durably(META_FILE, META_TMP_FILE, &bytes)?;
-    dir.replace_durably(META_COPY_FILE, META_COPY_TMP_FILE, &bytes)
+    store_copy(dir, META_FILE, META_TMP_FILE, &bytes)?;
+    store_copy(dir, META_COPY_FILE, META_COPY_TMP_FILE, &bytes)
+}
+
+/// Stores one copy durably: overwritten in place (and fdatasynced) when it is a
+/// whole current-version file already, so that a store needs no new space (a
+/// rotation on a full disk still records its new segment, see rollback.rs);
+/// otherwise (missing, version 1, the wrong length) replaced through `tmp_name`.
+/// A crash during an overwrite in place can leave the copy torn, which its
+/// checksum shows (see the module docs).
+fn store_copy(dir: &Dir, name: &str, tmp_name: &str, bytes: &[u8]) -> Result<()> {
+    if let Some(file) = dir.open_if_exists(name, OpenMode::ReadWrite)? {
+        if file.len()? == LEN as u64 {
+            file.write_all_at(bytes, 0)?;
+            return file.sync_data();
+        }
+    }
+    dir.replace_durably(name, tmp_name, bytes)
 }
 
 #[cfg(test)]

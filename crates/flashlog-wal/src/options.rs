@@ -10,6 +10,31 @@ use crate::fs::{Fs, StdFs};
 use crate::retention::Retention;
 use crate::scrub_rate::ScrubRate;
 
+/// Which entries a reader sees: those durable, or those written.
+///
+/// An entry is *written* once a group commit handed it to the operating system
+/// ([`Wal::written_seq`](crate::Wal::written_seq)) and *durable* once an
+/// fdatasync covered it ([`Wal::durable_seq`](crate::Wal::durable_seq)); under
+/// [`SyncPolicy::Always`] the two are a moment apart (the group's fsync),
+/// under the other policies until the next sync.
+///
+/// A [`Visibility::Written`] reader can see entries that a crash of the machine
+/// (not of the process: the operating system has them) then takes away: a power
+/// loss before their fsync. What it read was real and in order, but the log
+/// reopened after such a crash ends before those entries, and the entries
+/// appended after the reopen get their sequence numbers again. Use it where that
+/// is handled, e.g. a replication leader that ships entries to followers while
+/// its own fsync runs, and counts an entry committed only once a quorum,
+/// itself included, has it durably.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Visibility {
+    /// Only entries an fdatasync covered (the default).
+    #[default]
+    Durable,
+    /// Entries handed to the operating system, maybe not yet durable.
+    Written,
+}
+
 /// When appended entries are made durable (fdatasync'd).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyncPolicy {
@@ -131,20 +156,36 @@ pub enum RecoveryMode {
 ///     .max_segment_size(64 << 20)
 ///     .sync_policy(SyncPolicy::Interval(Duration::from_millis(5)))
 ///     .recovery_mode(RecoveryMode::PointInTime);
-/// assert_eq!(options.max_segment_size_bytes(), 64 << 20);
+/// assert_eq!(options.max_segment_size, 64 << 20);
 /// ```
+///
+/// Each setting is a public field, read as it is (`options.sync_policy`), and set
+/// with the builder method of the same name; [`Wal::open`](crate::Wal::open)
+/// checks them ([`Error::InvalidOptions`]).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Options {
-    pub(crate) max_segment_size: u64,
-    pub(crate) sync_policy: SyncPolicy,
-    pub(crate) recovery_mode: RecoveryMode,
-    pub(crate) fs: Arc<dyn Fs>,
-    pub(crate) read_only: bool,
-    pub(crate) preallocate: u64,
-    /// The background scrubber's interval and rate, if any.
-    pub(crate) scrub: Option<(Duration, ScrubRate)>,
-    /// The retention policy, if any.
-    pub(crate) retention: Option<Retention>,
+    /// The rotation threshold in bytes (see [`Options::max_segment_size()`]).
+    pub max_segment_size: u64,
+    /// When appends become durable (see [`Options::sync_policy()`]).
+    pub sync_policy: SyncPolicy,
+    /// What `open` does with damaged entries (see [`Options::recovery_mode()`]).
+    pub recovery_mode: RecoveryMode,
+    /// The file system the log reaches its files through (see [`Options::fs()`]).
+    pub fs: Arc<dyn Fs>,
+    /// Whether the log is opened read-only (see [`Options::read_only()`]).
+    pub read_only: bool,
+    /// Zero-filled bytes kept ahead of the active segment's last entry (see
+    /// [`Options::preallocate()`]).
+    pub preallocate: u64,
+    /// An fdatasync at least this long is warned about (see
+    /// [`Options::slow_fsync()`]).
+    pub slow_fsync: Duration,
+    /// The background scrubber's interval and rate, if any (see
+    /// [`Options::scrub_every()`]).
+    pub scrub: Option<(Duration, ScrubRate)>,
+    /// The retention policy, if any (see [`Options::retention()`]).
+    pub retention: Option<Retention>,
 }
 
 /// The default segment size limit, as in the Go implementation: 16 MiB.
@@ -152,6 +193,9 @@ pub const DEFAULT_MAX_SEGMENT_SIZE: u64 = 16 << 20;
 
 /// The default zero-filled space kept ahead of the active segment's entries: 1 MiB.
 pub const DEFAULT_PREALLOCATE: u64 = 1 << 20;
+
+/// The default threshold of the slow-fsync warning: 1 second.
+pub const DEFAULT_SLOW_FSYNC: Duration = Duration::from_secs(1);
 
 /// The largest segment size limit: offsets inside a segment are kept as `u32`.
 pub const MAX_MAX_SEGMENT_SIZE: u64 = u32::MAX as u64;
@@ -165,6 +209,7 @@ impl Default for Options {
             fs: Arc::new(StdFs),
             read_only: false,
             preallocate: DEFAULT_PREALLOCATE,
+            slow_fsync: DEFAULT_SLOW_FSYNC,
             scrub: None,
             retention: None,
         }
@@ -221,6 +266,16 @@ impl Options {
         self
     }
 
+    /// A group commit's fdatasync that takes at least this long is reported as a
+    /// `tracing` warning (target `flashlog_wal`, naming the segment and the
+    /// time); every fsync's time is in [`Wal::metrics`](crate::Wal::metrics)
+    /// either way. Default 1 s.
+    #[must_use]
+    pub fn slow_fsync(mut self, threshold: Duration) -> Options {
+        self.slow_fsync = threshold;
+        self
+    }
+
     /// Opens the log read-only: `open` changes no file (a torn tail is left in place
     /// and only hidden), takes no lock, creates nothing, and every write returns
     /// [`Error::ReadOnly`]. For dumping or verifying a log, even one that another
@@ -260,26 +315,6 @@ impl Options {
     pub fn retention(mut self, retention: Retention) -> Options {
         self.retention = Some(retention);
         self
-    }
-
-    /// Whether the log is opened read-only.
-    pub fn is_read_only(&self) -> bool {
-        self.read_only
-    }
-
-    /// The rotation threshold in bytes.
-    pub fn max_segment_size_bytes(&self) -> u64 {
-        self.max_segment_size
-    }
-
-    /// The sync policy.
-    pub fn sync_policy_value(&self) -> SyncPolicy {
-        self.sync_policy
-    }
-
-    /// The recovery mode.
-    pub fn recovery_mode_value(&self) -> RecoveryMode {
-        self.recovery_mode
     }
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
@@ -329,6 +364,7 @@ impl fmt::Debug for Options {
             .field("fs", &self.fs)
             .field("read_only", &self.read_only)
             .field("preallocate", &self.preallocate)
+            .field("slow_fsync", &self.slow_fsync)
             .field("scrub", &self.scrub)
             .field("retention", &self.retention)
             .finish()

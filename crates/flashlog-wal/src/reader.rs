@@ -16,6 +16,7 @@ use crate::error::CorruptionKind;
 use crate::error::{Error, Result};
 use crate::fs::PathFile;
 use crate::index::{Run, Unloaded};
+use crate::options::Visibility;
 use crate::position::Position;
 use crate::state::{CutNotice, Shared};
 use crate::sync::atomic::Ordering;
@@ -95,6 +96,7 @@ pub struct Iter {
     trusted: Option<TrustedScan>,
     buf: Vec<u8>,
     follow: Option<Option<Duration>>,
+    visibility: Visibility,
     failed: bool,
     /// Where `truncate_back` tells the iterator what it cut.
     notice: Arc<CutNotice>,
@@ -129,8 +131,19 @@ impl LoadedRun {
     }
 }
 
+impl Drop for Iter {
+    fn drop(&mut self) {
+        self.shared
+            .open_readers
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl Iter {
     pub(crate) fn new(shared: Arc<Shared>, from: u64, notice: Arc<CutNotice>) -> Iter {
+        shared
+            .open_readers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Iter {
             shared,
             next_seq: from,
@@ -138,6 +151,7 @@ impl Iter {
             trusted: None,
             buf: Vec::new(),
             follow: None,
+            visibility: Visibility::Durable,
             failed: false,
             notice,
             delivered_from: from,
@@ -175,6 +189,29 @@ impl Iter {
     #[must_use]
     pub fn follow_timeout(mut self, timeout: Duration) -> Iter {
         self.follow = Some(Some(timeout));
+        self
+    }
+
+    /// Which entries the iterator yields: [`Visibility::Durable`] ones (the
+    /// default), or every [`Visibility::Written`] one, before its fsync (see
+    /// [`Visibility`] for what a crash can then take away). Its follow mode
+    /// waits for the same edge.
+    ///
+    /// ```
+    /// use flashlog_wal::{Op, Options, SyncPolicy, Visibility, Wal};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let wal = Wal::open(dir.path(), Options::default().sync_policy(SyncPolicy::Manual))?;
+    /// wal.append(Op::Put, b"k", b"v")?; // written, not yet synced
+    /// assert_eq!(wal.iter_from(1)?.count(), 0);
+    /// assert_eq!(wal.iter_from(1)?.visibility(Visibility::Written).count(), 1);
+    /// wal.sync()?;
+    /// assert_eq!(wal.iter_from(1)?.count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn visibility(mut self, visibility: Visibility) -> Iter {
+        self.visibility = visibility;
         self
     }
 

@@ -41,7 +41,7 @@ impl Preallocation {
     pub(crate) fn of(options: &Options) -> Preallocation {
         Preallocation {
             ahead: options.preallocate,
-            max_segment_size: options.max_segment_size_bytes(),
+            max_segment_size: options.max_segment_size,
         }
     }
 }
@@ -57,6 +57,9 @@ pub(crate) struct SegmentWriter {
     allocated: u64,
     /// Whether bytes were written since the last fdatasync.
     unsynced: bool,
+    /// Whether an fdatasync failed: what reached the disk is then unknown, and
+    /// a later success proves nothing about it.
+    sync_failed: bool,
     preallocation: Preallocation,
 }
 
@@ -85,16 +88,47 @@ impl SegmentWriter {
             // process killed between its write and its fdatasync): the next sync
             // must not be skipped.
             unsynced: true,
+            sync_failed: false,
             preallocation,
         })
     }
 
+    /// Where the next entry goes.
+    pub(crate) fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Whether bytes were written since the last fdatasync.
+    pub(crate) fn has_unsynced(&self) -> bool {
+        self.unsynced
+    }
+
+    /// Whether an fdatasync of this writer ever failed.
+    pub(crate) fn sync_failed(&self) -> bool {
+        self.sync_failed
+    }
+
     pub(crate) fn sync(&mut self) -> Result<()> {
         if self.unsynced {
-            self.file.sync_data()?;
+            if let Err(err) = self.file.sync_data() {
+                self.sync_failed = true;
+                return Err(err);
+            }
             self.unsynced = false;
         }
         Ok(())
+    }
+
+    /// Cuts the file back to `end` (a write past it failed) and syncs the cut:
+    /// whatever part of the failed write landed, whole entries included, is gone
+    /// for good before anyone is told the write failed. The preallocation is
+    /// made again by the next write.
+    pub(crate) fn cut_back(&mut self, end: u64) -> Result<()> {
+        self.file.set_len(end)?;
+        self.end = end;
+        self.allocated = end;
+        self.unsynced = true;
+        self.sync()
     }
 
     /// Cuts preallocated zeros off and syncs: the file then holds exactly its
@@ -163,6 +197,7 @@ impl SegmentWriter {
             end: 0,
             allocated: 0,
             unsynced: false,
+            sync_failed: self.sync_failed,
             preallocation: self.preallocation,
         };
         Ok(())
@@ -217,7 +252,7 @@ impl<'a> Pending<'a> {
 }
 
 /// Whether `err` says the file system (or the user's quota) is full.
-fn is_out_of_space(err: &Error) -> bool {
+pub(crate) fn is_out_of_space(err: &Error) -> bool {
     matches!(err, Error::Io { source, .. }
         if matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded))
 }

@@ -1,17 +1,19 @@
 //! The state one open log shares between its handle, appenders, readers and the
-//! background flusher.
+//! syncer thread.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 
-use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::receipt::{self, Completion, Failure};
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
 use crate::fs::{Dir, OpenMode, PathFile};
 use crate::index::{Index, Unloaded};
 use crate::meta::Meta;
-use crate::options::Options;
+use crate::metrics::Recorder;
+use crate::options::{Options, Visibility};
 use crate::position::SegmentId;
 use crate::report::RecoveryReport;
 use crate::retainer::Retainer;
@@ -30,8 +32,19 @@ pub(crate) struct Shared {
     pub progress: Condvar,
     /// Signalled when entries become visible to readers, or the log closes.
     pub appended: Condvar,
-    /// Signalled to stop the background flusher.
-    pub flusher_stop: Condvar,
+    /// Wakes the syncer thread (see `syncer.rs`): work for it, or the log closes.
+    pub syncer_wake: Condvar,
+    /// The written edge: the last sequence number handed to the operating
+    /// system. A group's leader publishes it right after its write, before its
+    /// fsync, so that `Visibility::Written` readers see entries before they are
+    /// durable. Only lowered under the lock, by `truncate_back`.
+    pub written_edge: AtomicU64,
+    /// `Visibility::Written` followers blocked on `appended`: a leader that
+    /// publishes the written edge takes the lock to wake them only if there are
+    /// any. A follower counts itself (with the lock held) before it looks at the
+    /// edge, and the leader stores the edge before it looks at the count, so one
+    /// of them sees the other (both `SeqCst`).
+    pub written_followers: AtomicUsize,
     /// File names of segments not canonically named (read-only opens only).
     pub misnamed: HashMap<SegmentId, String>,
     /// Read-only handles of segments, shared by readers.
@@ -46,6 +59,10 @@ pub(crate) struct Shared {
     /// For a read-only view: the side file's count of `truncate_back`s when the
     /// view was opened (see [`Shared::confirm_view`]).
     pub view_truncations: Option<u64>,
+    /// What the log counts about itself (`Wal::metrics`).
+    pub metrics: Recorder,
+    /// Iterators alive.
+    pub open_readers: std::sync::atomic::AtomicU64,
     /// The first sequence number, published after every `truncate_front` so that
     /// an iterator can check, without the lock, that an entry it read ahead is
     /// still in the log before it yields it.
@@ -70,11 +87,17 @@ pub(crate) struct State {
     /// Whether a thread is doing I/O with the writer right now.
     pub io_busy: bool,
     /// Number of the group commit in flight (or of the last one).
-    pub batch: u64,
+    pub group: u64,
     /// Last sequence number the group commit in flight covers.
-    pub batch_through: u64,
+    pub group_through: u64,
     /// Appenders parked until their group commit is over.
     pub waiters: Waiters,
+    /// The receipts of submitted entries not yet durable, in sequence order.
+    pub receipts: VecDeque<Arc<Completion>>,
+    /// Whether the syncer thread sleeps, waiting to be woken.
+    pub syncer_idle: bool,
+    /// The groups taken back for want of space (see `rollback.rs`).
+    pub rollbacks: Rollbacks,
     /// Threads blocked on `Shared::progress`.
     pub progress_waiters: usize,
     /// Last sequence number handed to the operating system: what readers see.
@@ -93,6 +116,44 @@ pub(crate) struct State {
     pub cut_notices: Vec<Weak<CutNotice>>,
     /// The length of `cut_notices` at which dropped iterators are swept out.
     pub cut_notices_sweep_at: usize,
+}
+
+/// The rollbacks so far, for the appenders that wait: which of them took back
+/// an entry of theirs.
+#[derive(Debug, Default)]
+pub(crate) struct Rollbacks {
+    /// How many rollbacks happened: an appender notes it when it queues.
+    pub count: u64,
+    /// For each run of rollbacks that refused from the same sequence number:
+    /// the count of the run's first one, and that first refused number.
+    /// Rollbacks are rare (a full disk) and repeats of one share an entry.
+    runs: VecDeque<(u64, u64)>,
+    /// The last rollback's error.
+    error: Option<Arc<Error>>,
+}
+
+impl Rollbacks {
+    pub(crate) fn record(&mut self, from: u64, error: Arc<Error>) {
+        self.count += 1;
+        if self.runs.back().is_none_or(|&(_, last)| last != from) {
+            self.runs.push_back((self.count, from));
+        }
+        self.error = Some(error);
+    }
+
+    /// The error for an appender whose entries end at `seq` and that queued when
+    /// `count` was `since`, if a rollback since took them back: the first
+    /// rollback after it queued did, if `seq` was not written by then (nothing
+    /// written is ever taken back).
+    pub(crate) fn refused(&self, seq: u64, since: u64) -> Option<Error> {
+        if self.count == since {
+            return None;
+        }
+        let first = since + 1;
+        let run = self.runs.partition_point(|&(count, _)| count <= first);
+        let (_, from) = self.runs[run.checked_sub(1)?];
+        (seq >= from).then(|| self.error.as_ref().map_or(Error::Closed, |e| e.duplicate()))
+    }
 }
 
 /// Where an iterator learns that `truncate_back` removed entries: the lowest
@@ -117,6 +178,16 @@ impl CutNotice {
 }
 
 impl State {
+    /// Poisons the log with `cause` unless it already is (the first failure is
+    /// the one every later write reports), counting and tracing it once.
+    pub(crate) fn poison(&mut self, cause: Arc<Error>, metrics: &Recorder) {
+        if self.poisoned.is_none() {
+            tracing::error!(error = %cause, "flashlog: the log stopped accepting writes");
+            metrics.count(&metrics.poisonings);
+            self.poisoned = Some(cause);
+        }
+    }
+
     /// The error every write gets once the log is closed or poisoned.
     pub(crate) fn refuse_writes(&self) -> Result<()> {
         if let Some(cause) = &self.poisoned {
@@ -136,6 +207,28 @@ impl State {
     /// Sequence number one past the last entry readers may see.
     pub(crate) fn visible_end(&self) -> u64 {
         self.written_seq + 1
+    }
+
+    /// Takes the receipts whose entries are durable now (through `synced_seq`),
+    /// to resolve once the lock is released.
+    pub(crate) fn take_durable_receipts(&mut self) -> Vec<Arc<Completion>> {
+        let durable = self
+            .receipts
+            .iter()
+            .take_while(|receipt| receipt.last() <= self.synced_seq)
+            .count();
+        self.receipts.drain(..durable).collect()
+    }
+
+    /// Takes the receipts with entries from `first_cut` on, which `truncate_back`
+    /// removes before they were synced, to resolve once the lock is released.
+    pub(crate) fn take_cut_receipts(&mut self, first_cut: u64) -> Vec<Arc<Completion>> {
+        let kept = self
+            .receipts
+            .iter()
+            .take_while(|receipt| receipt.last() < first_cut)
+            .count();
+        self.receipts.drain(kept..).collect()
     }
 
     /// A new iterator's notice of truncations, registered so that
@@ -237,6 +330,15 @@ impl Shared {
         }
     }
 
+    /// One past the last entry a reader at `visibility` sees (call with the lock
+    /// held): through the last fsync, or through the written edge.
+    pub(crate) fn visible_end(&self, state: &State, visibility: Visibility) -> u64 {
+        match visibility {
+            Visibility::Durable => state.synced_seq + 1,
+            Visibility::Written => self.written_edge.load(Ordering::SeqCst) + 1,
+        }
+    }
+
     /// Pins the positions of entries while they are located and read: see
     /// [`Shared::layout`]. Take it before the state lock.
     pub(crate) fn pin(&self) -> RwLockReadGuard<'_, ()> {
@@ -253,13 +355,24 @@ impl Shared {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Wakes every waiting thread: after a failure, or when the log closes.
-    pub(crate) fn wake_everyone(&self, state: &mut State) {
+    /// Wakes every waiting thread, after a failure or when the log closes, and
+    /// releases the lock: then resolves every outstanding receipt with the
+    /// failure (or, closed without one, with `Closed`: a close makes everything
+    /// durable first, so none is left unless it failed).
+    pub(crate) fn wake_everyone(&self, mut state: MutexGuard<'_, State>) {
         for waiter in state.waiters.take_all() {
             waiter.wake(Turn::Recheck);
         }
         self.progress.notify_all();
         self.appended.notify_all();
+        self.syncer_wake.notify_all();
+        let receipts: Vec<_> = state.receipts.drain(..).collect();
+        let failure = match &state.poisoned {
+            Some(cause) => Failure::Poisoned(Arc::clone(cause)),
+            None => Failure::Closed,
+        };
+        drop(state);
+        receipt::resolve_all(receipts, &Err(failure));
     }
 
     /// A read-only handle of a segment, opened once and shared.

@@ -80,23 +80,23 @@ pub(crate) struct Waiters {
 }
 
 impl Waiters {
-    /// Adds the calling thread to group `batch`'s waiters (call with the log's lock
+    /// Adds the calling thread to group `group`'s waiters (call with the log's lock
     /// held, then release it and [`Waiter::park`]).
-    pub(crate) fn register(&mut self, batch: u64) -> Arc<Waiter> {
+    pub(crate) fn register(&mut self, group: u64) -> Arc<Waiter> {
         let slot = SLOT.with(Arc::clone);
         slot.turn.store(Turn::Waiting as u8, Ordering::Relaxed);
-        self.groups[(batch % 2) as usize].push(Arc::clone(&slot));
+        self.groups[(group % 2) as usize].push(Arc::clone(&slot));
         slot
     }
 
-    /// The waiters of group `batch`, which just finished.
-    pub(crate) fn take_group(&mut self, batch: u64) -> Vec<Arc<Waiter>> {
-        std::mem::take(&mut self.groups[(batch % 2) as usize])
+    /// The waiters of group `group`, which just finished.
+    pub(crate) fn take_group(&mut self, group: u64) -> Vec<Arc<Waiter>> {
+        std::mem::take(&mut self.groups[(group % 2) as usize])
     }
 
-    /// One waiter of the group after `batch`, to lead it.
-    pub(crate) fn take_next_leader(&mut self, batch: u64) -> Option<Arc<Waiter>> {
-        let next = &mut self.groups[((batch + 1) % 2) as usize];
+    /// One waiter of the group after `group`, to lead it.
+    pub(crate) fn take_next_leader(&mut self, group: u64) -> Option<Arc<Waiter>> {
+        let next = &mut self.groups[((group + 1) % 2) as usize];
         (!next.is_empty()).then(|| next.swap_remove(0))
     }
 

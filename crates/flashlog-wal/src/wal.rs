@@ -10,16 +10,16 @@ mod ops;
 mod read;
 mod retention;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::cursors::Cursors;
 use crate::dir::LOCK_FILE;
 use crate::error::{Error, Result};
 use crate::fs::Dir;
+use crate::metrics::{Gauges, Metrics, Recorder};
 use crate::options::{Options, SyncPolicy};
 use crate::recovery;
 use crate::report::{Access, RecoveryReport};
@@ -27,9 +27,10 @@ use crate::retainer::Retainer;
 use crate::scrub::background::Scrubber;
 use crate::segment_writer::{Preallocation, SegmentWriter};
 use crate::state::{Shared, State};
-use crate::sync::atomic::AtomicU64;
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{Condvar, Mutex, RwLock};
+use crate::syncer;
 use crate::waiters::Waiters;
 use crate::writer::{store_checkpoint, Goal};
 
@@ -55,7 +56,11 @@ use crate::writer::{store_checkpoint, Goal};
 /// ```
 pub struct Wal {
     shared: Arc<Shared>,
-    flusher: Mutex<Option<JoinHandle<()>>>,
+    /// The syncer thread (`syncer.rs`): started at open under
+    /// [`SyncPolicy::Interval`], otherwise by the first `submit`.
+    syncer: Mutex<Option<JoinHandle<()>>>,
+    /// Whether the syncer was started (read without the mutex on each submit).
+    syncer_started: std::sync::atomic::AtomicBool,
     /// The directory lock, held from a read-write open until close.
     lock: Mutex<Option<Box<dyn fmt::Debug + Send + Sync>>>,
     /// The named cursors (`wal/ops.rs`).
@@ -116,6 +121,7 @@ impl Wal {
             writer.sync()?;
             (Some(lock), recovered, Some(writer))
         };
+        trace_recovery(&dir, &recovered.report, options.read_only);
         let read_only = options.read_only;
         let last = recovered.index.next_seq() - 1;
         let (cursors, note) = Cursors::open(&dir, read_only, last)?;
@@ -124,10 +130,8 @@ impl Wal {
         recovered.report.side_files.extend(note);
         let view_truncations = recovered.meta.truncations;
         let first_seq = recovered.index.first_seq();
-        let interval = match options.sync_policy {
-            SyncPolicy::Interval(interval) => Some(interval),
-            SyncPolicy::Always | SyncPolicy::Manual => None,
-        };
+        let interval = matches!(options.sync_policy, SyncPolicy::Interval(_));
+        let dir_path = &dir.path().to_path_buf();
         let shared = Arc::new(Shared {
             dir,
             options,
@@ -139,9 +143,12 @@ impl Wal {
                 spare: Vec::new(),
                 writer,
                 io_busy: false,
-                batch: 0,
-                batch_through: last,
+                group: 0,
+                group_through: last,
                 waiters: Waiters::default(),
+                receipts: VecDeque::new(),
+                syncer_idle: false,
+                rollbacks: Default::default(),
                 progress_waiters: 0,
                 written_seq: last,
                 synced_seq: last,
@@ -155,38 +162,54 @@ impl Wal {
             }),
             progress: Condvar::new(),
             appended: Condvar::new(),
-            flusher_stop: Condvar::new(),
+            syncer_wake: Condvar::new(),
+            written_edge: AtomicU64::new(last),
+            written_followers: AtomicUsize::new(0),
             misnamed: recovered.misnamed,
             read_files: Mutex::new(HashMap::new()),
             layout: RwLock::new(()),
             view_truncations: read_only.then_some(view_truncations),
             first_seq: AtomicU64::new(first_seq),
             retention,
+            metrics: Recorder::new(dir_path),
+            open_readers: std::sync::atomic::AtomicU64::new(0),
         });
-        let flusher = interval.map(|interval| {
-            let shared = Arc::clone(&shared);
-            thread::Builder::new()
-                .name("flashlog-flusher".into())
-                .spawn(move || flush_every(&shared, interval))
-        });
-        let flusher = match flusher.transpose() {
-            Ok(flusher) => flusher,
-            Err(err) => {
-                return Err(Error::io(
-                    "start flusher thread for",
-                    shared.dir.path(),
-                    err,
-                ))
-            }
-        };
         let scrubber = Scrubber::start(&shared)?;
-        Ok(Wal {
+        let wal = Wal {
             shared,
-            flusher: Mutex::new(flusher),
+            syncer: Mutex::new(None),
+            syncer_started: std::sync::atomic::AtomicBool::new(false),
             lock: Mutex::new(lock),
             cursors,
             scrubber,
-        })
+        };
+        if interval && !read_only {
+            wal.start_syncer()?;
+        }
+        Ok(wal)
+    }
+
+    /// Starts the syncer thread unless it runs (or ran) already.
+    pub(crate) fn start_syncer(&self) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.syncer_started.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut syncer = self
+            .syncer
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if self.syncer_started.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let shared = Arc::clone(&self.shared);
+        let handle = thread::Builder::new()
+            .name("flashlog-syncer".into())
+            .spawn(move || syncer::run(&shared))
+            .map_err(|err| Error::io("start the syncer thread of", self.shared.dir.path(), err))?;
+        *syncer = Some(handle);
+        self.syncer_started.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Closes the log: refuses new appends, makes everything appended durable, and
@@ -214,7 +237,7 @@ impl Wal {
             };
         }
         state.closed = true;
-        shared.flusher_stop.notify_all();
+        shared.syncer_wake.notify_all();
         let through = state.index.next_seq() - 1;
         // Its error, if any, is in `poisoned` now.
         let _ = shared.commit(state, through, Goal::Synced);
@@ -231,7 +254,7 @@ impl Wal {
         };
         let outcome = match (finished, &state.poisoned) {
             (Err(err), _) => {
-                state.poisoned = Some(err.poison_cause());
+                state.poison(err.poison_cause(), &shared.metrics);
                 Err(err)
             }
             (Ok(()), Some(cause)) => Err(Error::Poisoned {
@@ -239,15 +262,15 @@ impl Wal {
             }),
             (Ok(()), None) => Ok(()),
         };
-        shared.wake_everyone(&mut state);
-        drop(state);
-        let flusher = self
-            .flusher
+        // Every receipt resolves here: durable, or with the failure.
+        shared.wake_everyone(state);
+        let syncer = self
+            .syncer
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .take();
-        if let Some(flusher) = flusher {
-            let _ = flusher.join();
+        if let Some(syncer) = syncer {
+            let _ = syncer.join();
         }
         // The files are released: another `Wal` may open the directory now.
         drop(
@@ -275,6 +298,25 @@ impl Wal {
                 bytes: segment.end,
             })
             .collect()
+    }
+
+    /// What the log has done since it was opened and what it holds now:
+    /// counters, latency and size histograms, and gauges (see [`Metrics`]).
+    /// Reading them takes the log's lock only to copy five numbers; the
+    /// counters are atomics the writers update without it.
+    pub fn metrics(&self) -> Metrics {
+        let state = self.shared.lock();
+        let gauges = Gauges {
+            segments: state.index.segments.len() as u64,
+            bytes_on_disk: state.index.segments.iter().map(|s| s.end).sum(),
+            written_seq: self.shared.written_edge.load(Ordering::SeqCst),
+            durable_seq: state.synced_seq,
+            open_readers: self.shared.open_readers.load(Ordering::Relaxed),
+        };
+        drop(state);
+        let mut metrics = self.shared.metrics.snapshot(gauges);
+        metrics.retention = self.retention_totals();
+        metrics
     }
 
     /// What recovery found and changed when the log was opened.
@@ -321,28 +363,29 @@ fn out_of_range(state: &State, seq: u64) -> Error {
     }
 }
 
-/// The background flusher of [`SyncPolicy::Interval`]: syncs whatever was written
-/// since the last sync, every `interval`, until the log closes or is poisoned.
-fn flush_every(shared: &Shared, interval: Duration) {
-    let mut state = shared.lock();
-    loop {
-        if state.closed || state.poisoned.is_some() {
-            return;
-        }
-        state = shared
-            .flusher_stop
-            .wait_timeout(state, interval)
-            .unwrap_or_else(|poison| poison.into_inner())
-            .0;
-        if state.closed || state.poisoned.is_some() {
-            return;
-        }
-        let through = state.index.next_seq() - 1;
-        if state.synced_seq < through {
-            if shared.commit(state, through, Goal::Synced).is_err() {
-                return;
-            }
-            state = shared.lock();
-        }
+/// What open found and changed, as `tracing` events: one summary, and a
+/// warning for each damaged region and side file it could not use.
+fn trace_recovery(dir: &Dir, report: &RecoveryReport, read_only: bool) {
+    let _span = tracing::info_span!("flashlog_open", dir = %dir.path().display()).entered();
+    tracing::info!(
+        read_only,
+        created = report.created,
+        segments = report.segments,
+        entries = report.entries,
+        first_seq = report.first_seq,
+        last_seq = report.last_seq,
+        truncated_bytes = report.truncated_bytes,
+        removed_segments = report.removed_segments.len(),
+        finished_truncate_back = report.finished_truncate_back,
+        "flashlog: opened"
+    );
+    if let Some(torn) = &report.torn_tail {
+        tracing::info!(at = %torn.position, kind = %torn.kind, len = torn.len, "flashlog: cut a torn tail");
+    }
+    for damage in &report.damage {
+        tracing::warn!(at = %damage.position, kind = %damage.kind, len = damage.len, "flashlog: damage found at open");
+    }
+    for note in &report.side_files {
+        tracing::warn!(%note, "flashlog: side file");
     }
 }

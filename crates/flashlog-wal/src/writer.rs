@@ -18,8 +18,11 @@ use crate::error::{Error, Result};
 use crate::fs::Dir;
 use crate::index::SegmentIndex;
 use crate::options::SyncPolicy;
-use crate::segment_writer::{Chunk, Pending};
+use crate::receipt::{self, Failure};
+use crate::rollback::GroupStart;
+use crate::segment_writer::{is_out_of_space, Chunk, Pending};
 use crate::state::{Shared, State};
+use crate::sync::atomic::Ordering;
 use crate::sync::MutexGuard;
 use crate::waiters::Turn;
 
@@ -97,7 +100,14 @@ impl Shared {
         goal: Goal,
     ) -> Result<()> {
         let always = self.options.sync_policy == SyncPolicy::Always;
+        // Rollbacks after this point may take back entries up to `seq`.
+        let queued_at = state.rollbacks.count;
         loop {
+            // Refused for want of space (see rollback.rs): the numbers may have
+            // gone to new entries since, so this comes first.
+            if let Some(err) = state.rollbacks.refused(seq, queued_at) {
+                return Err(err);
+            }
             // A truncate_back while this thread waited may have removed entries up
             // to `seq`: what is gone cannot be waited for.
             let seq = seq.min(state.index.next_seq() - 1);
@@ -116,12 +126,12 @@ impl Shared {
             if state.io_busy {
                 // Wait with the group that will cover `seq`: the one in flight, or
                 // the next one.
-                let batch = if seq <= state.batch_through {
-                    state.batch
+                let group = if seq <= state.group_through {
+                    state.group
                 } else {
-                    state.batch + 1
+                    state.group + 1
                 };
-                let slot = state.waiters.register(batch);
+                let slot = state.waiters.register(group);
                 drop(state);
                 match (slot.park(), goal) {
                     (Turn::Synced, _) | (Turn::Written, Goal::Written) => return Ok(()),
@@ -142,18 +152,28 @@ impl Shared {
                 .filter(|chunk| chunk.segment != writer.id())
                 .map(|chunk| state.index.sealed(chunk.segment));
             let through = state.index.next_seq() - 1;
-            state.batch += 1;
-            state.batch_through = through;
+            state.group += 1;
+            state.group_through = through;
             let sync = always || goal == Goal::Synced;
+            let start = GroupStart {
+                segment: writer.id(),
+                end: writer.end(),
+                before: state.written_seq,
+                meta: state.meta,
+            };
 
             // The side file changes only here (a rotation) while the lock is
             // released: truncations wait for the I/O to end before they touch it.
             let mut meta = state.meta;
             drop(state);
             let unwind = PanicGuard { shared: self };
-            let result = writer.write(&self.dir, &chunks, &mut meta).and_then(|()| {
+            let written = writer.write(&self.dir, &chunks, &mut meta);
+            let write_failed = written.is_err();
+            let result = written.and_then(|()| {
                 if sync {
-                    writer.sync()
+                    // Written readers may read the group now, before its fsync.
+                    self.publish_written(through);
+                    self.timed_sync(&mut writer)
                 } else {
                     Ok(())
                 }
@@ -163,6 +183,12 @@ impl Shared {
                 self.retention.sealed(); // applied after the group (wal/retention.rs)
             }
             std::mem::forget(unwind);
+            let group_bytes: u64 = chunks.iter().map(|chunk| chunk.bytes.len() as u64).sum();
+            let new_segments: Vec<_> = chunks
+                .iter()
+                .map(|chunk| chunk.segment)
+                .filter(|&segment| segment != start.segment)
+                .collect();
 
             state = self.lock();
             state.io_busy = false;
@@ -178,17 +204,49 @@ impl Shared {
                 }
             }
             if let Err(err) = result {
-                state.poisoned = Some(err.poison_cause());
-                self.wake_everyone(&mut state);
+                if write_failed && is_out_of_space(&err) && state.poisoned.is_none() {
+                    if let Ok(refused) = self.roll_back(&mut state, &start, &err) {
+                        tracing::warn!(error = %err, "flashlog: a group was refused for want of space and taken back");
+                        self.metrics.count(&self.metrics.refused_groups);
+                        // Everyone waiting rechecks: those whose entries went
+                        // learn it from `rollbacks`, the others go on.
+                        for waiter in state.waiters.take_all() {
+                            waiter.wake(Turn::Recheck);
+                        }
+                        self.progress.notify_all();
+                        let failure = Failure::Refused(err.poison_cause());
+                        drop(state);
+                        receipt::resolve_all(refused, &Err(failure));
+                        return Err(err);
+                    }
+                }
+                state.poison(err.poison_cause(), &self.metrics);
+                self.wake_everyone(state);
                 return Err(err);
             }
-            state.written_seq = through;
-            if sync {
-                state.synced_seq = through;
+            if through > start.before {
+                self.metrics.group(through - start.before, group_bytes);
             }
-            let batch = state.batch;
-            let group = state.waiters.take_group(batch);
-            let next_leader = state.waiters.take_next_leader(batch);
+            for segment in new_segments {
+                tracing::debug!(segment = %segment.file_name(), "flashlog: new segment");
+                self.metrics.count(&self.metrics.rotations);
+            }
+            state.written_seq = through;
+            self.written_edge.store(through, Ordering::SeqCst);
+            let durable = if sync {
+                state.synced_seq = through;
+                state.take_durable_receipts()
+            } else {
+                Vec::new()
+            };
+            let finished = state.group;
+            let group = state.waiters.take_group(finished);
+            let next_leader = state.waiters.take_next_leader(finished);
+            if next_leader.is_none() && !state.queue.is_empty() {
+                // Submitted entries queued behind this group, and no appender
+                // to lead them: the syncer does.
+                self.wake_syncer(&mut state);
+            }
             if state.progress_waiters > 0 {
                 self.progress.notify_all();
             }
@@ -205,7 +263,42 @@ impl Shared {
             for waiter in group {
                 waiter.wake(turn);
             }
+            receipt::resolve_all(durable, &Ok(()));
             return Ok(());
+        }
+    }
+}
+
+impl Shared {
+    /// fdatasyncs the active segment if it has unsynced bytes, recording how
+    /// long it took, and warning (`tracing`) when that is longer than
+    /// [`Options::slow_fsync`](crate::Options::slow_fsync).
+    fn timed_sync(&self, writer: &mut crate::segment_writer::SegmentWriter) -> Result<()> {
+        if !writer.has_unsynced() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let result = writer.sync();
+        let took = started.elapsed();
+        self.metrics.fsync(took);
+        if took >= self.options.slow_fsync {
+            tracing::warn!(
+                segment = %writer.id().file_name(),
+                took_ms = took.as_millis() as u64,
+                "flashlog: slow fdatasync"
+            );
+        }
+        result
+    }
+
+    /// Publishes the written edge after a group's write, before its fsync, and
+    /// wakes the `Visibility::Written` followers if any wait (see
+    /// [`Shared::written_followers`]).
+    fn publish_written(&self, through: u64) {
+        self.written_edge.store(through, Ordering::SeqCst);
+        if self.written_followers.load(Ordering::SeqCst) > 0 {
+            let _state = self.lock();
+            self.appended.notify_all();
         }
     }
 }
@@ -221,15 +314,13 @@ impl Drop for PanicGuard<'_> {
     fn drop(&mut self) {
         let mut state = self.shared.lock();
         state.io_busy = false;
-        let dir = self.shared.dir.path();
-        state.poisoned.get_or_insert_with(|| {
-            Arc::new(Error::io(
-                "write or fsync (the file system panicked) in",
-                dir,
-                std::io::Error::other("the file system panicked"),
-            ))
-        });
-        self.shared.wake_everyone(&mut state);
+        let cause = Error::io(
+            "write or fsync (the file system panicked) in",
+            self.shared.dir.path(),
+            std::io::Error::other("the file system panicked"),
+        );
+        state.poison(Arc::new(cause), &self.shared.metrics);
+        self.shared.wake_everyone(state);
     }
 }
 

@@ -145,6 +145,88 @@ mod model {
         }
     }
 
+    /// A blocking appender and a submitter that waits on its receipt, with the
+    /// log's syncer thread leading the submitter's groups: three threads
+    /// through the real commit, the receipts and the syncer's hand-over.
+    fn run_mixed(submits: u8, fail_sync: Option<u64>) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        let iterations = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&iterations);
+        builder.check(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let sim = SimFs::new();
+            let options = Options::default().fs(Arc::new(sim.clone())).preallocate(0);
+            let wal = Arc::new(Wal::open("/log", options).expect("open"));
+            sim.set_fault(fail_sync.map(|nth| SimFault {
+                target: Target::Kind(Call::SyncData),
+                nth,
+                kind: FaultKind::Eio,
+                persistence: Persistence::Once,
+            }));
+            let appender = {
+                let (wal, sim) = (Arc::clone(&wal), sim.clone());
+                loom::thread::spawn(move || appender(&wal, &sim, 1, 1))
+            };
+            // Refused at once once the log is poisoned.
+            let receipts: Vec<_> = (0..submits)
+                .map(|i| wal.submit(Op::Put, &[0], &[i]))
+                .collect();
+            let mut outcomes: Outcomes = Vec::new();
+            for receipt in receipts {
+                outcomes.push(match receipt.and_then(|receipt| receipt.wait()) {
+                    Ok(seqs) => {
+                        let durable = durable_entries(&sim);
+                        assert!(
+                            durable >= *seqs.end(),
+                            "{seqs:?} resolved, {durable} durable"
+                        );
+                        Ok(*seqs.end())
+                    }
+                    Err(err) => Err(describe(&err)),
+                });
+            }
+            let appended = appender.join().expect("appender");
+            let failed = fail_sync.is_some();
+            let all = [outcomes, appended];
+            if failed {
+                // The receipts of a failed group hold the poisoning, never Ok
+                // after it; the blocking appender leading it (if it did) the
+                // I/O error itself.
+                for thread in &all {
+                    if let Some(first_err) = thread.iter().position(Result::is_err) {
+                        assert!(thread[first_err..].iter().all(Result::is_err), "{all:?}");
+                    }
+                }
+                assert!(all.iter().flatten().any(Result::is_err), "{all:?}");
+            } else {
+                let mut seqs: Vec<u64> = all.iter().flatten().map(|r| r.clone().unwrap()).collect();
+                seqs.sort_unstable();
+                let total = u64::from(submits) + 1;
+                assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
+                assert_eq!(durable_entries(&sim), total);
+            }
+            drop(wal);
+        });
+        let iterations = iterations.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!("appender + {submits} submits + syncer, fsync {fail_sync:?} failing: {iterations} interleavings");
+    }
+
+    #[test]
+    fn submitter_appender_and_syncer() {
+        run_mixed(1, None);
+    }
+
+    #[test]
+    fn two_submits_appender_and_syncer() {
+        run_mixed(2, None);
+    }
+
+    #[test]
+    fn submitter_appender_and_syncer_first_fsync_fails() {
+        run_mixed(1, Some(1));
+    }
+
     #[test]
     fn two_appenders() {
         run(2, 1, None);

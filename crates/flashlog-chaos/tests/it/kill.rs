@@ -1,5 +1,6 @@
 //! The SIGKILL harness: this test binary re-runs itself as a child that appends from
-//! several threads and reports every acknowledged entry on its standard output; the
+//! several threads (one of them submits, and acknowledges an entry when its receipt
+//! resolves) and reports every acknowledged entry on its standard output; the
 //! parent kills it (`Child::kill`, SIGKILL) at a random moment, reopens the log with
 //! the default recovery and checks that
 //! 1. every acknowledged entry is there, byte-identical, at the sequence number its
@@ -28,6 +29,11 @@ const TEST_NAME: &str = "kill::sigkill_cycles";
 const THREADS: u64 = 4;
 /// The thread that appends batches of `BATCH` entries instead of single ones.
 const BATCH_THREAD: u64 = THREADS - 1;
+/// The thread that submits instead of appending: its acks come from its
+/// receipts (a callback for most, `wait` for every 16th), with up to `WINDOW`
+/// receipts outstanding.
+const SUBMIT_THREAD: u64 = 0;
+const WINDOW: usize = 256;
 const BATCH: u64 = 3;
 /// Ids of one cycle lie in `start..start + CYCLE_IDS`.
 const CYCLE_IDS: u64 = 1 << 32;
@@ -67,9 +73,43 @@ fn child(dir: &Path, start: u64) -> ! {
     let say = Arc::new(Say::stdout());
     for thread in 0..THREADS {
         let (wal, say) = (Arc::clone(&wal), Arc::clone(&say));
-        std::thread::spawn(move || append_forever(&wal, &say, start + thread));
+        if thread == SUBMIT_THREAD {
+            std::thread::spawn(move || submit_forever(&wal, &say, start + thread));
+        } else {
+            std::thread::spawn(move || append_forever(&wal, &say, start + thread));
+        }
     }
     work_until_killed();
+}
+
+/// Submits entries without waiting for them: each is acknowledged (`ack ID SEQ`)
+/// only once its receipt resolves `Ok`, from the thread that synced it, or here
+/// when the window is full and the oldest is waited for.
+fn submit_forever(wal: &Wal, say: &Arc<Say>, first_id: u64) {
+    let mut id = first_id;
+    let mut window = VecDeque::new();
+    loop {
+        let receipt = or_exit(
+            wal.submit(Op::Put, &key_for(id), &value_for(id)),
+            "submit",
+            4,
+        );
+        if id % 16 == first_id % 16 {
+            window.push_back((id, receipt));
+        } else {
+            let say = Arc::clone(say);
+            receipt.on_durable(move |result| {
+                let seqs = or_exit(result, "a receipt", 4);
+                say.line(format_args!("ack {id} {}", seqs.start()));
+            });
+        }
+        if window.len() > WINDOW / 16 {
+            let (id, receipt) = window.pop_front().expect("not empty");
+            let seqs = or_exit(receipt.wait(), "a receipt", 4);
+            say.line(format_args!("ack {id} {}", seqs.start()));
+        }
+        id += THREADS;
+    }
 }
 
 fn append_forever(wal: &Wal, say: &Say, first_id: u64) {

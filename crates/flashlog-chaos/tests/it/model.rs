@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use flashlog_testkit::SimFs;
-use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Wal};
+use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Visibility, Wal};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -89,6 +89,8 @@ fn check(wal: &Wal, model: &Model) {
     let read: Vec<Record> = wal
         .iter_from(model.first_seq)
         .expect("iter_from(first_seq)")
+        // The model holds what was appended: under `Manual`, the written edge.
+        .visibility(Visibility::Written)
         .map(|e| {
             let e = e.expect("iterate");
             (e.op(), e.key().to_vec(), e.value().to_vec())

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use flashlog_testkit::SimFs;
 use flashlog_wal::codec::encoded_len;
-use flashlog_wal::{Batch, Op, Options, Position, SegmentId, SyncPolicy, Wal};
+use flashlog_wal::{Batch, Op, Options, Position, SegmentId, SyncPolicy, Visibility, Wal};
 use proptest::prelude::*;
 
 type Placed = (Position, Vec<u8>, Vec<u8>);
@@ -15,6 +15,7 @@ type Placed = (Position, Vec<u8>, Vec<u8>);
 fn placed(wal: &Wal) -> Vec<Placed> {
     wal.iter_from(wal.first_seq())
         .unwrap()
+        .visibility(Visibility::Written)
         .map(|e| {
             let e = e.unwrap();
             (e.position(), e.key().to_vec(), e.value().to_vec())

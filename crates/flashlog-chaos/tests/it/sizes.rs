@@ -3,7 +3,7 @@
 //! appended, alone or in a batch).
 
 use flashlog_wal::codec::{MAX_ENTRY_LEN, MAX_TOTAL_LEN, MIN_TOTAL_LEN};
-use flashlog_wal::{Batch, Error, Op, Options, SegmentId, SyncPolicy, Wal};
+use flashlog_wal::{Batch, Error, Op, Options, SegmentId, SyncPolicy, Visibility, Wal};
 
 /// key + value of the largest entry.
 const MAX_PAYLOAD: usize = (MAX_TOTAL_LEN - MIN_TOTAL_LEN) as usize;
@@ -20,6 +20,7 @@ type Record = (u64, Op, Vec<u8>, Vec<u8>, SegmentId);
 fn records(wal: &Wal) -> Vec<Record> {
     wal.iter_from(wal.first_seq())
         .unwrap()
+        .visibility(Visibility::Written)
         .map(|e| {
             let e = e.unwrap();
             (

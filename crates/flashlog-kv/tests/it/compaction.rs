@@ -4,7 +4,7 @@ use flashlog_kv::{AutoCompact, Db, DbOptions};
 use flashlog_wal::{Op, Options, RecoveryMode, Wal};
 
 use crate::common::{assert_go_layout, contents, copy_dir, fixtures, small, Model};
-use flashlog_testkit::{faulty_disk_options, AfterFailure, Counting, FaultyDisk};
+use flashlog_testkit::{faulty_disk_options, AfterFailure, Counting, FaultyDisk, TraceCapture};
 
 fn fill(db: &Db, rounds: u32, keys: u32, model: &mut Model) {
     for round in 0..rounds {
@@ -243,7 +243,7 @@ fn an_automatic_compaction_failure_is_kept_reported_and_traced() {
         (0, 0, None)
     );
     fs.fail_after(2);
-    let warnings = Warnings::default();
+    let warnings = TraceCapture::at(tracing::Level::WARN);
     tracing::subscriber::with_default(warnings.clone(), || {
         db.put(b"key000", b"acknowledged").unwrap();
     });
@@ -257,7 +257,16 @@ fn an_automatic_compaction_failure_is_kept_reported_and_traced() {
         error.contains("segment-") && error.contains("os error 5"),
         "{error}"
     );
-    let traced = warnings.0.lock().unwrap().clone();
+    // The log traces its poisoning (an error), the store its failed compaction.
+    assert!(
+        warnings.contains("stopped accepting writes"),
+        "{warnings:?}"
+    );
+    let traced: Vec<String> = warnings
+        .lines()
+        .into_iter()
+        .filter(|line| line.contains("compaction"))
+        .collect();
     assert_eq!(traced.len(), 1, "{traced:?}");
     assert!(
         traced[0].contains("automatic compaction failed") && traced[0].contains("os error 5"),
@@ -276,30 +285,60 @@ fn an_automatic_compaction_failure_is_kept_reported_and_traced() {
     );
 }
 
-/// A `tracing` subscriber that keeps the warnings' messages and fields as text.
-#[derive(Clone, Default)]
-struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+/// Under `SyncPolicy::Manual` the store's puts may not be synced when it
+/// compacts: the compaction must still copy every live value it indexed, not
+/// only those the log's durable edge covers.
+#[test]
+fn regression_compaction_under_manual_sync_keeps_unsynced_puts() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Options::default()
+        .max_segment_size(2048)
+        .sync_policy(flashlog_wal::SyncPolicy::Manual);
+    let db = Db::open(
+        dir.path(),
+        DbOptions::default()
+            .wal(wal)
+            .auto_compact(AutoCompact::Never),
+    )
+    .unwrap();
+    let mut model = Model::new();
+    fill(&db, 6, 20, &mut model);
+    db.compact().unwrap();
+    for (key, value) in &model {
+        assert_eq!(db.get(key).unwrap().as_ref(), Some(value), "{key:?}");
+    }
+    db.close().unwrap();
+    let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+    for (key, value) in &model {
+        assert_eq!(
+            db.get(key).unwrap().as_ref(),
+            Some(value),
+            "{key:?} after reopen"
+        );
+    }
+}
 
-impl tracing::Subscriber for Warnings {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        *metadata.level() <= tracing::Level::WARN
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        struct Text(String);
-        impl tracing::field::Visit for Text {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                self.0.push_str(&format!("{}={value:?} ", field.name()));
-            }
-        }
-        let mut text = Text(String::new());
-        event.record(&mut text);
-        self.0.lock().unwrap().push(text.0);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
+/// `Db::metrics`: the store's figures beside its log's.
+#[test]
+fn metrics_show_the_store_beside_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), small(2048).auto_compact(AutoCompact::Never)).unwrap();
+    let mut model = Model::new();
+    fill(&db, 3, 10, &mut model);
+    let before = db.metrics();
+    assert_eq!(before.store.keys, model.len() as u64);
+    assert_eq!(before.store.compactions, 0);
+    assert_eq!(before.store.compaction_time, std::time::Duration::ZERO);
+    // 3 rounds of 10 puts and a delete.
+    assert_eq!(before.log.entries_appended, 33);
+    assert!(before.log.fsyncs >= 1 && before.log.append_latency.count == 33);
+    assert!(before.store.dead_bytes > 0);
+    db.compact().unwrap();
+    let after = db.metrics();
+    assert_eq!(after.store.compactions, 1);
+    assert!(after.store.compaction_time > std::time::Duration::ZERO);
+    assert!(after.store.dead_bytes < before.store.dead_bytes);
+    // The compaction's copies went through the log too.
+    assert!(after.log.entries_appended > before.log.entries_appended);
+    assert!(after.log.truncations >= 1);
 }

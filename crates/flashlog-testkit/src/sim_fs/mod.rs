@@ -96,6 +96,8 @@ impl SimFs {
     pub fn set_fault(&self, fault: Option<SimFault>) {
         let mut sim = self.state();
         sim.faults.fault = fault;
+        // `nth` counts from here: a fault set after another counts its own calls.
+        sim.faults.counted = 0;
     }
 
     /// How many times the fault struck so far.

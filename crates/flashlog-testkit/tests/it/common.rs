@@ -64,6 +64,8 @@ pub struct Driver {
     pub issued: u64,
     /// Results of every call, for contract 4: `true` for `Ok`.
     pub results: Vec<(Step, Result<(), String>)>,
+    /// The operating system's error kind of the last step's error, if any.
+    pub last_io_kind: Option<std::io::ErrorKind>,
     /// Sequence numbers handed out that differ from the model's.
     pub wrong_seq: Vec<String>,
 }
@@ -75,6 +77,7 @@ impl Driver {
             policy,
             issued: 0,
             results: Vec::new(),
+            last_io_kind: None,
             wrong_seq: Vec::new(),
         }
     }
@@ -141,8 +144,24 @@ impl Driver {
             }
         };
         let ok = result.is_ok();
+        self.last_io_kind = result.as_ref().err().and_then(Error::io_kind);
         self.results.push((step, result.map_err(|e| e.to_string())));
         ok
+    }
+
+    /// After a step failed without poisoning the log: the write was refused for a
+    /// full disk and its entries (everything after the written edge) taken back,
+    /// their numbers free for the next ones. Returns a complaint if that is not
+    /// what the error says.
+    pub fn refused(&mut self, wal: &Wal) -> Option<String> {
+        let (_, last) = self.results.last()?;
+        let full = matches!(
+            self.last_io_kind,
+            Some(std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+        );
+        let taken_back = wal.last_seq() + 1;
+        self.model.truncate_back(taken_back, true);
+        (!full).then(|| format!("failed without poisoning the log: {last:?}"))
     }
 
     /// Closes the log; a successful close makes everything durable.

@@ -166,21 +166,22 @@ fn segments_deleted_by_truncate_back_are_never_replayed() {
 }
 
 #[test]
-fn a_side_file_rename_is_not_durable_until_the_directory_is_synced() {
-    // The rename of flashlog.meta.tmp over flashlog.meta is among the changes a
-    // crash can drop; recovery then sees the old state (or a leftover tmp).
+fn a_side_file_write_is_not_durable_until_synced() {
+    // The side file exists from the log's creation on, so a store overwrites it
+    // in place: the write is among the changes a crash can drop before its
+    // fdatasync; recovery then sees the old state.
     let sim = SimFs::new();
     let wal = Wal::open(DIR, options(&sim, SEGMENT, SyncPolicy::Always)).unwrap();
     for n in 0..6 {
         wal.append(Op::Put, b"k", &value(n, 8)).unwrap();
     }
-    let mut saw_rename = false;
-    sim.crash_after(Some(4)); // tmp create, write, fsync, rename
+    let mut saw_write = false;
+    sim.crash_after(Some(1)); // the overwrite in place, before its fdatasync
     assert!(wal.truncate_front(5).is_err());
     for change in sim.pending() {
-        saw_rename |= matches!(change, Change::Rename { .. });
+        saw_write |= matches!(change, Change::Write { .. });
     }
-    assert!(saw_rename, "the rename is pending: {:?}", sim.pending());
+    assert!(saw_write, "the write is pending: {:?}", sim.pending());
     drop(wal);
     let image = sim.crash(CrashModel::DropUnsynced);
     // The side file exists from the log's creation on; the lost rename leaves the

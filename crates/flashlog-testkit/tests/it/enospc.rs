@@ -1,6 +1,7 @@
-//! Real ENOSPC on a small tmpfs (needs root to mount): a clear error, nothing
-//! acknowledged that is not on disk, and appends work again once space is freed and
-//! the log is reopened.
+//! Real ENOSPC on a small tmpfs (needs root to mount): a clear error naming the
+//! segment, nothing acknowledged that is not on disk, the log not poisoned, and
+//! appends work again on the same open log once space is freed (issue 15), and
+//! after a reopen.
 
 use std::fs;
 use std::path::Path;
@@ -11,9 +12,9 @@ use flashlog_wal::{Error, Op, Options, SyncPolicy, Wal};
 use crate::common::value;
 use crate::system::{cannot_run, require_root, Mount};
 
-/// Fills a 256 KiB tmpfs with a log until a write fails; returns the model and
-/// the failing error.
-fn fill(mount: &Path, options: &Options, entry: usize) -> (LogModel, Error) {
+/// Fills a 256 KiB tmpfs with a log until a write fails; returns the log (still
+/// open), the model and the failing error.
+fn fill(mount: &Path, options: &Options, entry: usize) -> (Wal, LogModel, Error) {
     let dir = mount.join("log");
     let wal = Wal::open(&dir, options.clone()).unwrap();
     let mut model = LogModel::new();
@@ -26,12 +27,14 @@ fn fill(mount: &Path, options: &Options, entry: usize) -> (LogModel, Error) {
                 model.ack_through(seq);
             }
             Err(err) => {
-                // Contract 4: the log is poisoned until reopened.
-                assert!(matches!(
-                    wal.append(Op::Put, b"late", b""),
-                    Err(Error::Poisoned { .. })
-                ));
-                return (model, err);
+                // Refused and taken back, not poisoned: the numbers go to the
+                // next entries. Still full: refused again.
+                assert!(wal.poisoned().is_none(), "poisoned by {err}");
+                model.truncate_back(seq, true);
+                let again = wal.append(Op::Put, b"late", &value(n, entry)).unwrap_err();
+                check_enospc(&again);
+                assert_eq!(wal.last_seq(), seq - 1);
+                return (wal, model, err);
             }
         }
     }
@@ -62,17 +65,21 @@ fn scenario(name: &str, options: Options, entry: usize) -> (usize, String) {
         .unwrap_or_else(|reason| cannot_run(name, &format!("cannot mount a tmpfs: {reason}")));
     let filler = mount.path.join("filler");
     fs::write(&filler, vec![1u8; 160 << 10]).unwrap();
-    let (model, err) = fill(&mount.path, &options, entry);
+    let (wal, mut model, err) = fill(&mount.path, &options, entry);
     check_enospc(&err);
     let dir = mount.path.join("log");
-    // Free the space, reopen: everything acknowledged is there, nothing else, and
-    // appends work again.
+    // Free the space: the same open log appends again, no reopen needed.
     fs::remove_file(&filler).unwrap();
+    let next = model.issue(Op::Put, b"after", b"space");
+    assert_eq!(wal.append(Op::Put, b"after", b"space").unwrap(), next);
+    model.ack_through(next);
+    wal.close().unwrap();
+    drop(wal);
+    // Reopened: everything acknowledged is there, nothing else.
     let wal = Wal::open(&dir, options).unwrap();
     let recovered = Recovered::read(&wal).unwrap();
     check_recovered(&recovered, &model).unwrap();
-    let next = wal.last_seq() + 1;
-    assert_eq!(wal.append(Op::Put, b"after", b"space").unwrap(), next);
+    assert_eq!(wal.append(Op::Put, b"after", b"reopen").unwrap(), next + 1);
     wal.close().unwrap();
     let segments = wal.segments().len();
     drop(wal);
@@ -95,7 +102,9 @@ fn enospc_during_append_is_a_clear_error_and_recoverable() {
 #[ignore = "needs root: mounts a 256 KiB tmpfs to fill it"]
 fn enospc_during_rotation_is_a_clear_error_and_recoverable() {
     // Segments of one 4 KiB page, preallocated at their first write: space runs
-    // out exactly when a rotation starts a new segment.
+    // out exactly when a rotation starts a new segment. The side file naming it
+    // is overwritten in place (no new space); the entry's write into the new
+    // segment is refused, and the new segment stays, empty, as the active one.
     let options = Options::default()
         .sync_policy(SyncPolicy::Always)
         .max_segment_size(4096);
@@ -118,7 +127,8 @@ fn regression_preallocation_that_does_not_fit_is_not_a_full_disk() {
         .unwrap_or_else(|reason| cannot_run(name, &format!("cannot mount a tmpfs: {reason}")));
     fs::write(mount.path.join("filler"), vec![1u8; 160 << 10]).unwrap();
     let options = Options::default().sync_policy(SyncPolicy::Always);
-    let (model, err) = fill(&mount.path, &options, 1000);
+    let (wal, model, err) = fill(&mount.path, &options, 1000);
+    drop(wal);
     check_enospc(&err);
     let acked = model.issued().iter().filter(|issued| issued.acked).count();
     // Before the fix, the very first append failed: its 1 MiB of zeros did not fit.

@@ -9,9 +9,11 @@ use crate::checkpoint::Sealed;
 use crate::error::{Error, Result};
 use crate::fs::PathFile;
 use crate::index::{Run, Unloaded};
+use crate::options::Visibility;
 use crate::position::Position;
 use crate::reader::{corrupt, Iter, LoadedRun, TrustedScan};
 use crate::segment::{self, Piece};
+use crate::sync::atomic::Ordering;
 
 /// The most bytes one read of an iterator asks for (at least one entry is read).
 const MAX_RUN_BYTES: u64 = 1 << 20;
@@ -34,19 +36,17 @@ impl Iter {
             // A truncation done before the lock was taken is seen here, so the
             // run below never continues a history that was cut.
             self.check_cuts()?;
-            if self.next_seq < state.visible_end() {
+            let end = shared.visible_end(&state, self.visibility);
+            if self.next_seq < end {
                 let first = state.index.first_seq();
                 if self.next_seq < first {
                     return Err(Error::SeqOutOfRange {
                         seq: self.next_seq,
                         first,
-                        last: state.visible_end() - 1,
+                        last: end - 1,
                     });
                 }
-                let run = match state
-                    .index
-                    .run(self.next_seq, state.visible_end(), MAX_RUN_BYTES)
-                {
+                let run = match state.index.run(self.next_seq, end, MAX_RUN_BYTES) {
                     Ok(Some(run)) => run,
                     Ok(None) => match state.index.gap_end(self.next_seq) {
                         // Skipped damage held these numbers: pass over them.
@@ -109,6 +109,16 @@ impl Iter {
                 // A view of the log as it was opened never grows either.
                 return Err(Error::ReadOnly);
             }
+            let written = self.visibility == Visibility::Written;
+            if written {
+                // Counted before looking at the edge again: a leader that
+                // publishes it after this look sees the count and wakes us.
+                shared.written_followers.fetch_add(1, Ordering::SeqCst);
+                if self.next_seq < shared.visible_end(&state, self.visibility) {
+                    shared.written_followers.fetch_sub(1, Ordering::SeqCst);
+                    continue;
+                }
+            }
             state.tail_waiters += 1;
             state = match (timeout, deadline) {
                 (Some(_), Some(deadline)) => {
@@ -122,8 +132,11 @@ impl Iter {
                 _ => shared.wait(&shared.appended, state),
             };
             state.tail_waiters -= 1;
+            if written {
+                shared.written_followers.fetch_sub(1, Ordering::SeqCst);
+            }
             if deadline.is_some_and(|deadline| Instant::now() >= deadline)
-                && self.next_seq >= state.visible_end()
+                && self.next_seq >= shared.visible_end(&state, self.visibility)
             {
                 return Ok(false);
             }

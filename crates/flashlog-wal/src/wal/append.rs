@@ -1,14 +1,16 @@
 //! [`Wal`]'s writing methods: appending entries and syncing them.
 
 use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::Instant;
 
 use crate::batch::Batch;
-#[cfg(doc)]
-use crate::error::Error;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::op::Op;
 use crate::options::SyncPolicy;
+use crate::receipt::{Completion, Receipt};
 use crate::segment_writer::Pending;
+use crate::sync::atomic::Ordering;
 use crate::wal::Wal;
 use crate::writer::Goal;
 
@@ -26,12 +28,14 @@ impl Wal {
     /// [`Error::Closed`] after [`Wal::close`]; the I/O error of a failed write or
     /// fsync, and [`Error::Poisoned`] for every append after it.
     pub fn append(&self, op: Op, key: &[u8], value: &[u8]) -> Result<u64> {
+        let started = Instant::now();
         let max = self.shared.options.max_segment_size;
         let entry = Pending::new(op, key, value, max)?;
         let mut state = self.shared.lock();
         state.refuse_writes()?;
         let seq = state.enqueue(&entry, max);
         self.shared.commit(state, seq, self.append_goal())?;
+        self.shared.metrics.append(started.elapsed());
         self.retain_if_due();
         Ok(seq)
     }
@@ -94,6 +98,7 @@ impl Wal {
 
     /// Appends `batch`, whose entries may be up to `max_len` bytes each.
     fn append_entries(&self, batch: &Batch, max_len: u64) -> Result<RangeInclusive<u64>> {
+        let started = Instant::now();
         let max = self.shared.options.max_segment_size;
         let entries = batch.pending(max_len)?;
         let mut state = self.shared.lock();
@@ -107,7 +112,98 @@ impl Wal {
             self.shared.commit(state, last, self.append_goal())?;
             self.retain_if_due();
         }
+        self.shared.metrics.append(started.elapsed());
         Ok(first..=last)
+    }
+
+    /// Queues one entry for the group commit and returns at once, without
+    /// waiting for any I/O: the entry has its sequence number
+    /// ([`Receipt::seqs`]), is readable through the written edge once written,
+    /// and the [`Receipt`] resolves when it is durable, as [`Wal::append`]
+    /// means it under the log's [`SyncPolicy`] (under `Manual` and `Interval`:
+    /// after the next sync). The log's syncer thread writes it if no blocking
+    /// appender's group does; a failure of that write or its fsync resolves the
+    /// receipt with the error.
+    ///
+    /// ```
+    /// use flashlog_wal::{Op, Options, Wal};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let wal = Wal::open(dir.path(), Options::default())?;
+    /// let receipts = (0..100u32)
+    ///     .map(|i| wal.submit(Op::Put, &i.to_be_bytes(), b"value"))
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// // A few fsyncs covered all hundred.
+    /// for (i, receipt) in receipts.into_iter().enumerate() {
+    ///     assert_eq!(receipt.wait()?, i as u64 + 1..=i as u64 + 1);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Wal::append`] for what is refused at once ([`Error::EntryTooLarge`],
+    /// [`Error::Closed`], [`Error::Poisoned`], [`Error::ReadOnly`]); I/O errors
+    /// come through the receipt.
+    pub fn submit(&self, op: Op, key: &[u8], value: &[u8]) -> Result<Receipt> {
+        let max = self.shared.options.max_segment_size;
+        let entry = Pending::new(op, key, value, max)?;
+        self.submit_entries(std::slice::from_ref(&entry))
+    }
+
+    /// Queues every entry of `batch`, in order, as [`Wal::submit`] does one: one
+    /// receipt for all of them, resolved when the last is durable. An empty batch
+    /// gives a receipt already resolved, with an empty range.
+    ///
+    /// # Errors
+    /// As [`Wal::submit`]; if any entry is too large, nothing is queued.
+    pub fn submit_batch(&self, batch: &Batch) -> Result<Receipt> {
+        let entries = batch.pending(self.shared.options.max_segment_size)?;
+        self.submit_entries(&entries)
+    }
+
+    fn submit_entries(&self, entries: &[Pending<'_>]) -> Result<Receipt> {
+        self.start_syncer()?;
+        let max = self.shared.options.max_segment_size;
+        let mut state = self.shared.lock();
+        state.refuse_writes()?;
+        let first = state.index.next_seq();
+        for entry in entries {
+            state.enqueue(entry, max);
+        }
+        let completion = Completion::new(first..=state.index.next_seq() - 1);
+        if entries.is_empty() {
+            drop(state);
+            completion.resolve(Ok(()));
+        } else {
+            state.receipts.push_back(Arc::clone(&completion));
+            self.shared.hand_over(&mut state);
+            drop(state);
+            // The syncer's groups rotate for submitters: retention runs here,
+            // in a submitting thread, never in the syncer (wal/retention.rs).
+            self.retain_if_due();
+        }
+        Ok(Receipt::new(completion))
+    }
+
+    /// The last sequence number handed to the operating system: what
+    /// [`Visibility::Written`](crate::Visibility::Written) readers see. It may
+    /// run ahead of [`Wal::durable_seq`] while a group's fsync runs (and, under
+    /// `Manual` and `Interval`, until the next sync). Lock-free.
+    pub fn written_seq(&self) -> u64 {
+        self.shared.written_edge.load(Ordering::SeqCst)
+    }
+
+    /// Why the log refuses writes since a write or fsync failed: the failure
+    /// (what every later write's [`Error::Poisoned`] carries), or `None` while
+    /// it accepts them. A write refused for a full disk does not poison the log.
+    pub fn poisoned(&self) -> Option<Arc<Error>> {
+        self.shared.lock().poisoned.clone()
+    }
+
+    /// The last sequence number an fdatasync covered: every entry up to it
+    /// survives any crash.
+    pub fn durable_seq(&self) -> u64 {
+        self.shared.lock().synced_seq
     }
 
     fn append_goal(&self) -> Goal {

@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::index::SegmentIndex;
+use crate::receipt::{self, Failure};
 use crate::segment_writer::{Preallocation, SegmentWriter};
 use crate::state::State;
 use crate::sync::atomic::Ordering;
@@ -12,8 +13,9 @@ use crate::wal::{out_of_range, Wal};
 use crate::writer::{store_checkpoint, Goal};
 
 impl Wal {
-    /// Removes the oldest segments whose entries all come before `seq` (a
-    /// checkpoint: entries before `seq` are no longer needed). Entries from `seq` on
+    /// Removes the oldest segments whose entries all come before `seq`, for a
+    /// caller that no longer needs the entries before `seq` (a snapshot or a
+    /// compaction holds what they said). Entries from `seq` on
     /// always stay, and so may some before it that share a segment with them; the
     /// active segment is never removed. Returns the new [`Wal::first_seq`].
     ///
@@ -31,11 +33,24 @@ impl Wal {
     /// exclusively (retention, which reads the cursors under it).
     pub(super) fn truncate_front_pinned(&self, seq: u64) -> Result<u64> {
         let mut state = self.quiesce()?;
+        let before = state.index.first_seq();
         let State { index, meta, .. } = &mut *state;
         let result = truncate::front(&self.shared.dir, index, meta, seq);
         let first = state.index.first_seq();
         self.shared.first_seq.store(first, Ordering::Release);
+        let removed = result.as_ref().map_or(0, Vec::len);
         self.finish_truncation(state, result)?;
+        if removed > 0 {
+            let metrics = &self.shared.metrics;
+            metrics.count(&metrics.truncations);
+            tracing::info!(
+                seq,
+                removed_segments = removed,
+                first_seq = first,
+                entries_removed = first - before,
+                "flashlog: truncate_front"
+            );
+        }
         Ok(first)
     }
 
@@ -81,14 +96,30 @@ impl Wal {
                 SegmentWriter::open(&self.shared.dir, active.id, active.end, preallocation)?;
             Ok((removed, writer))
         });
+        let mut cut = Vec::new();
         let result = result.map(|(removed, writer)| {
             let last = state.index.next_seq() - 1;
             state.writer = Some(writer);
             state.written_seq = state.written_seq.min(last);
             state.synced_seq = state.synced_seq.min(last);
+            self.shared
+                .written_edge
+                .store(state.written_seq, Ordering::SeqCst);
+            // Receipts of removed entries never resolve as durable: the numbers
+            // go to new entries, whose syncs must not resolve them.
+            cut = state.take_cut_receipts(seq);
             removed
         });
-        self.finish_truncation(state, result)
+        self.finish_truncation(state, result)?;
+        let metrics = &self.shared.metrics;
+        metrics.count(&metrics.truncations);
+        tracing::info!(
+            first_cut = seq,
+            refused_receipts = cut.len(),
+            "flashlog: truncate_back"
+        );
+        receipt::resolve_all(cut, &Err(Failure::Truncated { first_cut: seq }));
+        Ok(())
     }
 
     /// Seals the active segment and starts a new one, so that every entry appended
@@ -116,6 +147,9 @@ impl Wal {
             Ok(()) => {
                 state.index.segments.push_back(next);
                 store_checkpoint(&self.shared.dir, &state.index.sealed(id));
+                let metrics = &self.shared.metrics;
+                metrics.count(&metrics.rotations);
+                tracing::debug!(segment = %id.file_name(), "flashlog: new segment (rotate)");
                 // Retention after a rotation, as an appender's (wal/retention.rs).
                 self.shared.retention.sealed();
                 drop(state);
@@ -164,8 +198,8 @@ impl Wal {
     /// Stops the log accepting writes after `err`, wakes every waiter, and returns
     /// the error.
     fn poison(&self, mut state: MutexGuard<'_, State>, err: Error) -> Error {
-        state.poisoned = Some(err.poison_cause());
-        self.shared.wake_everyone(&mut state);
+        state.poison(err.poison_cause(), &self.shared.metrics);
+        self.shared.wake_everyone(state);
         err
     }
 }

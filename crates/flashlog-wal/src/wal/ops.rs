@@ -36,7 +36,7 @@ impl Wal {
     /// for n in 0..5u8 {
     ///     wal.append(Op::Put, b"k", &[n])?;
     /// }
-    /// assert_eq!(wal.cursor("indexer")?, None);
+    /// assert_eq!(wal.cursor("indexer"), None);
     /// for entry in wal.iter_from(1)?.take(3) {
     ///     let entry = entry?; // ... handle it ...
     ///     wal.set_cursor("indexer", entry.seq())?; // durable when it returns
@@ -45,22 +45,23 @@ impl Wal {
     ///
     /// // After a restart, resume after the last entry handled.
     /// let wal = Wal::open(dir.path(), Options::default())?;
-    /// let resume = wal.cursor("indexer")?.map_or(1, |seq| seq + 1);
+    /// let resume = wal.cursor("indexer").map_or(1, |seq| seq + 1);
     /// assert_eq!(wal.iter_from(resume)?.next().transpose()?.map(|e| e.value().to_vec()), Some(vec![3]));
     ///
     /// // A truncate_back below a cursor lowers it.
     /// wal.truncate_back(2)?;
-    /// assert_eq!(wal.cursor("indexer")?, Some(1));
+    /// assert_eq!(wal.cursor("indexer"), Some(1));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
-    /// # Errors
-    /// [`Error::InvalidCursorName`] (a name is 1 to 128 bytes of printable
-    /// ASCII, `!` to `~`); [`Error::CorruptCursors`] when the cursor file is
-    /// damaged; [`Error::Io`] when it cannot be read.
-    pub fn cursor(&self, name: &str) -> Result<Option<u64>> {
-        check_name(name)?;
-        Ok(self.cursors.all()?.get(name).copied())
+    /// A name that is not a valid cursor name (1 to 128 bytes of printable
+    /// ASCII, `!` to `~`) has no cursor: `None`. So has every name while the
+    /// cursor file is damaged, or, for a view, cannot be read: [`Wal::cursors`]
+    /// returns that error ([`Error::CorruptCursors`], [`Error::Io`]), and the
+    /// recovery report names the file.
+    pub fn cursor(&self, name: &str) -> Option<u64> {
+        check_name(name).ok()?;
+        self.cursors.all().ok()?.get(name).copied()
     }
 
     /// Every cursor and its position, by name (see [`Wal::cursor`]).

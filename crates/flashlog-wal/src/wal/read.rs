@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::index::Located;
 #[cfg(doc)]
 use crate::options::SyncPolicy;
+use crate::options::Visibility;
 use crate::position::Position;
 use crate::reader::{decode_at, Iter};
 #[cfg(doc)]
@@ -82,7 +83,10 @@ impl Wal {
         loop {
             let state = self.shared.lock();
             match state.index.locate(seq) {
-                Ok(Some(located)) if seq < state.visible_end() => return Ok(located),
+                // Written entries are readable, before their fsync too.
+                Ok(Some(located)) if seq < self.shared.visible_end(&state, Visibility::Written) => {
+                    return Ok(located)
+                }
                 Ok(None) if state.index.gap_end(seq).is_some() => {
                     return Err(Error::Skipped { seq })
                 }

@@ -77,6 +77,7 @@ impl Wal {
             return Err(Error::ReadOnly);
         }
         let outcome = self.run_retention();
+        trace(&outcome, false);
         let mut inner = self.shared.retention.lock();
         inner.totals.add(outcome.as_ref().map_err(|_| ()));
         outcome
@@ -102,7 +103,9 @@ impl Wal {
         if self.shared.options.retention.is_none() || !self.shared.retention.take_due() {
             return;
         }
-        let outcome = self.run_retention().map_err(Arc::new);
+        let outcome = self.run_retention();
+        trace(&outcome, true);
+        let outcome = outcome.map_err(Arc::new);
         let mut inner = self.shared.retention.lock();
         inner.totals.add(outcome.as_ref().map_err(|_| ()));
         inner.last = Some(outcome);
@@ -170,5 +173,41 @@ impl Wal {
         report.bytes_removed = report.removed.iter().map(|s| s.bytes).sum();
         drop(inner);
         Ok(report)
+    }
+}
+
+/// The `tracing` events of one application: what it removed (info), what a
+/// cursor held back (debug), and a failure (warn: an automatic one has no
+/// caller to return it to).
+fn trace(outcome: &Result<RetentionReport>, automatic: bool) {
+    match outcome {
+        Ok(report) => {
+            if !report.removed.is_empty() {
+                let (for_bytes, for_age) = report.by_reason();
+                tracing::info!(
+                    removed_segments = report.removed.len(),
+                    for_bytes,
+                    for_age,
+                    entries_removed = report.entries_removed,
+                    bytes_removed = report.bytes_removed,
+                    first_seq = report.first_seq,
+                    automatic,
+                    "flashlog: retention"
+                );
+            }
+            if let Some(held) = &report.held_back {
+                tracing::debug!(
+                    cursor = %held.cursor,
+                    seq = held.seq,
+                    segments = held.segments,
+                    bytes = held.bytes,
+                    "flashlog: retention held back by a cursor"
+                );
+            }
+            if let Some(err) = &report.sealing_times_error {
+                tracing::warn!(error = %err, "flashlog: sealing times not stored");
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, automatic, "flashlog: retention failed"),
     }
 }

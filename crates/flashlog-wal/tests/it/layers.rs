@@ -51,6 +51,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "index",
             "index::segment_index",
+            "metrics",
+            "receipt",
             "report",
             "retainer",
             "state",
@@ -62,6 +64,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "paths",
         &[
+            "rollback",
+            "syncer",
             "writer",
             "reader",
             "reader::load",

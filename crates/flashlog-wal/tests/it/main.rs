@@ -6,10 +6,15 @@ mod checkpoint;
 mod common;
 mod concurrency;
 mod cursors;
+mod full_disk;
 mod go_compat;
 mod group_commit;
 mod layers;
+mod metrics;
+#[cfg(feature = "metrics")]
+mod metrics_facade;
 mod reading;
+mod receipts;
 mod recovery;
 mod repair;
 mod retention;

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use flashlog_testkit::{CrashModel, SimFs};
 use flashlog_wal::{
-    CursorRule, Error, Op, Options, Retention, RetentionReason, SideFileAction, SyncPolicy, Wal,
-    SEALED_FILE,
+    CursorRule, Error, Op, Options, Retention, RetentionReason, SideFileAction, SyncPolicy,
+    Visibility, Wal, SEALED_FILE,
 };
 
 use crate::common::open;
@@ -312,7 +312,8 @@ fn check_entries(wal: &Wal, context: &str) {
 
 /// A crash after every mutation of `apply_retention`, under every crash model:
 /// each image opens to the log before the removal or after it, with every
-/// entry it keeps intact, and no side-file note.
+/// entry it keeps intact, and no side-file note but a torn copy of the side
+/// file (overwritten in place) replaced by the other.
 #[test]
 fn a_crash_at_any_step_of_retention_reopens_before_or_after_it() {
     let base = SimFs::new();
@@ -340,7 +341,14 @@ fn a_crash_at_any_step_of_retention_reopens_before_or_after_it() {
             let context = format!("crash after {k}, {model:?}");
             let wal = Wal::open(DIR, sim_options(&image))
                 .unwrap_or_else(|err| panic!("{context}: {err}"));
-            assert!(wal.recovery_report().side_files.is_empty(), "{context}");
+            // A side file overwritten in place may be torn: one copy is then used
+            // for the other. Nothing else is noted, the sealing times least.
+            for note in &wal.recovery_report().side_files {
+                assert!(
+                    matches!(note.action, SideFileAction::UsedOtherCopy { .. }),
+                    "{context}: {note}"
+                );
+            }
             assert_eq!(wal.last_seq(), 43, "{context}");
             // 160 bytes of 20-byte entries: the active segment (3) and the
             // sealed one before it (5) fit.
@@ -444,6 +452,7 @@ fn appenders_a_consumer_and_applications_at_once_never_pass_the_cursor() {
                 let batch: Vec<u64> = wal
                     .iter_from(handled + 1)
                     .unwrap_or_else(|err| panic!("after {handled}: {err}"))
+                    .visibility(Visibility::Written) // under Manual: what was written
                     .take(20)
                     .map(|entry| entry.unwrap().seq())
                     .collect();
@@ -462,12 +471,16 @@ fn appenders_a_consumer_and_applications_at_once_never_pass_the_cursor() {
             wal.apply_retention().unwrap();
             applications += 1;
             let first = wal.first_seq();
-            let cursor = wal.cursor("consumer").unwrap().unwrap();
+            let cursor = wal.cursor("consumer").unwrap();
             assert!(first <= cursor + 1, "first {first}, cursor {cursor}");
             std::thread::sleep(Duration::from_millis(10));
         }
         let handled = consumer.join().unwrap();
-        assert!(applications > 0 && handled > 0);
+        assert!(
+            applications > 0 && handled > 0,
+            "applications {applications}, handled {handled}, last {}",
+            wal.last_seq()
+        );
     });
     let totals = wal.retention_totals();
     assert_eq!(totals.failures, 0);
