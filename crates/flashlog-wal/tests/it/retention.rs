@@ -272,6 +272,29 @@ fn rotate_applies_retention() {
     assert_eq!(report.removed[0].reason, RetentionReason::Bytes);
 }
 
+/// A log written only through receipts (the syncer thread leads its groups and
+/// rotates) applies retention too: in the submitting threads.
+#[test]
+fn submitters_apply_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options::default()
+        .max_segment_size(100)
+        .retention(Retention::default().max_bytes(200));
+    let wal = open(dir.path(), options);
+    let mut last = None;
+    for n in 0..60u8 {
+        last = Some(wal.submit(Op::Put, b"k", &[n]).unwrap());
+    }
+    last.unwrap().wait().unwrap();
+    wal.submit(Op::Put, b"k", &[60]).unwrap().wait().unwrap();
+    let totals = wal.retention_totals();
+    assert!(totals.segments_removed > 0, "{totals:?}");
+    assert_eq!(wal.metrics().retention, totals);
+    let kept: u64 = wal.segments().iter().map(|s| s.bytes).sum();
+    assert!(kept <= 200 + 100, "{kept}");
+    check_entries(&wal, "submitted");
+}
+
 #[test]
 fn a_read_only_view_does_not_apply_retention() {
     let dir = tempfile::tempdir().unwrap();
