@@ -13,6 +13,7 @@ mod reading;
 mod recovery;
 mod repair;
 mod retention;
+mod retention_crash;
 mod rotation;
 mod round_trip;
 mod scrub;
