@@ -18,6 +18,7 @@ mod receipts;
 mod recovery;
 mod repair;
 mod retention;
+mod retention_crash;
 mod rotation;
 mod round_trip;
 mod scrub;
