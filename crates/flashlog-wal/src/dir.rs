@@ -33,6 +33,11 @@ pub const CURSORS_FILE: &str = "flashlog.cursors";
 /// The name the cursor file is written under before it is renamed into place.
 pub(crate) const CURSORS_TMP_FILE: &str = "flashlog.cursors.tmp";
 
+/// The sealing times of segments, for retention by age (see `sealed.rs`).
+pub const SEALED_FILE: &str = "flashlog.sealed";
+/// The name the sealing-time file is written under before it is renamed into place.
+pub(crate) const SEALED_TMP_FILE: &str = "flashlog.sealed.tmp";
+
 /// What a segment is rewritten under before it is renamed over the original; a
 /// leftover one (a crash during [`remove_skipped_damage`](crate::remove_skipped_damage))
 /// is removed at open.

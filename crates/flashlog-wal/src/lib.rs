@@ -10,6 +10,7 @@ pub mod fs;
 mod op;
 mod options;
 mod position;
+mod retention;
 mod scrub_rate;
 mod sync;
 // files
@@ -17,6 +18,7 @@ mod checkpoint;
 mod cursors;
 mod dir;
 mod meta;
+mod sealed;
 mod segment;
 mod segment_writer;
 // state
@@ -24,6 +26,7 @@ mod index;
 mod metrics;
 mod receipt;
 mod report;
+mod retainer;
 mod state;
 mod waiters;
 // paths
@@ -41,7 +44,7 @@ mod wal;
 
 pub use batch::Batch;
 pub use cursors::{read_cursors, MAX_CURSORS, MAX_CURSOR_NAME_LEN};
-pub use dir::{CURSORS_FILE, INDEX_FILE, LOCK_FILE, META_COPY_FILE, META_FILE};
+pub use dir::{CURSORS_FILE, INDEX_FILE, LOCK_FILE, META_COPY_FILE, META_FILE, SEALED_FILE};
 pub use entry::Entry;
 pub use error::{CorruptionKind, Error, Result};
 pub use meta::{SideFileAction, SideFileNote, SideFileProblem};
@@ -58,6 +61,10 @@ pub use repair::{
     rebuild_side_file, remove_skipped_damage, repair, Cut, RepairMode, RepairOptions, RepairReport,
 };
 pub use report::{Damage, RecoveryReport};
+pub use retention::{
+    CursorRule, HeldBack, RemovedSegment, Retention, RetentionReason, RetentionReport,
+    RetentionTotals,
+};
 pub use scrub::ScrubReport;
 pub use scrub_rate::ScrubRate;
 pub use wal::{SegmentInfo, Wal};

@@ -251,6 +251,10 @@ pub enum SideFileAction {
     /// ever, and the cursor calls fail until the file is restored or removed
     /// ([`Wal::clear_cursors`](crate::Wal::clear_cursors)).
     CursorsUnavailable,
+    /// The sealing-time file `flashlog.sealed` could not be used: every sealed
+    /// segment counts as sealed when the log was opened (retention by age
+    /// waits longer, never less).
+    SealingTimesReset,
 }
 
 /// A side file recovery could not use, and what it did instead: an entry of
@@ -279,6 +283,9 @@ impl fmt::Display for SideFileNote {
             SideFileAction::Ignored => f.write_str("ignored it and scanned every segment"),
             SideFileAction::CursorsUnavailable => f.write_str(
                 "the log is unaffected; the cursor calls fail until the file is restored or removed (Wal::clear_cursors)",
+            ),
+            SideFileAction::SealingTimesReset => f.write_str(
+                "the log is unaffected; retention counts every sealed segment as sealed at this open",
             ),
         }
     }

@@ -271,6 +271,8 @@ pub struct Metrics {
     pub durable_seq: u64,
     /// Iterators alive.
     pub open_readers: u64,
+    /// Retention's running totals ([`Wal::retention_totals`](crate::Wal::retention_totals)).
+    pub retention: crate::retention::RetentionTotals,
 }
 
 /// The gauges a snapshot reads from the log's state.
@@ -298,6 +300,7 @@ impl Recorder {
             group_entries: self.group_entries.snapshot(),
             group_bytes: self.group_bytes.snapshot(),
             append_latency: self.append_nanos.snapshot(),
+            retention: crate::retention::RetentionTotals::default(),
             segments: gauges.segments,
             bytes_on_disk: gauges.bytes_on_disk,
             written_seq: gauges.written_seq,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::codec::MIN_ENTRY_LEN;
 use crate::error::Error;
 use crate::fs::{Fs, StdFs};
+use crate::retention::Retention;
 use crate::scrub_rate::ScrubRate;
 
 /// Which entries a reader sees: those durable, or those written.
@@ -183,6 +184,8 @@ pub struct Options {
     /// The background scrubber's interval and rate, if any (see
     /// [`Options::scrub_every()`]).
     pub scrub: Option<(Duration, ScrubRate)>,
+    /// The retention policy, if any (see [`Options::retention()`]).
+    pub retention: Option<Retention>,
 }
 
 /// The default segment size limit, as in the Go implementation: 16 MiB.
@@ -208,6 +211,7 @@ impl Default for Options {
             preallocate: DEFAULT_PREALLOCATE,
             slow_fsync: DEFAULT_SLOW_FSYNC,
             scrub: None,
+            retention: None,
         }
     }
 }
@@ -297,6 +301,22 @@ impl Options {
         self
     }
 
+    /// Removes the oldest segments past `retention`'s limits (bytes, age),
+    /// through the crash-safe [`Wal::truncate_front`](crate::Wal::truncate_front):
+    /// after every rotation (by an appender of the log once its group commit is
+    /// over, never inside one; by [`Wal::rotate`](crate::Wal::rotate) itself), at
+    /// the first append after the open, and when
+    /// [`Wal::apply_retention`](crate::Wal::apply_retention) is called. See
+    /// [`Retention`] for what it keeps. A log opened read-only never applies it.
+    /// A policy without a limit, or with a zero one, is refused by
+    /// [`Wal::open`](crate::Wal::open) ([`Error::InvalidOptions`]). Default: none,
+    /// the log keeps everything.
+    #[must_use]
+    pub fn retention(mut self, retention: Retention) -> Options {
+        self.retention = Some(retention);
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.max_segment_size < MIN_ENTRY_LEN {
             return Err(Error::InvalidOptions(
@@ -321,6 +341,9 @@ impl Options {
             }
             rate.validate()?;
         }
+        if let Some(retention) = &self.retention {
+            retention.validate()?;
+        }
         if let SyncPolicy::Interval(interval) = self.sync_policy {
             if interval.is_zero() {
                 return Err(Error::InvalidOptions(
@@ -343,6 +366,7 @@ impl fmt::Debug for Options {
             .field("preallocate", &self.preallocate)
             .field("slow_fsync", &self.slow_fsync)
             .field("scrub", &self.scrub)
+            .field("retention", &self.retention)
             .finish()
     }
 }

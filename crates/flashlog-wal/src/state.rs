@@ -16,6 +16,7 @@ use crate::metrics::Recorder;
 use crate::options::{Options, Visibility};
 use crate::position::SegmentId;
 use crate::report::RecoveryReport;
+use crate::retainer::Retainer;
 use crate::segment_writer::{Chunk, SegmentWriter};
 use crate::waiters::{Turn, Waiters};
 
@@ -66,6 +67,8 @@ pub(crate) struct Shared {
     /// an iterator can check, without the lock, that an entry it read ahead is
     /// still in the log before it yields it.
     pub first_seq: AtomicU64,
+    /// Retention: whether it is due, the sealing times (`retainer.rs`).
+    pub retention: Retainer,
 }
 
 /// The mutable part of an open log, under one mutex.

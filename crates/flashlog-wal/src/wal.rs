@@ -8,6 +8,7 @@ mod append;
 mod maintenance;
 mod ops;
 mod read;
+mod retention;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -22,6 +23,7 @@ use crate::metrics::{Gauges, Metrics, Recorder};
 use crate::options::{Options, SyncPolicy};
 use crate::recovery;
 use crate::report::{Access, RecoveryReport};
+use crate::retainer::Retainer;
 use crate::scrub::background::Scrubber;
 use crate::segment_writer::{Preallocation, SegmentWriter};
 use crate::state::{Shared, State};
@@ -124,6 +126,8 @@ impl Wal {
         let last = recovered.index.next_seq() - 1;
         let (cursors, note) = Cursors::open(&dir, read_only, last)?;
         recovered.report.side_files.extend(note);
+        let (retention, note) = Retainer::open(&dir, &options, &recovered.index, &recovered.meta);
+        recovered.report.side_files.extend(note);
         let view_truncations = recovered.meta.truncations;
         let first_seq = recovered.index.first_seq();
         let interval = matches!(options.sync_policy, SyncPolicy::Interval(_));
@@ -166,6 +170,7 @@ impl Wal {
             layout: RwLock::new(()),
             view_truncations: read_only.then_some(view_truncations),
             first_seq: AtomicU64::new(first_seq),
+            retention,
             metrics: Recorder::new(dir_path),
             open_readers: std::sync::atomic::AtomicU64::new(0),
         });
@@ -309,7 +314,9 @@ impl Wal {
             open_readers: self.shared.open_readers.load(Ordering::Relaxed),
         };
         drop(state);
-        self.shared.metrics.snapshot(gauges)
+        let mut metrics = self.shared.metrics.snapshot(gauges);
+        metrics.retention = self.retention_totals();
+        metrics
     }
 
     /// What recovery found and changed when the log was opened.

@@ -180,6 +180,7 @@ impl Shared {
             });
             if let (Ok(()), Some(sealed)) = (&result, sealed) {
                 store_checkpoint(&self.dir, &sealed);
+                self.retention.sealed(); // applied after the group (wal/retention.rs)
             }
             std::mem::forget(unwind);
             let group_bytes: u64 = chunks.iter().map(|chunk| chunk.bytes.len() as u64).sum();

@@ -36,6 +36,7 @@ impl Wal {
         let seq = state.enqueue(&entry, max);
         self.shared.commit(state, seq, self.append_goal())?;
         self.shared.metrics.append(started.elapsed());
+        self.retain_if_due();
         Ok(seq)
     }
 
@@ -109,6 +110,7 @@ impl Wal {
         let last = state.index.next_seq() - 1;
         if !entries.is_empty() {
             self.shared.commit(state, last, self.append_goal())?;
+            self.retain_if_due();
         }
         self.shared.metrics.append(started.elapsed());
         Ok(first..=last)
@@ -175,6 +177,10 @@ impl Wal {
         } else {
             state.receipts.push_back(Arc::clone(&completion));
             self.shared.hand_over(&mut state);
+            drop(state);
+            // The syncer's groups rotate for submitters: retention runs here,
+            // in a submitting thread, never in the syncer (wal/retention.rs).
+            self.retain_if_due();
         }
         Ok(Receipt::new(completion))
     }

@@ -26,6 +26,12 @@ impl Wal {
     pub fn truncate_front(&self, seq: u64) -> Result<u64> {
         // Readers of the segments about to go finish first; later ones find them gone.
         let _layout = self.shared.change_layout();
+        self.truncate_front_pinned(seq)
+    }
+
+    /// [`Wal::truncate_front`] for a caller that holds the layout pin
+    /// exclusively (retention, which reads the cursors under it).
+    pub(super) fn truncate_front_pinned(&self, seq: u64) -> Result<u64> {
         let mut state = self.quiesce()?;
         let before = state.index.first_seq();
         let State { index, meta, .. } = &mut *state;
@@ -76,6 +82,8 @@ impl Wal {
             // Nothing to remove: keep the writer, and with it what it has not synced.
             return Ok(());
         }
+        // Sealing times of the segments it cuts stop holding (wal/retention.rs).
+        self.shared.retention.cut(seq);
         // Iterators that yielded entries from `seq` on learn it at their next
         // call; followers blocked at the end of the log wake to learn it now.
         state.notify_cut(seq);
@@ -117,7 +125,9 @@ impl Wal {
     /// Seals the active segment and starts a new one, so that every entry appended
     /// so far lies in a sealed segment (what `truncate_front` can remove, e.g. after
     /// a compaction copied the live data). Does nothing if the active segment is
-    /// empty. Returns the id of the active segment afterwards.
+    /// empty. Returns the id of the active segment afterwards. With
+    /// [`Options::retention`](crate::Options::retention), retention is then
+    /// applied as after any rotation (its outcome in [`Wal::last_retention`]).
     ///
     /// # Errors
     /// [`Error::Io`] (the log is then poisoned), [`Error::Poisoned`],
@@ -140,6 +150,10 @@ impl Wal {
                 let metrics = &self.shared.metrics;
                 metrics.count(&metrics.rotations);
                 tracing::debug!(segment = %id.file_name(), "flashlog: new segment (rotate)");
+                // Retention after a rotation, as an appender's (wal/retention.rs).
+                self.shared.retention.sealed();
+                drop(state);
+                self.retain_if_due();
                 Ok(id)
             }
             Err(err) => Err(self.poison(state, err)),

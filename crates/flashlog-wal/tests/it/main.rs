@@ -17,6 +17,8 @@ mod reading;
 mod receipts;
 mod recovery;
 mod repair;
+mod retention;
+mod retention_crash;
 mod rotation;
 mod round_trip;
 mod scrub;
