@@ -202,6 +202,19 @@ impl Recorder {
         }
     }
 
+    /// Retention's running totals, for the facade (the snapshot reads them from
+    /// the retainer itself).
+    pub(crate) fn retention(&self, runs: u64, segments: u64, bytes: u64, held_back: u64) {
+        let _ = (runs, segments, bytes, held_back);
+        #[cfg(feature = "metrics")]
+        if let Some(facade) = &self.facade {
+            facade.retention_runs.absolute(runs);
+            facade.retention_segments.absolute(segments);
+            facade.retention_bytes.absolute(bytes);
+            facade.retention_held_back.absolute(held_back);
+        }
+    }
+
     /// One more of `counter` (rotations, truncations, poisonings, refusals).
     pub(crate) fn count(&self, counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
@@ -317,6 +330,8 @@ impl Recorder {
 /// `flashlog_groups_total`, `flashlog_fsyncs_total`,
 /// `flashlog_rotations_total`, `flashlog_truncations_total`,
 /// `flashlog_poisonings_total`, `flashlog_refused_groups_total`,
+/// `flashlog_retention_runs_total`, `flashlog_retention_segments_removed_total`,
+/// `flashlog_retention_bytes_removed_total`, `flashlog_retention_held_back_total`,
 /// `flashlog_fsync_seconds`, `flashlog_append_seconds`,
 /// `flashlog_group_entries`, `flashlog_group_bytes` (histograms).
 #[cfg(feature = "metrics")]
@@ -329,6 +344,10 @@ pub(crate) struct Facade {
     truncations: metrics::Counter,
     poisonings: metrics::Counter,
     refused: metrics::Counter,
+    retention_runs: metrics::Counter,
+    retention_segments: metrics::Counter,
+    retention_bytes: metrics::Counter,
+    retention_held_back: metrics::Counter,
     fsync: metrics::Histogram,
     append: metrics::Histogram,
     group_entries: metrics::Histogram,
@@ -355,6 +374,10 @@ impl Facade {
             truncations: metrics::counter!("flashlog_truncations_total", "dir" => dir.clone()),
             poisonings: metrics::counter!("flashlog_poisonings_total", "dir" => dir.clone()),
             refused: metrics::counter!("flashlog_refused_groups_total", "dir" => dir.clone()),
+            retention_runs: metrics::counter!("flashlog_retention_runs_total", "dir" => dir.clone()),
+            retention_segments: metrics::counter!("flashlog_retention_segments_removed_total", "dir" => dir.clone()),
+            retention_bytes: metrics::counter!("flashlog_retention_bytes_removed_total", "dir" => dir.clone()),
+            retention_held_back: metrics::counter!("flashlog_retention_held_back_total", "dir" => dir.clone()),
             fsync: metrics::histogram!("flashlog_fsync_seconds", "dir" => dir.clone()),
             append: metrics::histogram!("flashlog_append_seconds", "dir" => dir.clone()),
             group_entries: metrics::histogram!("flashlog_group_entries", "dir" => dir.clone()),

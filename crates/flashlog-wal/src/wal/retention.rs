@@ -80,6 +80,13 @@ impl Wal {
         trace(&outcome, false);
         let mut inner = self.shared.retention.lock();
         inner.totals.add(outcome.as_ref().map_err(|_| ()));
+        let totals = &inner.totals;
+        self.shared.metrics.retention(
+            totals.runs,
+            totals.segments_removed,
+            totals.bytes_removed,
+            totals.held_back,
+        );
         outcome
     }
 
@@ -108,6 +115,13 @@ impl Wal {
         let outcome = outcome.map_err(Arc::new);
         let mut inner = self.shared.retention.lock();
         inner.totals.add(outcome.as_ref().map_err(|_| ()));
+        let totals = &inner.totals;
+        self.shared.metrics.retention(
+            totals.runs,
+            totals.segments_removed,
+            totals.bytes_removed,
+            totals.held_back,
+        );
         inner.last = Some(outcome);
     }
 

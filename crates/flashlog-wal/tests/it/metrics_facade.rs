@@ -105,3 +105,34 @@ fn the_facade_gets_the_counters_and_histograms() {
         .len();
     assert_eq!(appends, 5);
 }
+
+#[test]
+fn retention_is_counted_in_the_facade() {
+    let dir = tempfile::tempdir().unwrap();
+    let captured = Captured::default();
+    let options = Options::default()
+        .max_segment_size(1024)
+        .retention(flashlog_wal::Retention::default().max_bytes(4096));
+    let wal = metrics::with_local_recorder(&captured, || Wal::open(dir.path(), options).unwrap());
+    for i in 0..400u32 {
+        wal.append(Op::Put, b"k", &i.to_be_bytes()).unwrap();
+    }
+    wal.apply_retention().unwrap();
+    let label = format!("dir={}", dir.path().display());
+    let counter = |metric: &str| {
+        captured.counters.lock().unwrap()[&format!("{metric}{{{label}}}")]
+            .0
+            .load(Ordering::SeqCst)
+    };
+    let totals = wal.retention_totals();
+    assert!(totals.segments_removed > 0, "{totals:?}");
+    assert_eq!(
+        counter("flashlog_retention_segments_removed_total"),
+        totals.segments_removed
+    );
+    assert_eq!(counter("flashlog_retention_runs_total"), totals.runs);
+    assert_eq!(
+        counter("flashlog_retention_bytes_removed_total"),
+        totals.bytes_removed
+    );
+}
