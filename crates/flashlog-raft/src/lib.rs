@@ -1,0 +1,563 @@
+//! flashlog as the log store of [openraft](https://docs.rs/openraft/0.10.0-alpha.37):
+//! [`LogStore`] implements `RaftLogStorage` and `RaftLogReader` for any
+//! `C: RaftTypeConfig` (openraft's `serde` feature on, so that entries, votes and log
+//! ids serialize).
+//!
+//! Each Raft entry is one flashlog entry: the key is the log id (the index as 20
+//! zero-padded digits, `-`, then the committed leader id as openraft displays it), the
+//! value the entry serialized with [postcard](https://docs.rs/postcard). The vote,
+//! the committed log id, the last purged log id and the offset between Raft indices and
+//! flashlog sequence numbers live in a side file, `raft-state`, replaced whole
+//! (temporary file, fsync, rename, fsync of the directory) at each change. See the
+//! crate README for the layout and the guarantees.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use flashlog_wal::{Batch, Op, Options, Wal};
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
+use openraft::type_config::alias::{LogIdOf, VoteOf};
+use openraft::{OptionalSend, RaftLogReader, RaftTypeConfig};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The directory under the store's directory that holds the flashlog segments.
+pub const WAL_DIR: &str = "wal";
+/// The side file that holds the vote, the committed and last purged log ids and the
+/// index offset.
+pub const STATE_FILE: &str = "raft-state";
+const STATE_TMP_FILE: &str = "raft-state.tmp";
+/// Version of the side file's layout.
+const STATE_VERSION: u32 = 1;
+/// Width of the index at the start of each entry's key.
+const INDEX_WIDTH: usize = 20;
+
+/// A durable Raft log on a flashlog write-ahead log. Cheap to clone: clones share the
+/// log, and a clone is the store's `LogReader`.
+pub struct LogStore<C: RaftTypeConfig> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: RaftTypeConfig> Clone for LogStore<C> {
+    fn clone(&self) -> Self {
+        LogStore {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C: RaftTypeConfig> Debug for LogStore<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner<C: RaftTypeConfig> {
+    dir: PathBuf,
+    wal: Wal,
+    /// Serializes the writes (appends, votes, truncations, purges); readers take it
+    /// briefly for the bounds.
+    state: Mutex<State<C>>,
+    /// Entries submitted and not yet durable (serialized), by Raft index, with the
+    /// number of the append that wrote them: readable before the log has written them. Never held
+    /// while calling the log (a durability callback takes it).
+    pending: Arc<Mutex<BTreeMap<u64, (u64, Vec<u8>)>>>,
+}
+
+struct State<C: RaftTypeConfig> {
+    /// What the side file holds.
+    vote: Option<VoteOf<C>>,
+    committed: Option<LogIdOf<C>>,
+    purged: Option<LogIdOf<C>>,
+    /// Raft index of the entry with sequence number `seq` is `seq + delta`.
+    delta: i64,
+    /// The index the log started at when `delta` was last set: entries before it,
+    /// left over from an earlier numbering, are not part of the log.
+    start: u64,
+    /// The Raft index the next append must start at.
+    next_index: u64,
+    /// The log's next sequence number (including what is submitted and not yet written).
+    next_seq: u64,
+    /// The log id of the last entry after the last purged one, if any.
+    last: Option<LogIdOf<C>>,
+    /// Counts appends, to tell a callback's entries from later ones at the same index.
+    generation: u64,
+}
+
+impl<C: RaftTypeConfig> State<C> {
+    /// The index of the first entry the log may hold (after the last purged one).
+    fn first_index(&self) -> u64 {
+        self.purged
+            .as_ref()
+            .map_or(0, |id| id.index() + 1)
+            .max(self.start)
+    }
+
+    fn seq_of(&self, index: u64) -> io::Result<u64> {
+        let seq = i128::from(index) - i128::from(self.delta);
+        u64::try_from(seq)
+            .ok()
+            .filter(|&seq| seq >= 1)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "raft index {index} maps to no sequence number (offset {})",
+                    self.delta
+                ))
+            })
+    }
+}
+
+/// The side file's contents. Typed values are stored postcard-encoded.
+#[derive(Serialize, Deserialize, Default)]
+struct StateFile {
+    version: u32,
+    delta: i64,
+    start: u64,
+    vote: Option<Vec<u8>>,
+    committed: Option<Vec<u8>>,
+    purged: Option<Vec<u8>>,
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// A flashlog error as an `io::Error` whose source it is (segment, offset and all).
+fn wal_err(e: flashlog_wal::Error) -> io::Error {
+    let kind = e.io_kind().unwrap_or(io::ErrorKind::Other);
+    io::Error::new(kind, e)
+}
+
+fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    postcard::to_stdvec(value).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn encode_opt<T: Serialize>(value: &Option<T>) -> io::Result<Option<Vec<u8>>> {
+    value.as_ref().map(encode).transpose()
+}
+
+fn decode_opt<T: DeserializeOwned>(bytes: &Option<Vec<u8>>) -> io::Result<Option<T>> {
+    bytes.as_deref().map(decode).transpose()
+}
+
+/// The key of the entry with log id `log_id`: the index, fixed width, then the leader.
+fn key_of<C: RaftTypeConfig>(log_id: &LogIdOf<C>) -> Vec<u8> {
+    format!(
+        "{:0width$}-{}",
+        log_id.index(),
+        log_id.committed_leader_id(),
+        width = INDEX_WIDTH
+    )
+    .into_bytes()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+impl<C> LogStore<C>
+where
+    C: RaftTypeConfig,
+    C::Entry: Serialize + DeserializeOwned,
+    VoteOf<C>: Serialize + DeserializeOwned,
+    LogIdOf<C>: Serialize + DeserializeOwned,
+{
+    /// Opens the store in `dir`, creating it if needed: the log in `dir/wal`, opened
+    /// with `options` (keep `SyncPolicy::Always`, the default, for Raft's durability),
+    /// and the side file `dir/raft-state`.
+    ///
+    /// # Errors
+    /// What [`Wal::open`] returns, as an `io::Error` whose source it is; a side file
+    /// that does not decode (`InvalidData`); other I/O errors.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> io::Result<LogStore<C>> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir)?;
+        let wal = Wal::open(dir.join(WAL_DIR), options).map_err(wal_err)?;
+        let file = match fs::read(dir.join(STATE_FILE)) {
+            Ok(bytes) => {
+                let file: StateFile = decode(&bytes)?;
+                if file.version != STATE_VERSION {
+                    return Err(invalid(format!(
+                        "{}: unknown version {}",
+                        dir.join(STATE_FILE).display(),
+                        file.version
+                    )));
+                }
+                file
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => StateFile {
+                version: STATE_VERSION,
+                delta: -1,
+                ..StateFile::default()
+            },
+            Err(e) => return Err(e),
+        };
+        let mut state = State::<C> {
+            vote: decode_opt(&file.vote)?,
+            committed: decode_opt(&file.committed)?,
+            purged: decode_opt(&file.purged)?,
+            delta: file.delta,
+            start: file.start,
+            next_index: 0,
+            next_seq: wal.last_seq() + 1,
+            last: None,
+            generation: 0,
+        };
+        let after_log = i128::from(state.next_seq) + i128::from(state.delta);
+        let first = state.first_index();
+        state.next_index = u64::try_from(after_log.max(i128::from(first)))
+            .map_err(|_| invalid(format!("index offset {} out of range", state.delta)))?;
+        let store = LogStore {
+            inner: Arc::new(Inner {
+                dir,
+                wal,
+                state: Mutex::new(state),
+                pending: Arc::new(Mutex::new(BTreeMap::new())),
+            }),
+        };
+        {
+            let mut state = lock(&store.inner.state);
+            if state.next_index > first {
+                let last = store.read_entry(&state, state.next_index - 1)?;
+                state.last = Some(last.log_id());
+            }
+        }
+        Ok(store)
+    }
+
+    /// The flashlog write-ahead log under the store (for metrics, scrubbing, cursors).
+    /// Appending to it or truncating it directly breaks the store.
+    pub fn wal(&self) -> &Wal {
+        &self.inner.wal
+    }
+
+    /// Reads the entry at `index` from the log (not the pending ones) and checks its key.
+    fn read_entry(&self, state: &State<C>, index: u64) -> io::Result<C::Entry> {
+        let seq = state.seq_of(index)?;
+        self.read_seq(seq, index)
+    }
+
+    fn read_seq(&self, seq: u64, index: u64) -> io::Result<C::Entry> {
+        let entry = self.inner.wal.read(seq).map_err(wal_err)?;
+        let key_index = entry
+            .key()
+            .get(..INDEX_WIDTH)
+            .and_then(|digits| std::str::from_utf8(digits).ok())
+            .and_then(|digits| digits.parse::<u64>().ok());
+        if key_index != Some(index) {
+            return Err(invalid(format!(
+                "flashlog entry {seq} holds key {:?}, expected raft index {index}",
+                String::from_utf8_lossy(entry.key())
+            )));
+        }
+        let decoded: C::Entry = decode(entry.value())?;
+        if decoded.index() != index {
+            return Err(invalid(format!(
+                "flashlog entry {seq} holds raft index {}, expected {index}",
+                decoded.index()
+            )));
+        }
+        Ok(decoded)
+    }
+
+    fn check_poisoned(&self) -> io::Result<()> {
+        match self.inner.wal.poisoned() {
+            Some(cause) => Err(wal_err(flashlog_wal::Error::Poisoned { cause })),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the side file crash-safely: temporary file, fsync, rename, fsync of the
+    /// directory.
+    fn store_state(&self, state: &State<C>) -> io::Result<()> {
+        let file = StateFile {
+            version: STATE_VERSION,
+            delta: state.delta,
+            start: state.start,
+            vote: encode_opt(&state.vote)?,
+            committed: encode_opt(&state.committed)?,
+            purged: encode_opt(&state.purged)?,
+        };
+        let bytes = encode(&file)?;
+        let dir = &self.inner.dir;
+        let tmp = dir.join(STATE_TMP_FILE);
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, dir.join(STATE_FILE))?;
+        File::open(dir)?.sync_all()?;
+        Ok(())
+    }
+
+    /// Saves `state` changed by `change`, in memory only once the side file holds it.
+    fn update_state(
+        &self,
+        state: &mut State<C>,
+        change: impl FnOnce(&mut State<C>),
+    ) -> io::Result<()> {
+        let mut next = State::<C> {
+            vote: state.vote.clone(),
+            committed: state.committed.clone(),
+            purged: state.purged.clone(),
+            delta: state.delta,
+            start: state.start,
+            next_index: state.next_index,
+            next_seq: state.next_seq,
+            last: state.last.clone(),
+            generation: state.generation,
+        };
+        change(&mut next);
+        self.store_state(&next)?;
+        *state = next;
+        Ok(())
+    }
+
+    fn entries(&self, start: Bound<&u64>, end: Bound<&u64>) -> io::Result<Vec<C::Entry>> {
+        self.check_poisoned()?;
+        let state = lock(&self.inner.state);
+        let first = state.first_index();
+        let start = match start {
+            Bound::Included(&i) => i,
+            Bound::Excluded(&i) => i.saturating_add(1),
+            Bound::Unbounded => 0,
+        }
+        .max(first);
+        let end = match end {
+            Bound::Included(&i) => i.saturating_add(1),
+            Bound::Excluded(&i) => i,
+            Bound::Unbounded => u64::MAX,
+        }
+        .min(state.next_index);
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let pending: BTreeMap<u64, Vec<u8>> = lock(&self.inner.pending)
+            .range(start..end)
+            .map(|(&index, (_, bytes))| (index, bytes.clone()))
+            .collect();
+        let mut out = Vec::with_capacity(usize::try_from(end - start).unwrap_or(0));
+        for index in start..end {
+            match pending.get(&index) {
+                Some(bytes) => out.push(decode(bytes)?),
+                None => out.push(self.read_entry(&state, index)?),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl<C> RaftLogReader<C> for LogStore<C>
+where
+    C: RaftTypeConfig,
+    C::Entry: Serialize + DeserializeOwned,
+    VoteOf<C>: Serialize + DeserializeOwned,
+    LogIdOf<C>: Serialize + DeserializeOwned,
+{
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<C::Entry>, io::Error> {
+        self.entries(range.start_bound(), range.end_bound())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
+        Ok(lock(&self.inner.state).vote.clone())
+    }
+}
+
+impl<C> RaftLogStorage<C> for LogStore<C>
+where
+    C: RaftTypeConfig,
+    C::Entry: Serialize + DeserializeOwned,
+    VoteOf<C>: Serialize + DeserializeOwned,
+    LogIdOf<C>: Serialize + DeserializeOwned,
+{
+    type LogReader = LogStore<C>;
+
+    async fn get_log_state(&mut self) -> Result<LogState<C>, io::Error> {
+        self.check_poisoned()?;
+        let state = lock(&self.inner.state);
+        Ok(LogState {
+            last_purged_log_id: state.purged.clone(),
+            last_log_id: state.last.clone().or_else(|| state.purged.clone()),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &VoteOf<C>) -> Result<(), io::Error> {
+        let mut state = lock(&self.inner.state);
+        // What was appended before the vote is durable before it.
+        self.inner.wal.sync().map_err(wal_err)?;
+        self.update_state(&mut state, |s| s.vote = Some(vote.clone()))
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
+        let mut state = lock(&self.inner.state);
+        self.inner.wal.sync().map_err(wal_err)?;
+        self.update_state(&mut state, |s| s.committed = committed)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {
+        self.check_poisoned()?;
+        Ok(lock(&self.inner.state).committed.clone())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = C::Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<C::Entry> = entries.into_iter().collect();
+        let Some(first_entry) = entries.first() else {
+            callback.io_completed(Ok(()));
+            return Ok(());
+        };
+        let mut state = lock(&self.inner.state);
+        let first = first_entry.index();
+        // After the last entry; into an empty log, anywhere after the purged ones.
+        let fits = match state.last {
+            Some(_) => first == state.next_index,
+            None => first >= state.purged.as_ref().map_or(0, |id| id.index() + 1),
+        };
+        if !fits {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "append at raft index {first}, but the log's next index is {}",
+                    state.next_index
+                ),
+            ));
+        }
+        let mut batch = Batch::new();
+        let mut encoded = Vec::with_capacity(entries.len());
+        for (n, entry) in entries.iter().enumerate() {
+            let log_id = entry.log_id();
+            if log_id.index() != first + n as u64 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("entries not contiguous at raft index {}", log_id.index()),
+                ));
+            }
+            let bytes = encode(entry)?;
+            batch.push(Op::Put, &key_of::<C>(&log_id), &bytes);
+            encoded.push((log_id.index(), bytes));
+        }
+        // Into an empty log (after a purge past its end, say) the first entry may go
+        // at another offset: record it before the entry exists.
+        let delta =
+            i64::try_from(i128::from(first) - i128::from(state.next_seq)).map_err(|_| {
+                invalid(format!(
+                    "raft index {first} too far from the log's numbering"
+                ))
+            })?;
+        if state.last.is_none() && (delta != state.delta || first != state.start) {
+            self.update_state(&mut state, |s| {
+                s.delta = delta;
+                s.start = first;
+            })?;
+        }
+        state.generation += 1;
+        let generation = state.generation;
+        let count = entries.len() as u64;
+        let last_id = entries.last().map(|e| e.log_id());
+        {
+            let mut pending = lock(&self.inner.pending);
+            for (index, bytes) in encoded {
+                pending.insert(index, (generation, bytes));
+            }
+        }
+        let receipt = match self.inner.wal.submit_batch(&batch) {
+            Ok(receipt) => receipt,
+            Err(e) => {
+                lock(&self.inner.pending).retain(|_, (g, _)| *g != generation);
+                return Err(wal_err(e));
+            }
+        };
+        debug_assert_eq!(*receipt.seqs().start(), state.next_seq);
+        state.next_seq = receipt.seqs().end() + 1;
+        state.next_index = first + count;
+        state.last = last_id;
+        drop(state);
+        let pending = Arc::clone(&self.inner.pending);
+        receipt.on_durable(move |result| {
+            if result.is_ok() {
+                lock(&pending).retain(|_, (g, _)| *g != generation);
+            }
+            callback.io_completed(result.map(|_| ()).map_err(wal_err));
+        });
+        Ok(())
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
+        self.check_poisoned()?;
+        let mut state = lock(&self.inner.state);
+        let first = state.first_index();
+        let cut = last_log_id
+            .as_ref()
+            .map_or(first, |id| id.index() + 1)
+            .max(first);
+        if cut >= state.next_index {
+            return Ok(());
+        }
+        let seq = state.seq_of(cut)?;
+        // Entries before the cut are durable and their appends' callbacks say `Ok`,
+        // not `Truncated`.
+        self.inner.wal.sync().map_err(wal_err)?;
+        self.inner.wal.truncate_back(seq).map_err(wal_err)?;
+        lock(&self.inner.pending).retain(|&index, _| index < cut);
+        state.next_seq = seq;
+        state.next_index = cut;
+        state.last = if cut > first { last_log_id } else { None };
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {
+        self.check_poisoned()?;
+        let mut state = lock(&self.inner.state);
+        if state
+            .purged
+            .as_ref()
+            .is_some_and(|p| p.index() >= log_id.index())
+        {
+            return Ok(());
+        }
+        let index = log_id.index();
+        // Recorded first: whatever a crash leaves on disk, the purged entries stay
+        // hidden.
+        self.update_state(&mut state, |s| s.purged = Some(log_id))?;
+        if index >= state.next_index {
+            state.next_index = index + 1;
+            state.last = None;
+        }
+        lock(&self.inner.pending).retain(|&i, _| i > index);
+        // Whole segments only, and never past the entries still in the log.
+        let keep_from = if index + 1 < state.next_index {
+            state.seq_of(index + 1)?
+        } else {
+            state.next_seq
+        };
+        self.inner.wal.sync().map_err(wal_err)?;
+        self.inner
+            .wal
+            .truncate_front(keep_from.min(state.next_seq))
+            .map_err(wal_err)?;
+        Ok(())
+    }
+}
