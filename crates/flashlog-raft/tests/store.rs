@@ -1,0 +1,191 @@
+//! What the suite does not check: the state after reopening, the key layout, the
+//! durability callback, purges that keep whole segments.
+
+#![allow(missing_docs)]
+
+use flashlog_raft::LogStore;
+use flashlog_wal::Options;
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, RaftLogStorage};
+use openraft::testing::{blank_ent, log_id};
+use openraft::type_config::alias::{EntryOf, VoteOf};
+use openraft::type_config::TypeConfigExt;
+use openraft::RaftLogReader;
+
+openraft::declare_raft_types!(
+    pub TypeConfig:
+        D = String,
+        R = String,
+);
+
+type C = TypeConfig;
+
+fn open(dir: &std::path::Path) -> LogStore<C> {
+    LogStore::open(dir, Options::default().max_segment_size(512)).expect("open")
+}
+
+async fn append(store: &mut LogStore<C>, entries: Vec<EntryOf<C>>) {
+    let (tx, rx) = C::oneshot();
+    store
+        .append(entries, IOFlushed::signal(tx))
+        .await
+        .expect("append");
+    rx.await.expect("callback called").expect("durable");
+}
+
+fn blanks(term: u64, range: std::ops::Range<u64>) -> Vec<EntryOf<C>> {
+    range.map(|i| blank_ent::<C>(term, 1, i)).collect()
+}
+
+async fn indices(store: &mut LogStore<C>, range: std::ops::Range<u64>) -> Vec<u64> {
+    let entries = store.try_get_log_entries(range).await.expect("read");
+    entries.iter().map(|e| e.index()).collect()
+}
+
+#[tokio::test]
+async fn reopen_keeps_entries_vote_committed_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = open(dir.path());
+        append(&mut store, blanks(1, 0..10)).await;
+        store
+            .save_vote(&VoteOf::<C>::new(3, 1))
+            .await
+            .expect("vote");
+        store
+            .save_committed(Some(log_id::<C>(1, 1, 7)))
+            .await
+            .expect("committed");
+        // The key: the index in 20 digits, then the leader.
+        let key = store.wal().read(4).unwrap().key().to_vec();
+        assert!(key.starts_with(b"00000000000000000003-"), "{key:?}");
+    }
+    let mut store = open(dir.path());
+    let state = store.get_log_state().await.unwrap();
+    assert_eq!(state.last_log_id, Some(log_id::<C>(1, 1, 9)));
+    assert_eq!(state.last_purged_log_id, None);
+    assert_eq!(
+        indices(&mut store, 0..100).await,
+        (0..10).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        store.read_vote().await.unwrap(),
+        Some(VoteOf::<C>::new(3, 1))
+    );
+    assert_eq!(
+        store.read_committed().await.unwrap(),
+        Some(log_id::<C>(1, 1, 7))
+    );
+}
+
+#[tokio::test]
+async fn purge_beyond_the_end_then_append_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = open(dir.path());
+        append(&mut store, blanks(1, 0..10)).await;
+        store.purge(log_id::<C>(2, 1, 20)).await.expect("purge");
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(log_id::<C>(2, 1, 20)));
+        assert_eq!(state.last_log_id, Some(log_id::<C>(2, 1, 20)));
+        assert!(indices(&mut store, 0..100).await.is_empty());
+    }
+    let mut store = open(dir.path());
+    let state = store.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(log_id::<C>(2, 1, 20)));
+    assert_eq!(state.last_log_id, Some(log_id::<C>(2, 1, 20)));
+    append(&mut store, blanks(2, 21..24)).await;
+    drop(store);
+    let mut store = open(dir.path());
+    assert_eq!(indices(&mut store, 0..100).await, vec![21, 22, 23]);
+    let state = store.get_log_state().await.unwrap();
+    assert_eq!(state.last_log_id, Some(log_id::<C>(2, 1, 23)));
+}
+
+#[tokio::test]
+async fn purge_keeps_whole_segments_but_the_state_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    append(&mut store, blanks(1, 0..100)).await;
+    store.purge(log_id::<C>(1, 1, 49)).await.expect("purge");
+    // Some entries before 50 may stay on disk; none is part of the log.
+    assert!(store.wal().first_seq() <= 51);
+    assert!(store.wal().first_seq() > 1, "whole segments went");
+    assert_eq!(
+        indices(&mut store, 0..60).await,
+        (50..60).collect::<Vec<_>>()
+    );
+    drop(store);
+    let mut store = open(dir.path());
+    let state = store.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(log_id::<C>(1, 1, 49)));
+    assert_eq!(state.last_log_id, Some(log_id::<C>(1, 1, 99)));
+    assert_eq!(
+        indices(&mut store, 0..60).await,
+        (50..60).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn truncate_after_none_empties_and_appends_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = open(dir.path());
+        append(&mut store, blanks(1, 0..10)).await;
+        store.purge(log_id::<C>(1, 1, 3)).await.expect("purge");
+        store.truncate_after(None).await.expect("truncate");
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id, Some(log_id::<C>(1, 1, 3)));
+        assert!(indices(&mut store, 0..100).await.is_empty());
+    }
+    let mut store = open(dir.path());
+    let state = store.get_log_state().await.unwrap();
+    assert_eq!(state.last_log_id, Some(log_id::<C>(1, 1, 3)));
+    append(&mut store, blanks(2, 4..6)).await;
+    store
+        .truncate_after(Some(log_id::<C>(2, 1, 4)))
+        .await
+        .expect("truncate");
+    append(&mut store, blanks(3, 5..7)).await;
+    drop(store);
+    let mut store = open(dir.path());
+    let entries = store.try_get_log_entries(0..100).await.unwrap();
+    let ids: Vec<_> = entries.iter().map(|e| e.log_id()).collect();
+    assert_eq!(
+        ids,
+        vec![
+            log_id::<C>(2, 1, 4),
+            log_id::<C>(3, 1, 5),
+            log_id::<C>(3, 1, 6)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn entries_are_readable_when_append_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let (tx, rx) = C::oneshot();
+    store
+        .append(blanks(1, 0..50), IOFlushed::signal(tx))
+        .await
+        .expect("append");
+    assert_eq!(
+        indices(&mut store, 0..50).await,
+        (0..50).collect::<Vec<_>>()
+    );
+    rx.await.unwrap().expect("durable");
+    assert!(store.wal().durable_seq() >= 50);
+}
+
+#[tokio::test]
+async fn an_append_out_of_place_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    append(&mut store, blanks(1, 0..3)).await;
+    let err = store
+        .append(blanks(1, 5..6), IOFlushed::noop())
+        .await
+        .expect_err("hole");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
