@@ -69,8 +69,11 @@ struct Inner<C: RaftTypeConfig> {
     /// Entries submitted and not yet durable (serialized), by Raft index, with the
     /// number of the append that wrote them: readable before the log has written them. Never held
     /// while calling the log (a durability callback takes it).
-    pending: Arc<Mutex<BTreeMap<u64, (u64, Vec<u8>)>>>,
+    pending: Arc<Mutex<Pending>>,
 }
+
+/// Serialized entries by Raft index, each with the number of the append that wrote it.
+type Pending = BTreeMap<u64, (u64, Vec<u8>)>;
 
 struct State<C: RaftTypeConfig> {
     /// What the side file holds.

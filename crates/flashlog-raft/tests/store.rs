@@ -1,7 +1,7 @@
 //! What the suite does not check: the state after reopening, the key layout, the
 //! durability callback, purges that keep whole segments.
 
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used)]
 
 use flashlog_raft::LogStore;
 use flashlog_wal::Options;

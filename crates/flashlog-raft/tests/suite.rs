@@ -1,7 +1,7 @@
 //! openraft's own storage test suite (`openraft::testing::log::Suite`) against
 //! `flashlog_raft::LogStore`, each case a test of its own, plus `test_all`.
 
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used)]
 
 use std::io;
 use std::sync::{Arc, Mutex};
