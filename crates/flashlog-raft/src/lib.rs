@@ -1,15 +1,4 @@
-//! flashlog as the log store of [openraft](https://docs.rs/openraft/0.10.0-alpha.37):
-//! [`LogStore`] implements `RaftLogStorage` and `RaftLogReader` for any
-//! `C: RaftTypeConfig` (openraft's `serde` feature on, so that entries, votes and log
-//! ids serialize).
-//!
-//! Each Raft entry is one flashlog entry: the key is the log id (the index as 20
-//! zero-padded digits, `-`, then the committed leader id as openraft displays it), the
-//! value the entry serialized with [postcard](https://docs.rs/postcard). The vote,
-//! the committed log id, the last purged log id and the offset between Raft indices and
-//! flashlog sequence numbers live in a side file, `raft-state`, replaced whole
-//! (temporary file, fsync, rename, fsync of the directory) at each change. See the
-//! crate README for the layout and the guarantees.
+#![doc = include_str!("../README.md")]
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
