@@ -189,3 +189,39 @@ async fn an_append_out_of_place_is_refused() {
         .expect_err("hole");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+#[tokio::test]
+async fn a_poisoned_log_reports_errors_never_ok() {
+    use flashlog_testkit::{Call, FaultKind, Persistence, SimFault, SimFs, Target};
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimFs::new();
+    let options = Options::default()
+        .fs(std::sync::Arc::new(sim.clone()))
+        .preallocate(0);
+    let mut store = LogStore::<C>::open(dir.path(), options).expect("open");
+    append(&mut store, blanks(1, 0..3)).await;
+    sim.set_fault(Some(SimFault {
+        target: Target::Kind(Call::SyncData),
+        nth: 1,
+        kind: FaultKind::Eio,
+        persistence: Persistence::Forever,
+    }));
+    // The append is accepted, its fsync fails: the callback gets the error.
+    let (tx, rx) = C::oneshot();
+    store
+        .append(blanks(1, 3..4), IOFlushed::signal(tx))
+        .await
+        .expect("queued");
+    let err = rx.await.unwrap().expect_err("not durable");
+    assert!(err.get_ref().is_some(), "the flashlog error is the source");
+    assert!(store.wal().poisoned().is_some());
+    assert!(store.get_log_state().await.is_err());
+    assert!(store.try_get_log_entries(0..3).await.is_err());
+    assert!(store.save_vote(&VoteOf::<C>::new(2, 1)).await.is_err());
+    assert!(store
+        .append(blanks(1, 4..5), IOFlushed::noop())
+        .await
+        .is_err());
+    assert!(store.truncate_after(None).await.is_err());
+    assert!(store.purge(log_id::<C>(1, 1, 0)).await.is_err());
+}
