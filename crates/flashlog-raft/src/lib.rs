@@ -540,8 +540,9 @@ where
         }
         lock(&self.inner.pending).retain(|&i, _| i > index);
         // Whole segments only, and never past the entries still in the log.
-        let keep_from = if index + 1 < state.next_index {
-            state.seq_of(index + 1)?
+        let from = (index + 1).max(state.first_index());
+        let keep_from = if from < state.next_index {
+            state.seq_of(from)?
         } else {
             state.next_seq
         };

@@ -225,3 +225,20 @@ async fn a_poisoned_log_reports_errors_never_ok() {
     assert!(store.truncate_after(None).await.is_err());
     assert!(store.purge(log_id::<C>(1, 1, 0)).await.is_err());
 }
+
+#[tokio::test]
+async fn purge_before_the_first_entry_of_a_log_that_started_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    // The suite starts logs at 1 with nothing purged; a log may start anywhere.
+    append(&mut store, blanks(1, 5..9)).await;
+    store.purge(log_id::<C>(1, 1, 2)).await.expect("purge");
+    let state = store.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(log_id::<C>(1, 1, 2)));
+    assert_eq!(state.last_log_id, Some(log_id::<C>(1, 1, 8)));
+    assert_eq!(indices(&mut store, 0..100).await, vec![5, 6, 7, 8]);
+    store.purge(log_id::<C>(1, 1, 6)).await.expect("purge");
+    drop(store);
+    let mut store = open(dir.path());
+    assert_eq!(indices(&mut store, 0..100).await, vec![7, 8]);
+}
