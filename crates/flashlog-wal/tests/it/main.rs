@@ -15,6 +15,7 @@ mod metrics;
 mod metrics_facade;
 mod reading;
 mod receipts;
+mod regressions;
 mod recovery;
 mod repair;
 mod rotation;

@@ -1,0 +1,108 @@
+//! Regression tests from the adversarial review of the receipts, the syncer and
+//! the group commit (2026-12): each names what it shows.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use flashlog_testkit::{Call, CallOn, CrashModel, HookFs, Hooks, SimFs};
+use flashlog_wal::{Error, Op, Options, SyncPolicy, Wal};
+
+/// A disk whose next segment write can be held (the test then sees it
+/// entered, and releases it), and that can be made full (every later segment
+/// write fails with ENOSPC).
+#[derive(Debug, Default)]
+struct Gate {
+    armed: AtomicBool,
+    full: AtomicBool,
+    /// (entered, released)
+    state: Mutex<(bool, bool)>,
+    changed: Condvar,
+}
+
+impl Gate {
+    fn wait_entered(&self) {
+        let mut state = self.state.lock().unwrap();
+        while !state.0 {
+            state = self.changed.wait(state).unwrap();
+        }
+    }
+
+    fn release(&self) {
+        self.state.lock().unwrap().1 = true;
+        self.changed.notify_all();
+    }
+}
+
+impl Hooks for Gate {
+    fn before(&self, on: &CallOn<'_>) -> io::Result<()> {
+        let segment = on.path.to_string_lossy().contains("segment-");
+        if on.call != Call::WriteAt || !segment {
+            return Ok(());
+        }
+        if self.armed.swap(false, Ordering::SeqCst) {
+            let mut state = self.state.lock().unwrap();
+            state.0 = true;
+            self.changed.notify_all();
+            while !state.1 {
+                state = self.changed.wait(state).unwrap();
+            }
+            return Ok(());
+        }
+        if self.full.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(28));
+        }
+        Ok(())
+    }
+}
+
+/// `close` leads the last group; when that group is refused for a full disk,
+/// `close` returned `Ok` ("makes everything appended durable") although the
+/// submitted entry it was to write was taken back, and the receipt of an entry
+/// that `close`'s final fsync did make durable resolved with `Error::Closed`
+/// ("closed without making them durable").
+#[test]
+fn regression_close_whose_final_group_is_refused_reports_it_and_resolves_the_durable() {
+    let sim = SimFs::new();
+    let gate = Arc::new(Gate::default());
+    let fs = HookFs::wrap(Arc::new(sim.clone()), Arc::clone(&gate));
+    let options = Options::default()
+        .fs(Arc::new(fs))
+        .preallocate(0)
+        .sync_policy(SyncPolicy::Manual);
+    let wal = Wal::open("/log", options).unwrap();
+    // The syncer writes entry 1 (no fsync under Manual), held in its write.
+    gate.armed.store(true, Ordering::SeqCst);
+    let written = wal.submit(Op::Put, b"k", b"written").unwrap();
+    gate.wait_entered();
+    // Entry 2 queues behind that group.
+    let refused = wal.submit(Op::Put, b"k", b"refused").unwrap();
+    thread::scope(|scope| {
+        let closing = scope.spawn(|| wal.close());
+        // Once a submit is refused as closed, `close` has queued up as the
+        // next group's leader (both under one holding of the lock).
+        while !matches!(wal.submit(Op::Put, b"probe", b""), Err(Error::Closed)) {
+            thread::sleep(Duration::from_millis(1));
+        }
+        gate.full.store(true, Ordering::SeqCst);
+        gate.release();
+        let closed = closing.join().unwrap();
+        let refused = refused.wait();
+        assert_eq!(
+            refused.as_ref().unwrap_err().io_kind(),
+            Some(io::ErrorKind::StorageFull),
+            "{refused:?}"
+        );
+        // Entry 1 was written, and close's fsync covered it.
+        assert_eq!(written.wait().unwrap(), 1..=1);
+        // Not everything appended is durable: close must say so.
+        assert!(closed.is_err(), "close returned Ok after its last group was refused");
+    });
+    drop(wal);
+    let image = sim.crash(CrashModel::DropUnsynced);
+    let reopened = Wal::open("/log", Options::default().fs(Arc::new(image))).unwrap();
+    assert_eq!(reopened.last_seq(), 1);
+    assert_eq!(reopened.read(1).unwrap().value(), b"written");
+}
