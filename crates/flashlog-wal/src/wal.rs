@@ -234,8 +234,9 @@ impl Wal {
         state.closed = true;
         shared.syncer_wake.notify_all();
         let through = state.index.next_seq() - 1;
-        // Its error, if any, is in `poisoned` now.
-        let _ = shared.commit(state, through, Goal::Synced);
+        // A failure is in `poisoned` now; a group refused for a full disk is
+        // not, and what it took back was not made durable: close reports it.
+        let refused = shared.commit(state, through, Goal::Synced).err();
         let mut state = shared.lock();
         while state.io_busy {
             state = shared.wait_progress(state);
@@ -247,6 +248,7 @@ impl Wal {
             }),
             _ => Ok(()),
         };
+        let mut durable = Vec::new();
         let outcome = match (finished, &state.poisoned) {
             (Err(err), _) => {
                 state.poison(err.poison_cause(), &shared.metrics);
@@ -255,10 +257,17 @@ impl Wal {
             (Ok(()), Some(cause)) => Err(Error::Poisoned {
                 cause: cause.clone(),
             }),
-            (Ok(()), None) => Ok(()),
+            (Ok(()), None) => {
+                // The final fsync covered everything written (a refused group
+                // leaves written entries unsynced): their receipts are durable.
+                state.synced_seq = state.written_seq;
+                durable = state.take_durable_receipts();
+                refused.map_or(Ok(()), Err)
+            }
         };
         // Every receipt resolves here: durable, or with the failure.
         shared.wake_everyone(state);
+        crate::receipt::resolve_all(durable, &Ok(()));
         let syncer = self
             .syncer
             .lock()
