@@ -106,3 +106,45 @@ fn regression_close_whose_final_group_is_refused_reports_it_and_resolves_the_dur
     assert_eq!(reopened.last_seq(), 1);
     assert_eq!(reopened.read(1).unwrap().value(), b"written");
 }
+
+/// A callback given to `Receipt::on_durable` runs on the syncer thread when the
+/// syncer led the group, and "may call the log again": one that closes the log
+/// (or drops the last `Arc<Wal>`, which closes it) made `close` join the syncer
+/// thread from the syncer thread itself: it panicked ("failed to join thread:
+/// Resource deadlock avoided") half way, leaving the directory locked and every
+/// later `close` (a drop of the `Wal`) waiting forever for it to finish.
+#[test]
+fn regression_close_from_an_on_durable_callback_on_the_syncer_thread() {
+    let sim = SimFs::new();
+    let gate = Arc::new(Gate::default());
+    let fs = HookFs::wrap(Arc::new(sim.clone()), Arc::clone(&gate));
+    let options = Options::default().fs(Arc::new(fs)).preallocate(0);
+    let wal = Arc::new(Wal::open("/log", options).unwrap());
+    // The syncer leads the group of this entry (under Always, with its fsync),
+    // held in its write until the callback is in place.
+    gate.armed.store(true, Ordering::SeqCst);
+    let receipt = wal.submit(Op::Put, b"k", b"v").unwrap();
+    gate.wait_entered();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let in_callback = Arc::clone(&wal);
+    receipt.on_durable(move |result| {
+        let on_syncer = thread::current().name() == Some("flashlog-syncer");
+        let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| in_callback.close()));
+        let _ = tx.send((result.is_ok(), on_syncer, closed.map_err(|_| "close panicked")));
+    });
+    gate.release();
+    let (durable, on_syncer, closed) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the callback never finished: close hangs");
+    assert!(durable && on_syncer);
+    if !matches!(closed, Ok(Ok(()))) {
+        // Every later close (the drop of `wal`) would wait forever for the one
+        // that panicked half way: leak it, and fail.
+        std::mem::forget(wal);
+        panic!("close on the syncer thread: {closed:?}");
+    }
+    // Closed for good: the directory can be opened again.
+    drop(wal);
+    let reopened = Wal::open("/log", Options::default().fs(Arc::new(sim.clone()))).unwrap();
+    assert_eq!(reopened.last_seq(), 1);
+}
