@@ -273,8 +273,13 @@ impl Wal {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .take();
+        // Not from the syncer itself (an `on_durable` callback that closes the
+        // log, or drops its last handle): it returns once the callback does,
+        // finding the log closed.
         if let Some(syncer) = syncer {
-            let _ = syncer.join();
+            if syncer.thread().id() != thread::current().id() {
+                let _ = syncer.join();
+            }
         }
         // The files are released: another `Wal` may open the directory now.
         drop(
