@@ -148,3 +148,35 @@ fn regression_close_from_an_on_durable_callback_on_the_syncer_thread() {
     let reopened = Wal::open("/log", Options::default().fs(Arc::new(sim.clone()))).unwrap();
     assert_eq!(reopened.last_seq(), 1);
 }
+
+/// An `on_durable` callback that panics unwound through the group commit that
+/// resolved it: the receipts resolved after it in the same group (already taken
+/// from the log) never resolved, not even at close, and when the syncer ran it,
+/// the syncer thread died, so later submitted entries were never written.
+#[test]
+fn regression_a_panicking_callback_strands_the_other_receipts_and_kills_the_syncer() {
+    let sim = SimFs::new();
+    let gate = Arc::new(Gate::default());
+    let fs = HookFs::wrap(Arc::new(sim.clone()), Arc::clone(&gate));
+    let options = Options::default().fs(Arc::new(fs)).preallocate(0);
+    let wal = Wal::open("/log", options).unwrap();
+    // One group (the syncer's, held in its write) covers both entries.
+    gate.armed.store(true, Ordering::SeqCst);
+    let first = wal.submit(Op::Put, b"k", b"1").unwrap();
+    gate.wait_entered();
+    let second = wal.submit(Op::Put, b"k", b"2").unwrap();
+    first.on_durable(|_| panic!("a callback that panics"));
+    gate.release();
+    let resolved = |receipt: &flashlog_wal::Receipt| {
+        (0..2000).any(|_| {
+            thread::sleep(Duration::from_millis(1));
+            receipt.is_resolved()
+        })
+    };
+    let second_resolved = resolved(&second);
+    let later = wal.submit(Op::Put, b"k", b"3").unwrap();
+    let later_resolved = resolved(&later);
+    assert!(second_resolved, "a receipt of the same group never resolved");
+    assert!(later_resolved, "an entry submitted later was never written");
+    assert_eq!(later.wait().unwrap(), 3..=3);
+}
