@@ -180,3 +180,31 @@ fn regression_a_panicking_callback_strands_the_other_receipts_and_kills_the_sync
     assert!(later_resolved, "an entry submitted later was never written");
     assert_eq!(later.wait().unwrap(), 3..=3);
 }
+
+/// `close` resolves the receipts its final sync makes durable on its own
+/// thread, before it has finished; a callback that closes the log too (a
+/// second `close`, which waits for the first to finish) then waited for its
+/// own thread: `close` never returned.
+#[test]
+fn regression_close_from_a_callback_that_close_itself_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options::default().sync_policy(SyncPolicy::Manual);
+    let wal = Arc::new(Wal::open(dir.path(), options).unwrap());
+    let in_callback = Arc::clone(&wal);
+    // Under Manual the entry is durable only at the next sync: close's.
+    wal.submit(Op::Put, b"k", b"v")
+        .unwrap()
+        .on_durable(move |_| drop(in_callback.close()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let closing = Arc::clone(&wal);
+    thread::spawn(move || {
+        let _ = tx.send(closing.close().is_ok());
+    });
+    let closed = rx.recv_timeout(Duration::from_secs(10));
+    if closed.is_err() {
+        // The closing thread is stuck for good: leak what it holds.
+        std::mem::forget(wal);
+        panic!("close never returned (it waited for itself)");
+    }
+    assert_eq!(closed, Ok(true));
+}
