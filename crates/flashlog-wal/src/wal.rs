@@ -151,6 +151,7 @@ impl Wal {
                 poisoned: None,
                 closed: false,
                 close_finished: false,
+                closing_thread: None,
                 read_only,
                 tail_waiters: 0,
                 cut_notices: Vec::new(),
@@ -221,7 +222,10 @@ impl Wal {
         let mut state = shared.lock();
         if state.closed {
             // Another close is (or was) under way: its outcome is this one's.
-            while !state.close_finished {
+            // From that close's own thread (a callback it resolved), waiting
+            // for it would wait forever: the outcome so far is the answer.
+            let own = state.closing_thread == Some(thread::current().id());
+            while !state.close_finished && !own {
                 state = shared.wait_progress(state);
             }
             return match &state.poisoned {
@@ -232,6 +236,7 @@ impl Wal {
             };
         }
         state.closed = true;
+        state.closing_thread = Some(thread::current().id());
         shared.syncer_wake.notify_all();
         let through = state.index.next_seq() - 1;
         // A failure is in `poisoned` now; a group refused for a full disk is
