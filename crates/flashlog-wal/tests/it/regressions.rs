@@ -98,7 +98,10 @@ fn regression_close_whose_final_group_is_refused_reports_it_and_resolves_the_dur
         // Entry 1 was written, and close's fsync covered it.
         assert_eq!(written.wait().unwrap(), 1..=1);
         // Not everything appended is durable: close must say so.
-        assert!(closed.is_err(), "close returned Ok after its last group was refused");
+        assert!(
+            closed.is_err(),
+            "close returned Ok after its last group was refused"
+        );
     });
     drop(wal);
     let image = sim.crash(CrashModel::DropUnsynced);
@@ -130,7 +133,11 @@ fn regression_close_from_an_on_durable_callback_on_the_syncer_thread() {
     receipt.on_durable(move |result| {
         let on_syncer = thread::current().name() == Some("flashlog-syncer");
         let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| in_callback.close()));
-        let _ = tx.send((result.is_ok(), on_syncer, closed.map_err(|_| "close panicked")));
+        let _ = tx.send((
+            result.is_ok(),
+            on_syncer,
+            closed.map_err(|_| "close panicked"),
+        ));
     });
     gate.release();
     let (durable, on_syncer, closed) = rx
@@ -176,7 +183,10 @@ fn regression_a_panicking_callback_strands_the_other_receipts_and_kills_the_sync
     let second_resolved = resolved(&second);
     let later = wal.submit(Op::Put, b"k", b"3").unwrap();
     let later_resolved = resolved(&later);
-    assert!(second_resolved, "a receipt of the same group never resolved");
+    assert!(
+        second_resolved,
+        "a receipt of the same group never resolved"
+    );
     assert!(later_resolved, "an entry submitted later was never written");
     assert_eq!(later.wait().unwrap(), 3..=3);
 }
