@@ -130,7 +130,15 @@ impl Completion {
             Listener::Nobody => {}
             Listener::Thread => self.resolved.notify_all(),
             Listener::Waker(waker) => waker.wake(),
-            Listener::Callback(callback) => callback(result),
+            Listener::Callback(callback) => {
+                // A panic here would unwind through the group commit resolving
+                // it: the receipts after it (taken from the log already) would
+                // never resolve, and the syncer thread would die.
+                let call = std::panic::AssertUnwindSafe(|| callback(result));
+                if std::panic::catch_unwind(call).is_err() {
+                    tracing::error!(seqs = ?self.seqs, "flashlog: an on_durable callback panicked");
+                }
+            }
         }
     }
 }

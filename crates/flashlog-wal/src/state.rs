@@ -109,6 +109,9 @@ pub(crate) struct State {
     pub closed: bool,
     /// Whether `close` has released everything (a second `close` waits for it).
     pub close_finished: bool,
+    /// The thread running the first `close`: a `close` on that same thread (from
+    /// a callback that close resolves) must not wait for it to finish.
+    pub closing_thread: Option<crate::sync::thread::ThreadId>,
     pub read_only: bool,
     /// Readers blocked waiting for new entries.
     pub tail_waiters: usize,

@@ -155,6 +155,7 @@ impl Wal {
                 poisoned: None,
                 closed: false,
                 close_finished: false,
+                closing_thread: None,
                 read_only,
                 tail_waiters: 0,
                 cut_notices: Vec::new(),
@@ -226,7 +227,10 @@ impl Wal {
         let mut state = shared.lock();
         if state.closed {
             // Another close is (or was) under way: its outcome is this one's.
-            while !state.close_finished {
+            // From that close's own thread (a callback it resolved), waiting
+            // for it would wait forever: the outcome so far is the answer.
+            let own = state.closing_thread == Some(thread::current().id());
+            while !state.close_finished && !own {
                 state = shared.wait_progress(state);
             }
             return match &state.poisoned {
@@ -237,10 +241,12 @@ impl Wal {
             };
         }
         state.closed = true;
+        state.closing_thread = Some(thread::current().id());
         shared.syncer_wake.notify_all();
         let through = state.index.next_seq() - 1;
-        // Its error, if any, is in `poisoned` now.
-        let _ = shared.commit(state, through, Goal::Synced);
+        // A failure is in `poisoned` now; a group refused for a full disk is
+        // not, and what it took back was not made durable: close reports it.
+        let refused = shared.commit(state, through, Goal::Synced).err();
         let mut state = shared.lock();
         while state.io_busy {
             state = shared.wait_progress(state);
@@ -252,6 +258,7 @@ impl Wal {
             }),
             _ => Ok(()),
         };
+        let mut durable = Vec::new();
         let outcome = match (finished, &state.poisoned) {
             (Err(err), _) => {
                 state.poison(err.poison_cause(), &shared.metrics);
@@ -260,17 +267,29 @@ impl Wal {
             (Ok(()), Some(cause)) => Err(Error::Poisoned {
                 cause: cause.clone(),
             }),
-            (Ok(()), None) => Ok(()),
+            (Ok(()), None) => {
+                // The final fsync covered everything written (a refused group
+                // leaves written entries unsynced): their receipts are durable.
+                state.synced_seq = state.written_seq;
+                durable = state.take_durable_receipts();
+                refused.map_or(Ok(()), Err)
+            }
         };
         // Every receipt resolves here: durable, or with the failure.
         shared.wake_everyone(state);
+        crate::receipt::resolve_all(durable, &Ok(()));
         let syncer = self
             .syncer
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .take();
+        // Not from the syncer itself (an `on_durable` callback that closes the
+        // log, or drops its last handle): it returns once the callback does,
+        // finding the log closed.
         if let Some(syncer) = syncer {
-            let _ = syncer.join();
+            if syncer.thread().id() != thread::current().id() {
+                let _ = syncer.join();
+            }
         }
         // The files are released: another `Wal` may open the directory now.
         drop(

@@ -16,6 +16,7 @@ mod metrics_facade;
 mod reading;
 mod receipts;
 mod recovery;
+mod regressions;
 mod repair;
 mod retention;
 mod retention_crash;
