@@ -97,7 +97,19 @@ async fn single_node_raft_writes_through_the_log_store() {
     drop(raft);
     drop(store);
 
-    let mut store = LogStore::<C>::open(dir.path(), Options::default()).unwrap();
+    // `shutdown` returns before every task of openraft's has dropped its clone of
+    // the store (a log reader): the directory stays locked until the last one goes.
+    let t0 = std::time::Instant::now();
+    let mut store = loop {
+        match LogStore::<C>::open(dir.path(), Options::default()) {
+            Ok(store) => break store,
+            Err(e) if t0.elapsed() < std::time::Duration::from_secs(10) => {
+                assert!(e.to_string().contains("lock"), "{e}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
     let state = store.get_log_state().await.unwrap();
     let entries = store.try_get_log_entries(..).await.unwrap();
     assert_eq!(
