@@ -242,3 +242,21 @@ async fn purge_before_the_first_entry_of_a_log_that_started_late() {
     let mut store = open(dir.path());
     assert_eq!(indices(&mut store, 0..100).await, vec![7, 8]);
 }
+
+#[tokio::test]
+async fn flashlog_dump_reads_the_raft_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    append(&mut store, blanks(4, 0..3)).await;
+    // What `flashlog dump DIR/wal` does: a read-only open (no lock), one line per entry.
+    let wal = flashlog_wal::Wal::open(
+        dir.path().join(flashlog_raft::WAL_DIR),
+        flashlog_cli::inspect_options(),
+    )
+    .unwrap();
+    let line = flashlog_cli::format::text_line(&wal.read(2).unwrap());
+    assert!(
+        line.starts_with("#2 at 1:") && line.contains(" put 00000000000000000001-T4-N1 = "),
+        "{line}"
+    );
+}
