@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use flashlog_wal::fs::{Fs, OpenMode};
 use flashlog_wal::{Batch, Op, Options, Wal};
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
@@ -51,6 +51,8 @@ impl<C: RaftTypeConfig> Debug for LogStore<C> {
 
 struct Inner<C: RaftTypeConfig> {
     dir: PathBuf,
+    /// The file system of the log's options: the side file goes through it too.
+    fs: Arc<dyn Fs>,
     wal: Wal,
     /// Serializes the writes (appends, votes, truncations, purges); readers take it
     /// briefly for the bounds.
@@ -155,6 +157,24 @@ fn key_of<C: RaftTypeConfig>(log_id: &LogIdOf<C>) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The whole of the file at `path`.
+fn read_file(fs: &dyn Fs, path: &Path) -> io::Result<Vec<u8>> {
+    let file = fs.open(path, OpenMode::Read)?;
+    let len = usize::try_from(file.len()?)
+        .map_err(|_| invalid(format!("{} too large", path.display())))?;
+    let mut buf = vec![0; len];
+    let mut done = 0;
+    while done < len {
+        match file.read_at(&mut buf[done..], done as u64) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(buf)
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
@@ -175,9 +195,11 @@ where
     /// that does not decode (`InvalidData`); other I/O errors.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> io::Result<LogStore<C>> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir)?;
+        let fs = Arc::clone(&options.fs);
+        fs.create_dir_all(&dir)?;
+        // First: its lock guards the side file too.
         let wal = Wal::open(dir.join(WAL_DIR), options).map_err(wal_err)?;
-        let file = match fs::read(dir.join(STATE_FILE)) {
+        let file = match read_file(&*fs, &dir.join(STATE_FILE)) {
             Ok(bytes) => {
                 let file: StateFile = decode(&bytes)?;
                 if file.version != STATE_VERSION {
@@ -214,6 +236,7 @@ where
         let store = LogStore {
             inner: Arc::new(Inner {
                 dir,
+                fs,
                 wal,
                 state: Mutex::new(state),
                 pending: Arc::new(Mutex::new(BTreeMap::new())),
@@ -283,15 +306,23 @@ where
             purged: encode_opt(&state.purged)?,
         };
         let bytes = encode(&file)?;
-        let dir = &self.inner.dir;
+        let (fs, dir) = (&*self.inner.fs, &self.inner.dir);
         let tmp = dir.join(STATE_TMP_FILE);
         {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
+            let file = fs.open(&tmp, OpenMode::CreateTruncate)?;
+            let mut done = 0;
+            while done < bytes.len() {
+                match file.write_at(&bytes[done..], done as u64) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => done += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            file.sync_data()?;
         }
-        fs::rename(&tmp, dir.join(STATE_FILE))?;
-        File::open(dir)?.sync_all()?;
+        fs.rename(&tmp, &dir.join(STATE_FILE))?;
+        fs.sync_dir(dir)?;
         Ok(())
     }
 
