@@ -449,7 +449,12 @@ where
     {
         let entries: Vec<C::Entry> = entries.into_iter().collect();
         let Some(first_entry) = entries.first() else {
-            callback.io_completed(Ok(()));
+            // Nothing new, but `Ok` says every earlier append is durable too.
+            let synced = {
+                let _writes = lock(&self.inner.state);
+                self.inner.wal.sync().map_err(wal_err)
+            };
+            callback.io_completed(synced);
             return Ok(());
         };
         let mut state = lock(&self.inner.state);

@@ -260,3 +260,15 @@ async fn flashlog_dump_reads_the_raft_log() {
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn an_empty_append_reports_what_came_before_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    store
+        .append(blanks(1, 0..3), IOFlushed::noop())
+        .await
+        .unwrap();
+    append(&mut store, Vec::new()).await;
+    assert!(store.wal().durable_seq() >= 3);
+}
