@@ -80,13 +80,7 @@ impl Wal {
         trace(&outcome, false);
         let mut inner = self.shared.retention.lock();
         inner.totals.add(outcome.as_ref().map_err(|_| ()));
-        let totals = &inner.totals;
-        self.shared.metrics.retention(
-            totals.runs,
-            totals.segments_removed,
-            totals.bytes_removed,
-            totals.held_back,
-        );
+        self.report_totals(&inner.totals);
         outcome
     }
 
@@ -115,14 +109,19 @@ impl Wal {
         let outcome = outcome.map_err(Arc::new);
         let mut inner = self.shared.retention.lock();
         inner.totals.add(outcome.as_ref().map_err(|_| ()));
-        let totals = &inner.totals;
+        self.report_totals(&inner.totals);
+        inner.last = Some(outcome);
+    }
+
+    /// Hands the running totals to the `metrics` facade (a no-op without the
+    /// feature).
+    fn report_totals(&self, totals: &RetentionTotals) {
         self.shared.metrics.retention(
             totals.runs,
             totals.segments_removed,
             totals.bytes_removed,
             totals.held_back,
         );
-        inner.last = Some(outcome);
     }
 
     fn run_retention(&self) -> Result<RetentionReport> {
