@@ -150,6 +150,8 @@ pub(crate) struct Recorder {
     pub truncations: AtomicU64,
     pub poisonings: AtomicU64,
     pub refused_groups: AtomicU64,
+    pub scrubs: AtomicU64,
+    pub scrub_damage: AtomicU64,
     /// Nanoseconds per segment fdatasync.
     pub fsync_nanos: Histogram,
     pub group_entries: Histogram,
@@ -200,6 +202,12 @@ impl Recorder {
         if let Some(facade) = &self.facade {
             facade.append.record(took.as_secs_f64());
         }
+    }
+
+    /// A scrub finished, finding `damaged` damaged entries.
+    pub(crate) fn scrubbed(&self, damaged: u64) {
+        self.scrub_damage.fetch_add(damaged, Ordering::Relaxed);
+        self.count(&self.scrubs);
     }
 
     /// Retention's running totals, for the facade (the snapshot reads them from
@@ -265,6 +273,11 @@ pub struct Metrics {
     pub poisonings: u64,
     /// Groups refused for a full disk and taken back.
     pub refused_groups: u64,
+    /// Scrubs finished ([`Wal::scrub`](crate::Wal::scrub) and the background
+    /// scrubber's).
+    pub scrubs: u64,
+    /// Damaged entries those scrubs found (one found twice counts twice).
+    pub scrub_damage: u64,
     /// Nanoseconds per fdatasync of a segment.
     pub fsync_latency: HistogramSnapshot,
     /// Entries per group commit.
@@ -309,6 +322,8 @@ impl Recorder {
             truncations: load(&self.truncations),
             poisonings: load(&self.poisonings),
             refused_groups: load(&self.refused_groups),
+            scrubs: load(&self.scrubs),
+            scrub_damage: load(&self.scrub_damage),
             fsync_latency: self.fsync_nanos.snapshot(),
             group_entries: self.group_entries.snapshot(),
             group_bytes: self.group_bytes.snapshot(),
@@ -330,6 +345,7 @@ impl Recorder {
 /// `flashlog_groups_total`, `flashlog_fsyncs_total`,
 /// `flashlog_rotations_total`, `flashlog_truncations_total`,
 /// `flashlog_poisonings_total`, `flashlog_refused_groups_total`,
+/// `flashlog_scrubs_total`, `flashlog_scrub_damage_total`,
 /// `flashlog_retention_runs_total`, `flashlog_retention_segments_removed_total`,
 /// `flashlog_retention_bytes_removed_total`, `flashlog_retention_held_back_total`,
 /// `flashlog_fsync_seconds`, `flashlog_append_seconds`,
@@ -344,6 +360,8 @@ pub(crate) struct Facade {
     truncations: metrics::Counter,
     poisonings: metrics::Counter,
     refused: metrics::Counter,
+    scrubs: metrics::Counter,
+    scrub_damage: metrics::Counter,
     retention_runs: metrics::Counter,
     retention_segments: metrics::Counter,
     retention_bytes: metrics::Counter,
@@ -374,6 +392,8 @@ impl Facade {
             truncations: metrics::counter!("flashlog_truncations_total", "dir" => dir.clone()),
             poisonings: metrics::counter!("flashlog_poisonings_total", "dir" => dir.clone()),
             refused: metrics::counter!("flashlog_refused_groups_total", "dir" => dir.clone()),
+            scrubs: metrics::counter!("flashlog_scrubs_total", "dir" => dir.clone()),
+            scrub_damage: metrics::counter!("flashlog_scrub_damage_total", "dir" => dir.clone()),
             retention_runs: metrics::counter!("flashlog_retention_runs_total", "dir" => dir.clone()),
             retention_segments: metrics::counter!("flashlog_retention_segments_removed_total", "dir" => dir.clone()),
             retention_bytes: metrics::counter!("flashlog_retention_bytes_removed_total", "dir" => dir.clone()),
@@ -400,6 +420,8 @@ impl Facade {
         self.truncations.absolute(load(&recorder.truncations));
         self.poisonings.absolute(load(&recorder.poisonings));
         self.refused.absolute(load(&recorder.refused_groups));
+        self.scrubs.absolute(load(&recorder.scrubs));
+        self.scrub_damage.absolute(load(&recorder.scrub_damage));
     }
 }
 

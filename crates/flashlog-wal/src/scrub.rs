@@ -186,7 +186,30 @@ pub(crate) fn scrub(
         }
     }
     report.elapsed = pacer.start.elapsed();
+    trace_scrub(shared, &report);
     Ok(report)
+}
+
+/// Counts a finished scrub and its damage (`Wal::metrics`), and reports it as
+/// `tracing` events: a warning per damaged entry and per unreadable segment.
+fn trace_scrub(shared: &Shared, report: &ScrubReport) {
+    let metrics = &shared.metrics;
+    metrics.scrubbed(report.damage.len() as u64);
+    for damage in &report.damage {
+        tracing::warn!(at = %damage.position, kind = %damage.kind, len = damage.len, "flashlog: scrub found damage");
+    }
+    for (segment, err) in &report.unreadable {
+        tracing::warn!(segment = %segment.file_name(), error = %err, "flashlog: scrub could not read a segment");
+    }
+    tracing::info!(
+        segments = report.segments,
+        entries = report.entries,
+        bytes = report.bytes,
+        damaged = report.damage.len(),
+        elapsed_ms = report.elapsed.as_millis() as u64,
+        stopped = report.stopped,
+        "flashlog: scrub done"
+    );
 }
 
 /// How one segment's scrub ended.

@@ -50,7 +50,20 @@ fn a_flipped_byte_in_a_sealed_segment_is_reported_where_it_is() {
     flip(dir.path(), first, 30);
     flip(dir.path(), second, 15);
     let before = segment_files(dir.path());
-    let report = wal.scrub(ScrubRate::UNLIMITED).unwrap();
+    let capture = flashlog_testkit::TraceCapture::at(tracing::Level::WARN);
+    let report = tracing::subscriber::with_default(capture.clone(), || {
+        wal.scrub(ScrubRate::UNLIMITED).unwrap()
+    });
+    // Counted and traced too: a warning per damaged entry, naming where.
+    let metrics = wal.metrics();
+    assert_eq!((metrics.scrubs, metrics.scrub_damage), (1, 2));
+    let warned: Vec<String> = capture
+        .lines()
+        .into_iter()
+        .filter(|line| line.contains("scrub found damage"))
+        .collect();
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    assert!(warned[0].contains(&first.to_string()), "{warned:?}");
     let entry_len = 17 + "key-37".len() as u64 + 40;
     assert_eq!(report.damage.len(), 2, "{report:?}");
     let Damage {
