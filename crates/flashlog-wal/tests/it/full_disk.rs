@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use flashlog_testkit::{
-    Call, CallOn, CrashModel, FaultKind, HookFs, Hooks, Persistence, SimFault, SimFs, Target,
+    Call, CallOn, CrashModel, Delay, DelayFs, FaultKind, HookFs, Hooks, Persistence, SimFault,
+    SimFs, Target,
 };
 use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Wal};
 
@@ -144,8 +145,32 @@ fn the_bytes_a_refused_group_left_are_cut_durably() {
 /// disk during a rotation poisons, see below.)
 #[test]
 fn appenders_racing_a_full_disk_keep_exactly_what_was_acknowledged() {
+    race_a_filling_disk(false);
+}
+
+/// The same, with random delays before writes and fsyncs: they widen the gap
+/// between an appender woken to lead the next group and its taking the lock,
+/// in which another thread may lead that group and have it refused. The
+/// appender must then learn of the refusal from the rollback count it noted
+/// when it queued (`Rollbacks::refused`), not take its reused number for its own.
+#[test]
+fn appenders_racing_a_full_disk_with_delays_keep_exactly_what_was_acknowledged() {
+    race_a_filling_disk(true);
+}
+
+fn race_a_filling_disk(delays: bool) {
     let sim = SimFs::new();
-    let wal = Arc::new(Wal::open("/log", options(&sim)).unwrap());
+    let fs: Arc<dyn flashlog_wal::fs::Fs> = if delays {
+        let delay = Delay::up_to(std::time::Duration::from_micros(300)).with_probability(0.5);
+        Arc::new(
+            DelayFs::new(Arc::new(sim.clone()), 11)
+                .delay(Call::WriteAt, delay)
+                .delay(Call::SyncData, delay),
+        )
+    } else {
+        Arc::new(sim.clone())
+    };
+    let wal = Arc::new(Wal::open("/log", Options::default().fs(fs).preallocate(0)).unwrap());
     let acked = Arc::new(Mutex::new(BTreeMap::new()));
     // The writers keep going until the disk was full for one of their appends
     // a few times and they wrote at least 300 each.

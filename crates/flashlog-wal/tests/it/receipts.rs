@@ -378,3 +378,42 @@ fn resolved_receipts_survive_a_crash_at_any_moment() {
         }
     }
 }
+
+/// The gap `publish_written` covers: under `Always` the leader publishes the
+/// written edge without the lock, between its write and its fdatasync, and wakes
+/// `Written` followers only if it sees them counted. A follower blocked at the
+/// end must see the entry while the fsync (held 300 ms here) still runs, not when
+/// the group ends; a `Durable` one only after.
+#[test]
+fn a_written_follower_wakes_during_the_fsync_not_after_it() {
+    let sim = SimFs::new();
+    let slow = DelayFs::new(Arc::new(sim), 3)
+        .delay(Call::SyncData, Delay::exactly(Duration::from_millis(300)));
+    let wal = Arc::new(Wal::open("/log", Options::default().fs(Arc::new(slow))).unwrap());
+    for round in 1..=3u64 {
+        let follower = {
+            let wal = Arc::clone(&wal);
+            thread::spawn(move || {
+                let mut tail = wal
+                    .iter_from(round)
+                    .unwrap()
+                    .visibility(Visibility::Written)
+                    .follow_timeout(Duration::from_secs(20));
+                let seq = tail.next().map(|entry| entry.unwrap().seq());
+                (seq, wal.durable_seq())
+            })
+        };
+        // The follower blocks first (counted), then the append starts.
+        thread::sleep(Duration::from_millis(50));
+        let started = std::time::Instant::now();
+        wal.append(Op::Put, b"k", &[round as u8]).unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        let (seq, durable_then) = follower.join().unwrap();
+        assert_eq!(seq, Some(round));
+        assert_eq!(
+            durable_then,
+            round - 1,
+            "the follower woke only after the fsync"
+        );
+    }
+}
