@@ -78,11 +78,19 @@ mod model {
         }
     }
 
-    /// Runs `threads` appenders (the model's main thread is one of them), with
-    /// the `fail_sync`-th fsync of the segments failing if given.
-    fn run(threads: u8, per_thread: u8, fail_sync: Option<u64>) {
+    /// Explores `model` under loom with `bound` preemptions: each interleaving
+    /// opens a fresh log on the simulated file system, sets the
+    /// `fail_sync`-th fsync after the open to fail (the open's own syncs are not
+    /// the model's), and hands both to `model`. Prints how many interleavings
+    /// it ran.
+    fn explore(
+        bound: usize,
+        label: &str,
+        fail_sync: Option<u64>,
+        model: impl Fn(&SimFs, Arc<Wal>) + Send + Sync + 'static,
+    ) {
         let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(3);
+        builder.preemption_bound = Some(bound);
         let iterations = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = Arc::clone(&iterations);
         builder.check(move || {
@@ -90,13 +98,23 @@ mod model {
             let sim = SimFs::new();
             let options = Options::default().fs(Arc::new(sim.clone())).preallocate(0);
             let wal = Arc::new(Wal::open("/log", options).expect("open"));
-            // Counted from here: the open's own syncs are not the model's.
             sim.set_fault(fail_sync.map(|nth| SimFault {
                 target: Target::Kind(Call::SyncData),
                 nth,
                 kind: FaultKind::Eio,
                 persistence: Persistence::Once,
             }));
+            model(&sim, wal);
+        });
+        let iterations = iterations.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!("{label}: {iterations} interleavings");
+    }
+
+    /// Runs `threads` appenders (the model's main thread is one of them), with
+    /// the `fail_sync`-th fsync of the segments failing if given.
+    fn run(threads: u8, per_thread: u8, fail_sync: Option<u64>) {
+        let label = format!("{threads} threads x {per_thread}, fsync {fail_sync:?} failing");
+        explore(3, &label, fail_sync, move |sim, wal| {
             let handles: Vec<_> = (1..threads)
                 .map(|thread| {
                     let (wal, sim) = (Arc::clone(&wal), sim.clone());
@@ -107,8 +125,6 @@ mod model {
             outcomes.extend(handles.into_iter().map(|h| h.join().expect("appender")));
             check(&outcomes, fail_sync.is_some(), durable_entries(&sim));
         });
-        let iterations = iterations.load(std::sync::atomic::Ordering::Relaxed);
-        eprintln!("{threads} threads x {per_thread}, fsync {fail_sync:?} failing: {iterations} interleavings");
     }
 
     fn check(outcomes: &[Outcomes], failed: bool, durable: u64) {
@@ -149,21 +165,8 @@ mod model {
     /// log's syncer thread leading the submitter's groups: three threads
     /// through the real commit, the receipts and the syncer's hand-over.
     fn run_mixed(submits: u8, fail_sync: Option<u64>) {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(2);
-        let iterations = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = Arc::clone(&iterations);
-        builder.check(move || {
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let sim = SimFs::new();
-            let options = Options::default().fs(Arc::new(sim.clone())).preallocate(0);
-            let wal = Arc::new(Wal::open("/log", options).expect("open"));
-            sim.set_fault(fail_sync.map(|nth| SimFault {
-                target: Target::Kind(Call::SyncData),
-                nth,
-                kind: FaultKind::Eio,
-                persistence: Persistence::Once,
-            }));
+        let label = format!("appender + {submits} submits + syncer, fsync {fail_sync:?} failing");
+        explore(2, &label, fail_sync, move |sim, wal| {
             let appender = {
                 let (wal, sim) = (Arc::clone(&wal), sim.clone());
                 loom::thread::spawn(move || appender(&wal, &sim, 1, 1))
@@ -208,8 +211,6 @@ mod model {
             }
             drop(wal);
         });
-        let iterations = iterations.load(std::sync::atomic::Ordering::Relaxed);
-        eprintln!("appender + {submits} submits + syncer, fsync {fail_sync:?} failing: {iterations} interleavings");
     }
 
     #[test]
