@@ -16,6 +16,11 @@ use flashlog_testkit::{
 };
 use flashlog_wal::{Batch, Error, Op, Options, SyncPolicy, Visibility, Wal};
 
+/// A log under `SyncPolicy::Manual`: receipts resolve at the next `sync`.
+fn manual_log(dir: &std::path::Path) -> Wal {
+    Wal::open(dir, Options::default().sync_policy(SyncPolicy::Manual)).unwrap()
+}
+
 fn sim_options(sim: &SimFs) -> Options {
     Options::default().fs(Arc::new(sim.clone()))
 }
@@ -112,11 +117,7 @@ fn the_three_ways_to_wait_each_resolve_once_with_the_numbers() {
 #[test]
 fn under_manual_a_receipt_waits_for_the_next_sync_and_readers_choose_their_edge() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open(
-        dir.path(),
-        Options::default().sync_policy(SyncPolicy::Manual),
-    )
-    .unwrap();
+    let wal = manual_log(dir.path());
     let receipt = wal.submit(Op::Put, b"k", b"v").unwrap();
     // The syncer writes it (readers at the written edge see it), but does not
     // sync it: under Manual that is the user's call.
@@ -161,13 +162,7 @@ fn under_interval_the_syncer_resolves_receipts_without_any_sync_call() {
 #[test]
 fn followers_wake_at_their_own_edge() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Arc::new(
-        Wal::open(
-            dir.path(),
-            Options::default().sync_policy(SyncPolicy::Manual),
-        )
-        .unwrap(),
-    );
+    let wal = Arc::new(manual_log(dir.path()));
     let follow = |visibility| {
         let wal = Arc::clone(&wal);
         thread::spawn(move || {
@@ -253,11 +248,7 @@ fn close_resolves_every_receipt_and_a_receipt_outlives_its_log() {
 #[test]
 fn dropping_the_log_resolves_receipts_too() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open(
-        dir.path(),
-        Options::default().sync_policy(SyncPolicy::Manual),
-    )
-    .unwrap();
+    let wal = manual_log(dir.path());
     let receipt = wal.submit(Op::Put, b"k", b"v").unwrap();
     drop(wal);
     assert_eq!(receipt.wait().unwrap(), 1..=1);
@@ -266,11 +257,7 @@ fn dropping_the_log_resolves_receipts_too() {
 #[test]
 fn truncate_back_refuses_the_receipts_of_what_it_removed() {
     let dir = tempfile::tempdir().unwrap();
-    let wal = Wal::open(
-        dir.path(),
-        Options::default().sync_policy(SyncPolicy::Manual),
-    )
-    .unwrap();
+    let wal = manual_log(dir.path());
     let receipts: Vec<_> = (0..5u8)
         .map(|i| wal.submit(Op::Put, &[i], b"old").unwrap())
         .collect();
