@@ -44,9 +44,9 @@ pub struct NodeConfig {
     /// Entries kept in the log behind a snapshot (for lagging followers).
     /// Default 1,000.
     pub keep_behind_snapshot: u64,
-    /// Raft heartbeat interval. Default 50 ms.
+    /// Raft heartbeat interval. Default 100 ms.
     pub heartbeat: Duration,
-    /// Smallest election timeout (the largest is twice it). Default 300 ms.
+    /// Smallest election timeout (the largest is twice it). Default 500 ms.
     pub election_timeout: Duration,
     /// How long a request waits for a leader to be known before 503. Default 2 s.
     pub leader_wait: Duration,
@@ -65,8 +65,8 @@ impl NodeConfig {
             clients_need_token: false,
             snapshot_every: 10_000,
             keep_behind_snapshot: 1_000,
-            heartbeat: Duration::from_millis(50),
-            election_timeout: Duration::from_millis(300),
+            heartbeat: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(500),
             leader_wait: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
         }

@@ -265,7 +265,28 @@ fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) {
 }
 
 fn put(addr: &str, key: &str, value: &[u8], token: Option<&str>) -> (u16, Vec<u8>) {
-    http_follow(addr, "PUT", &format!("/kv/{key}"), token, value).unwrap()
+    retried(addr, "PUT", &format!("/kv/{key}"), token, value)
+}
+
+/// `http_follow`, retried while the cluster is between leaders (503, or a node
+/// not answering), for up to 10 s.
+fn retried(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let start = Instant::now();
+    loop {
+        match http_follow(addr, method, path, token, body) {
+            Ok((503, _)) | Err(_) if start.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(answer) => return answer,
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
 
 #[test]
@@ -310,7 +331,7 @@ fn cluster_forms_serves_through_any_node_and_refuses_a_second_init() {
     let (status, _) = put(&cluster.addrs[1], "%00%FF%2Fbin", b"\x00\x01", None);
     assert_eq!(status, 200);
     for addr in &cluster.addrs {
-        let (status, body) = http_follow(addr, "GET", "/kv/key-2", None, b"").unwrap();
+        let (status, body) = retried(addr, "GET", "/kv/key-2", None, b"");
         assert_eq!((status, body), (200, b"value-2".to_vec()));
     }
     let contents = cluster.converged(&[0, 1, 2]);
@@ -321,10 +342,10 @@ fn cluster_forms_serves_through_any_node_and_refuses_a_second_init() {
     assert_eq!(contents.len(), 4);
 
     // Delete, then a 404 everywhere; the CLI reads through the cluster.
-    let (status, body) = http_follow(&cluster.addrs[2], "DELETE", "/kv/key-0", None, b"").unwrap();
+    let (status, body) = retried(&cluster.addrs[2], "DELETE", "/kv/key-0", None, b"");
     assert_eq!(status, 200);
     assert_eq!(json(&body)["removed"], true);
-    let (status, _) = http_follow(&cluster.addrs[0], "GET", "/kv/key-0", None, b"").unwrap();
+    let (status, _) = retried(&cluster.addrs[0], "GET", "/kv/key-0", None, b"");
     assert_eq!(status, 404);
     let out = cluster
         .cli()
@@ -623,14 +644,13 @@ fn all_nodes_killed_and_restarted_come_back_with_exactly_the_committed_writes() 
     for n in 0..200u32 {
         let key = format!("k{:03}", n % 150);
         if n % 7 == 3 {
-            let (status, _) = http_follow(
+            let (status, _) = retried(
                 &cluster.addrs[leader],
                 "DELETE",
                 &format!("/kv/{key}"),
                 None,
                 b"",
-            )
-            .unwrap();
+            );
             assert_eq!(status, 200);
             expected.remove(key.as_bytes());
         } else {
