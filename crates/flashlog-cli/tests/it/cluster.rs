@@ -227,24 +227,25 @@ impl Cluster {
 
     /// Waits until the running nodes applied the same index and hold the same contents.
     fn converged(&self, running: &[usize]) -> BTreeMap<Vec<u8>, Vec<u8>> {
-        let mut result = BTreeMap::new();
-        wait_until(Duration::from_secs(20), || {
+        let start = Instant::now();
+        loop {
             let applied: BTreeSet<u64> = running
                 .iter()
                 .map(|&i| self.view(i)["last_applied_index"].as_u64().unwrap())
                 .collect();
-            if applied.len() != 1 {
-                return false;
+            if applied.len() == 1 {
+                let all: Vec<_> = running.iter().map(|&i| self.contents(i)).collect();
+                if all.windows(2).all(|w| w[0] == w[1]) {
+                    return all.into_iter().next().unwrap();
+                }
             }
-            let all: Vec<_> = running.iter().map(|&i| self.contents(i)).collect();
-            if all.windows(2).all(|w| w[0] == w[1]) {
-                result = all.into_iter().next().unwrap();
-                true
-            } else {
-                false
+            if start.elapsed() > Duration::from_secs(20) {
+                let views: Vec<String> =
+                    running.iter().map(|&i| self.view(i).to_string()).collect();
+                panic!("not converged after 20 s:\n{}", views.join("\n"));
             }
-        });
-        result
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -530,7 +531,7 @@ fn requests_without_or_with_a_wrong_token_are_refused_and_change_nothing() {
 
 #[test]
 fn bad_input_gets_a_clear_4xx_and_the_node_keeps_serving() {
-    let cluster = Cluster::new(1, false, &[]);
+    let cluster = Cluster::new(1, false, &["--request-timeout-ms", "1000"]);
     assert!(cluster.init().status.success());
     cluster.leader(0);
     let addr = &cluster.addrs[0];
@@ -571,6 +572,23 @@ fn bad_input_gets_a_clear_4xx_and_the_node_keeps_serving() {
         .write_all(b"PUT /kv/half HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly a part")
         .unwrap();
     drop(stream);
+    // A client that stalls mid-body: 408 once the request timeout passed.
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"PUT /kv/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly a part")
+        .unwrap();
+    let mut answer = [0u8; 12];
+    stream.read_exact(&mut answer).unwrap();
+    assert_eq!(
+        &answer,
+        b"HTTP/1.1 408",
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_eq!(http(addr, "GET", "/kv/slow", None, b"").unwrap().0, 404);
     // Still serving, nothing half-written, nothing lost.
     assert_eq!(http(addr, "GET", "/health", None, b"").unwrap().0, 200);
     assert_eq!(http(addr, "GET", "/kv/half", None, b"").unwrap().0, 404);
