@@ -117,6 +117,17 @@ pub struct RunningNode {
 /// node or cluster; I/O errors of the directory; a listener that cannot bind;
 /// openraft refusing the stored state.
 pub async fn start(config: NodeConfig) -> Result<RunningNode> {
+    // First the port: a node that cannot serve does not start Raft.
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| Error::Http {
+            what: format!("cannot listen on {}", config.listen),
+            source: Box::new(e),
+        })?;
+    let addr = listener.local_addr().map_err(|e| Error::Http {
+        what: "cannot read the listener's address".into(),
+        source: Box::new(e),
+    })?;
     std::fs::create_dir_all(&config.dir).map_err(io("create", &config.dir))?;
     crate::identity::check_or_record(&config.dir, config.id, config.token.as_deref())?;
     let raft_dir = config.dir.join("raft");
@@ -136,16 +147,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     )
     .await
     .map_err(|e| Error::Raft(e.to_string()))?;
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .map_err(|e| Error::Http {
-            what: format!("cannot listen on {}", config.listen),
-            source: Box::new(e),
-        })?;
-    let addr = listener.local_addr().map_err(|e| Error::Http {
-        what: "cannot read the listener's address".into(),
-        source: Box::new(e),
-    })?;
     let state = Arc::new(AppState {
         id: config.id,
         raft: raft.clone(),
