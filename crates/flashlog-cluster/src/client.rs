@@ -222,30 +222,51 @@ impl ClusterClient {
         })
     }
 
-    /// Forms a cluster of `nodes` (id to address) by asking the first of them.
+    /// Forms a cluster of `nodes` (id to address): checks that none of them
+    /// belongs to a cluster yet, then initializes each with the same voters.
     ///
     /// # Errors
-    /// [`Error::Refused`] with status 409 if it already belongs to a cluster.
+    /// [`Error::Refused`] with status 409, nothing changed, if one already belongs
+    /// to a cluster; the connection error of a node that cannot be reached
+    /// (before anything changed). A node that fails after others were
+    /// initialized is named in the error; the others form the cluster.
     pub async fn init(&self, nodes: &BTreeMap<u64, String>) -> Result<()> {
-        let (first_id, first) = nodes
-            .iter()
-            .next()
-            .ok_or_else(|| Error::Invalid("no node given".into()))?;
+        if nodes.is_empty() {
+            return Err(Error::Invalid("no node given".into()));
+        }
+        for (id, addr) in nodes {
+            let view = self.node_status(addr).await?;
+            if view["id"].as_u64() != Some(*id) {
+                return Err(Error::Invalid(format!(
+                    "{addr} is node {}, not node {id}",
+                    view["id"]
+                )));
+            }
+            if view["voters"].as_array().is_some_and(|v| !v.is_empty()) {
+                return Err(Error::Refused {
+                    node: addr.clone(),
+                    status: 409,
+                    message: format!("node {id} already belongs to a cluster: nothing changed"),
+                });
+            }
+        }
         let body = json!({ "nodes": nodes }).to_string().into_bytes();
-        let response = self
-            .transport
-            .request(Method::POST, first, "/admin/init")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| http_error(format!("cannot reach node {first_id} at {first}"), e))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| http_error(format!("cannot read the answer of {first}"), e))?;
-        if !status.is_success() {
-            return Err(refused(first, status, &bytes));
+        for (id, addr) in nodes {
+            let response = self
+                .transport
+                .request(Method::POST, addr, "/admin/init")
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|e| http_error(format!("cannot reach node {id} at {addr}"), e))?;
+            let status = response.status();
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| http_error(format!("cannot read the answer of {addr}"), e))?;
+            if !status.is_success() {
+                return Err(refused(addr, status, &bytes));
+            }
         }
         Ok(())
     }

@@ -88,3 +88,15 @@ pub(crate) fn io(
     let path = path.into();
     move |source| Error::Io { op, path, source }
 }
+
+/// `err` and its sources, joined with ": " (for messages that leave the process).
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -91,6 +91,11 @@ impl NodeConfig {
                 SnapshotPolicy::LogsSinceLast(self.snapshot_every)
             },
             max_in_snapshot_log_to_keep: self.keep_behind_snapshot,
+            // A follower whose directory was wiped comes back with an empty log:
+            // the leader resets its progress and sends it a snapshot instead of
+            // stopping. (Such a node does not vote until it holds the leader's
+            // state again: see `http::raft::vote`.)
+            allow_log_reversion: Some(true),
             ..Config::default()
         };
         config
@@ -218,6 +223,19 @@ async fn watch_elections(state: http::Shared) {
     }
 }
 
+/// Returns once Raft stopped by itself (a storage error, a panic in its core).
+async fn stopped(raft: Raft) -> String {
+    let mut rx = raft.metrics();
+    loop {
+        if let Err(fatal) = &rx.borrow_watched().running_state {
+            return fatal.to_string();
+        }
+        if rx.changed().await.is_err() {
+            return "its core task ended".to_string();
+        }
+    }
+}
+
 impl RunningNode {
     /// The address the node listens on.
     pub fn addr(&self) -> SocketAddr {
@@ -277,11 +295,21 @@ pub fn serve_until_signal(config: NodeConfig, ready: impl FnOnce(SocketAddr)) ->
                 what: "cannot handle SIGTERM".into(),
                 source: Box::new(e),
             })?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        let fatal = tokio::select! {
+            _ = tokio::signal::ctrl_c() => None,
+            _ = term.recv() => None,
+            why = stopped(node.raft().clone()) => Some(why),
+        };
+        match fatal {
+            None => {
+                tracing::info!("signal received: shutting down");
+                node.shutdown().await
+            }
+            Some(why) => {
+                tracing::error!(%why, "raft stopped: shutting down");
+                let _ = node.shutdown().await;
+                Err(Error::Raft(why))
+            }
         }
-        tracing::info!("signal received: shutting down");
-        node.shutdown().await
     })
 }

@@ -37,6 +37,9 @@ pub struct Args {
     /// How long a write or linearizable read may take before 503
     #[arg(long, value_name = "MS", default_value_t = 5_000)]
     request_timeout_ms: u64,
+    /// The most detailed events printed on standard error: error, warn, info, debug, trace
+    #[arg(long, value_name = "LEVEL", default_value = "warn")]
+    log_level: tracing::Level,
 }
 
 /// Reads the cluster token from `path`: its contents without the final newline.
@@ -74,6 +77,11 @@ pub fn run(dir: &Path, args: &Args, token_file: Option<&PathBuf>) -> anyhow::Res
         "--election-timeout-ms must be above --heartbeat-ms"
     );
     let id = args.id;
+    tracing_subscriber::fmt()
+        .with_max_level(args.log_level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     flashlog_cluster::serve_until_signal(config, |addr| {
         errln!("node {id} serving on {addr}");
     })

@@ -37,9 +37,24 @@ pub async fn append(State(state): State<Shared>, body: Bytes) -> Result<Response
     encode(&response)
 }
 
-/// `POST /raft/vote`.
+/// `POST /raft/vote`. A node that has not joined a cluster (no log, no
+/// membership: a new node, or one whose directory was wiped) does not vote: it
+/// may have voted in an earlier life and forgotten it, and its vote could elect
+/// a leader that misses committed entries. It votes once a leader's entries or
+/// snapshot reached it. (`flashlog cluster init` initializes every node before
+/// the first election needs their votes.)
 pub async fn vote(State(state): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
     let request = decode(&body)?;
+    let initialized = state
+        .raft
+        .is_initialized()
+        .await
+        .map_err(ApiError::internal)?;
+    if !initialized {
+        return Err(ApiError::unavailable(
+            "this node has not joined a cluster: it does not vote",
+        ));
+    }
     let response = state.raft.vote(request).await.map_err(ApiError::internal)?;
     encode(&response)
 }
@@ -72,7 +87,13 @@ async fn receive_and_install(
     let failed = |what: &str, e: &dyn std::fmt::Display| {
         ApiError::internal(format!("cannot {what} {}: {e}", path.display()))
     };
-    let mut file = tokio::fs::File::create(path)
+    // Read and write: the state machine reads it back to install it.
+    let mut file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
         .await
         .map_err(|e| failed("create", &e))?;
     let mut stream = body.into_data_stream();
@@ -84,13 +105,14 @@ async fn receive_and_install(
             .await
             .map_err(|e| failed("write", &e))?;
     }
+    file.flush().await.map_err(|e| failed("write", &e))?;
     file.sync_all().await.map_err(|e| failed("fsync", &e))?;
     let mut file = file.into_std().await;
     use std::io::Seek;
     file.seek(std::io::SeekFrom::Start(0))
         .map_err(|e| failed("seek", &e))?;
     let meta = crate::snapshot::read_meta_from(&mut file, path)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(crate::error::chain(&e)))?;
     let snapshot = SnapshotOf::<TypeConfig, std::fs::File> {
         meta,
         snapshot: file,
