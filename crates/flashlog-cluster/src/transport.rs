@@ -52,12 +52,10 @@ impl Transport {
             Some(tls) => tls.configure(builder),
             None => builder,
         };
-        let client = builder
-            .build()
-            .map_err(|e| Error::Http {
-                what: "cannot build the HTTP client".into(),
-                source: Box::new(e),
-            })?;
+        let client = builder.build().map_err(|e| Error::Http {
+            what: "cannot build the HTTP client".into(),
+            source: Box::new(e),
+        })?;
         Ok(Transport {
             client,
             token: token.map(Arc::from),
