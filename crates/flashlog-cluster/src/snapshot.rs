@@ -211,10 +211,15 @@ mod tests {
     use super::*;
     use flashlog_kv::DbOptions;
 
+    fn options() -> DbOptions {
+        DbOptions::default()
+            .wal(flashlog_wal::Options::default().sync_policy(flashlog_wal::SyncPolicy::Manual))
+    }
+
     #[test]
     fn round_trip_and_damage_detected() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path().join("a"), DbOptions::default()).unwrap();
+        let db = Db::open(dir.path().join("a"), options()).unwrap();
         for i in 0..1000u32 {
             db.put(&i.to_be_bytes(), &[i as u8; 3]).unwrap();
         }
@@ -222,7 +227,7 @@ mod tests {
         let meta = SnapshotMeta::default();
         let path = dir.path().join("snap");
         assert_eq!(write(&db, &meta, &path).unwrap(), 1001);
-        let copy = Db::open(dir.path().join("b"), DbOptions::default()).unwrap();
+        let copy = Db::open(dir.path().join("b"), options()).unwrap();
         let (_, n) = load(&File::open(&path).unwrap(), &path, &copy).unwrap();
         assert_eq!(n, 1001);
         let all = |db: &Db| db.scan_prefix(b"").collect::<Result<Vec<_>, _>>().unwrap();
@@ -230,10 +235,12 @@ mod tests {
 
         // One flipped byte in a value: the checksum says so.
         let mut bytes = std::fs::read(&path).unwrap();
-        let at = bytes.len() - 20;
+        // The end is 13 bytes; before it the 11-byte record of [ff 00]; before
+        // that the last value byte of key 999.
+        let at = bytes.len() - 13 - 11 - 1;
         bytes[at] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        let other = Db::open(dir.path().join("c"), DbOptions::default()).unwrap();
+        let other = Db::open(dir.path().join("c"), options()).unwrap();
         assert!(matches!(
             load(&File::open(&path).unwrap(), &path, &other),
             Err(Error::Damaged { .. })

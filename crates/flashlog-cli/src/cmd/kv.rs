@@ -187,35 +187,38 @@ pub fn scan(
         Some(prefix) => arg_bytes(prefix, args.hex, "prefix")?,
         None => Vec::new(),
     };
-    let pairs: Box<dyn Iterator<Item = anyhow::Result<(Vec<u8>, Vec<u8>)>>> = match remote {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut print = |key: &[u8], value: &[u8]| -> anyhow::Result<()> {
+        let line = if args.hex {
+            pair_hex(key, value)
+        } else if args.json {
+            pair_json(key, value)
+        } else {
+            format!("{} {}", show(key), show(value))
+        };
+        writeln!(out, "{line}").context("cannot write to standard output")
+    };
+    match remote {
         Some(client) => {
             let page =
                 block_on(client.scan(&prefix, args.limit, args.local)).context("cannot scan")?;
+            for (key, value) in &page.items {
+                print(key, value)?;
+            }
             if page.more {
                 errln!(
                     "warning: more than {} keys match; raise --limit",
                     args.limit
                 );
             }
-            Box::new(page.items.into_iter().map(Ok))
         }
         None => {
             let db = open_db_read_only(dir, DbOptions::default())?;
-            let pairs: Vec<_> = db.scan_prefix(&prefix).collect();
-            Box::new(pairs.into_iter().map(|p| p.context("cannot read a value")))
+            for pair in db.scan_prefix(&prefix) {
+                let (key, value) = pair.context("cannot read a value")?;
+                print(&key, &value)?;
+            }
         }
-    };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for pair in pairs {
-        let (key, value) = pair?;
-        let line = if args.hex {
-            pair_hex(&key, &value)
-        } else if args.json {
-            pair_json(&key, &value)
-        } else {
-            format!("{} {}", show(&key), show(&value))
-        };
-        writeln!(out, "{line}").context("cannot write to standard output")?;
     }
     out.flush().context("cannot write to standard output")?;
     Ok(ExitCode::SUCCESS)
