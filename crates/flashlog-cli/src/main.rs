@@ -51,6 +51,11 @@ struct Cli {
     /// cluster commands send it
     #[arg(long, global = true, value_name = "PATH")]
     token_file: Option<PathBuf>,
+    /// The certificate authority (PEM) the nodes' TLS certificates are signed by:
+    /// the cluster commands and `--cluster` speak HTTPS trusting it; `serve`
+    /// reaches the other nodes with it
+    #[arg(long, global = true, value_name = "PATH")]
+    tls_ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -124,14 +129,13 @@ fn main() -> ExitCode {
         Command::Stats(args) => cmd::stats::run(&dir, &args),
         Command::Compact => cmd::compact::run(&dir, lock_timeout),
         Command::Bench(args) => cmd::bench::run(cli.dir.as_deref(), &args),
-        Command::Serve(args) => cmd::serve::run(&dir, &args, cli.token_file.as_ref()),
+        Command::Serve(args) => {
+            cmd::serve::run(&dir, &args, cli.token_file.as_ref(), cli.tls_ca.as_deref())
+        }
         Command::Cluster(command) => {
-            let token = cli
-                .token_file
-                .as_deref()
-                .map(cmd::serve::read_token)
-                .transpose()?;
-            cmd::cluster::run(&command, cli.cluster.as_deref(), token.as_deref())
+            let access =
+                cmd::cluster::Access::from_flags(cli.token_file.as_deref(), cli.tls_ca.as_deref())?;
+            cmd::cluster::run(&command, cli.cluster.as_deref(), &access)
         }
     });
     match result {
@@ -151,14 +155,9 @@ fn remote(cli: &Cli) -> anyhow::Result<Option<flashlog_cluster::ClusterClient>> 
     ) {
         return Ok(None);
     }
-    let token = cli
-        .token_file
-        .as_deref()
-        .map(cmd::serve::read_token)
-        .transpose()?;
-    let client =
-        flashlog_cluster::ClusterClient::new(cmd::cluster::addresses(cluster), token.as_deref())?;
-    Ok(Some(client))
+    let access =
+        cmd::cluster::Access::from_flags(cli.token_file.as_deref(), cli.tls_ca.as_deref())?;
+    Ok(Some(access.client(cmd::cluster::addresses(cluster))?))
 }
 
 /// Prints `err` on one line and picks the exit code. A closed standard output

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::keys;
+use crate::tls::ClientTls;
 use crate::transport::Transport;
 
 /// How many redirects one operation follows.
@@ -63,11 +64,24 @@ impl ClusterClient {
     /// # Errors
     /// `Error::Invalid` for no address; the HTTP client's build error.
     pub fn new(addrs: Vec<String>, token: Option<&str>) -> Result<ClusterClient> {
+        ClusterClient::with_tls(addrs, token, None)
+    }
+
+    /// As [`ClusterClient::new`], over HTTPS trusting `tls`'s certificate
+    /// authority when `tls` is given.
+    ///
+    /// # Errors
+    /// As [`ClusterClient::new`].
+    pub fn with_tls(
+        addrs: Vec<String>,
+        token: Option<&str>,
+        tls: Option<&ClientTls>,
+    ) -> Result<ClusterClient> {
         if addrs.is_empty() {
             return Err(Error::Invalid("no node address given".into()));
         }
         Ok(ClusterClient {
-            transport: Transport::new(token, Duration::from_secs(30))?,
+            transport: Transport::with_tls(token, Duration::from_secs(30), tls)?,
             addrs,
             deadline: Duration::from_secs(10),
         })

@@ -46,6 +46,14 @@ pub enum Error {
     /// openraft refused to start or stopped.
     #[error("raft: {0}")]
     Raft(String),
+    /// A TLS certificate, key or authority file that cannot be used.
+    #[error("TLS: {path}: {what}")]
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        what: String,
+    },
     /// A bad argument (address, id, option).
     #[error("{0}")]
     Invalid(String),

@@ -11,6 +11,7 @@ pub mod network;
 pub mod node;
 pub mod snapshot;
 pub mod state_machine;
+pub mod tls;
 pub mod transport;
 pub mod types;
 

@@ -21,6 +21,7 @@ use crate::error::{io, Error, Result};
 use crate::http::{self, AppState};
 use crate::network::Network;
 use crate::state_machine::StateMachine;
+use crate::tls::NodeTls;
 use crate::transport::Transport;
 use crate::types::{LogStore, NodeId, Raft};
 
@@ -38,6 +39,9 @@ pub struct NodeConfig {
     pub token: Option<String>,
     /// Whether client requests need the token too. Default false.
     pub clients_need_token: bool,
+    /// TLS for client and peer traffic: the node serves HTTPS only and reaches
+    /// the other nodes over HTTPS. Default none (plain HTTP).
+    pub tls: Option<NodeTls>,
     /// A snapshot is built once this many entries were applied since the last
     /// (0: never). Default 10,000.
     pub snapshot_every: u64,
@@ -63,6 +67,7 @@ impl NodeConfig {
             dir: dir.into(),
             token: None,
             clients_need_token: false,
+            tls: None,
             snapshot_every: 10_000,
             keep_behind_snapshot: 1_000,
             heartbeat: Duration::from_millis(100),
@@ -134,9 +139,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     let log = LogStore::open(&raft_dir, flashlog_wal::Options::default())
         .map_err(io("open the Raft log in", &raft_dir))?;
     let sm = StateMachine::open(&config.dir.join("sm"))?;
-    let transport = Transport::new(
+    let transport = Transport::with_tls(
         config.token.as_deref(),
         config.request_timeout.max(Duration::from_secs(10)),
+        config.tls.as_ref().map(|tls| &tls.peers),
     )?;
     let raft = Raft::new(
         config.id,
@@ -163,13 +169,27 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     let watcher = tokio::spawn(watch_elections(Arc::clone(&state)));
     let (stop_server, stopped) = oneshot::channel::<()>();
     let app = http::router(Arc::clone(&state));
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
+    let stopped = async move {
+        let _ = stopped.await;
+    };
+    let server = match &config.tls {
+        Some(tls) => {
+            let listener = tls.server.listen(listener).map_err(|e| Error::Http {
+                what: format!("cannot serve TLS on {addr}"),
+                source: Box::new(e),
+            })?;
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
             })
-            .await
-    });
+        }
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+        }),
+    };
     tracing::info!(id = config.id, %addr, "node serving");
     Ok(RunningNode {
         state,

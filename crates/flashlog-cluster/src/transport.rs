@@ -1,6 +1,6 @@
 //! The one place the HTTP client is built: every request a node or the CLI
-//! sends goes through a [`Transport`] (scheme, token, timeouts). TLS, when it
-//! comes, is configured here and in [`crate::node`]'s listener only.
+//! sends goes through a [`Transport`] (scheme, token, timeouts, TLS). The server
+//! side of TLS is [`crate::tls::ServerTls`], used by the node's listener only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 
 use crate::error::{Error, Result};
+use crate::tls::ClientTls;
 
 /// How long a connection may take to open.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -17,6 +18,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct Transport {
     client: reqwest::Client,
     token: Option<Arc<str>>,
+    /// `https` when the nodes serve TLS.
+    scheme: &'static str,
 }
 
 impl Transport {
@@ -27,25 +30,42 @@ impl Transport {
     /// # Errors
     /// `Error::Http` if the client cannot be built.
     pub fn new(token: Option<&str>, timeout: Duration) -> Result<Transport> {
-        let client = reqwest::Client::builder()
+        Transport::with_tls(token, timeout, None)
+    }
+
+    /// As [`Transport::new`], speaking HTTPS only and trusting only `tls`'s
+    /// certificate authority when `tls` is given.
+    ///
+    /// # Errors
+    /// `Error::Http` if the client cannot be built.
+    pub fn with_tls(
+        token: Option<&str>,
+        timeout: Duration,
+        tls: Option<&ClientTls>,
+    ) -> Result<Transport> {
+        let builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| Error::Http {
-                what: "cannot build the HTTP client".into(),
-                source: Box::new(e),
-            })?;
+            .tcp_nodelay(true);
+        let builder = match tls {
+            Some(tls) => tls.configure(builder),
+            None => builder,
+        };
+        let client = builder.build().map_err(|e| Error::Http {
+            what: "cannot build the HTTP client".into(),
+            source: Box::new(e),
+        })?;
         Ok(Transport {
             client,
             token: token.map(Arc::from),
+            scheme: if tls.is_some() { "https" } else { "http" },
         })
     }
 
     /// The URL of `path` (with its query) on the node at `addr` (`HOST:PORT`).
     pub fn url(&self, addr: &str, path: &str) -> String {
-        format!("http://{addr}{path}")
+        format!("{}://{addr}{path}", self.scheme)
     }
 
     /// A request to `path` on the node at `addr`, with the token.

@@ -10,6 +10,7 @@ pub mod hook_fs;
 pub mod kv_model;
 pub mod model;
 pub mod payload;
+pub mod pki;
 pub mod prefix;
 pub mod rng;
 pub mod sim_fault;

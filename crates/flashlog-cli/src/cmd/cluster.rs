@@ -2,12 +2,43 @@
 //! a cluster (`flashlog --cluster H:P[,H:P…] put|get|delete|scan`).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use flashlog_cluster::client::block_on;
+use flashlog_cluster::tls::ClientTls;
 use flashlog_cluster::ClusterClient;
 use serde_json::Value;
+
+/// How the command reaches the cluster: the token of `--token-file` and, with
+/// `--tls-ca`, HTTPS trusting that authority.
+#[derive(Debug, Default)]
+pub struct Access {
+    /// The cluster token, sent on every request.
+    pub token: Option<String>,
+    /// The authority the nodes' certificates are signed by.
+    pub tls: Option<ClientTls>,
+}
+
+impl Access {
+    /// Reads `--token-file` and `--tls-ca`.
+    pub fn from_flags(token_file: Option<&Path>, tls_ca: Option<&Path>) -> anyhow::Result<Access> {
+        Ok(Access {
+            token: token_file.map(super::serve::read_token).transpose()?,
+            tls: tls_ca.map(ClientTls::from_ca_file).transpose()?,
+        })
+    }
+
+    /// A client of the nodes at `addrs`.
+    pub fn client(&self, addrs: Vec<String>) -> anyhow::Result<ClusterClient> {
+        Ok(ClusterClient::with_tls(
+            addrs,
+            self.token.as_deref(),
+            self.tls.as_ref(),
+        )?)
+    }
+}
 
 /// `flashlog cluster ...`.
 #[derive(Debug, clap::Subcommand)]
@@ -68,11 +99,7 @@ pub fn addresses(cluster: &str) -> Vec<String> {
 }
 
 /// Runs `flashlog cluster ...`.
-pub fn run(
-    command: &Command,
-    cluster: Option<&str>,
-    token: Option<&str>,
-) -> anyhow::Result<ExitCode> {
+pub fn run(command: &Command, cluster: Option<&str>, access: &Access) -> anyhow::Result<ExitCode> {
     match command {
         Command::Init { nodes } => {
             let mut members = BTreeMap::new();
@@ -84,7 +111,7 @@ pub fn run(
                 );
             }
             let first = members.values().next().cloned().unwrap_or_default();
-            let client = ClusterClient::new(vec![first], token)?;
+            let client = access.client(vec![first])?;
             block_on(client.init(&members)).context("cannot form the cluster")?;
             outln!("cluster formed: {} voters", members.len())?;
             Ok(ExitCode::SUCCESS)
@@ -94,17 +121,17 @@ pub fn run(
                 .clone()
                 .or_else(|| cluster.and_then(|c| addresses(c).into_iter().next()))
                 .context("give --node HOST:PORT")?;
-            status(&addr, *json, token)
+            status(&addr, *json, access)
         }
         Command::Add { node } => {
             let (id, addr) = parse_node(node)?;
-            let client = client(cluster, token)?;
+            let client = client(cluster, access)?;
             block_on(client.add(id, &addr)).with_context(|| format!("cannot add node {id}"))?;
             outln!("node {id} added as a voter")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Remove { id } => {
-            let client = client(cluster, token)?;
+            let client = client(cluster, access)?;
             block_on(client.remove(*id)).with_context(|| format!("cannot remove node {id}"))?;
             outln!("node {id} removed")?;
             Ok(ExitCode::SUCCESS)
@@ -113,13 +140,13 @@ pub fn run(
 }
 
 /// The client of `--cluster`.
-pub fn client(cluster: Option<&str>, token: Option<&str>) -> anyhow::Result<ClusterClient> {
+pub fn client(cluster: Option<&str>, access: &Access) -> anyhow::Result<ClusterClient> {
     let cluster = cluster.context("give --cluster HOST:PORT[,HOST:PORT...]")?;
-    Ok(ClusterClient::new(addresses(cluster), token)?)
+    access.client(addresses(cluster))
 }
 
-fn status(addr: &str, json: bool, token: Option<&str>) -> anyhow::Result<ExitCode> {
-    let client = ClusterClient::new(vec![addr.to_string()], token)?;
+fn status(addr: &str, json: bool, access: &Access) -> anyhow::Result<ExitCode> {
+    let client = access.client(vec![addr.to_string()])?;
     let view = block_on(client.node_status(addr)).context("cannot read the cluster's state")?;
     let nodes: BTreeMap<u64, String> = view["nodes"]
         .as_object()

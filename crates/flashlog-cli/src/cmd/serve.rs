@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use flashlog_cluster::tls::{ClientTls, NodeTls, ServerTls};
 use flashlog_cluster::NodeConfig;
 
 /// Arguments of `flashlog serve`.
@@ -16,6 +17,14 @@ pub struct Args {
     /// Where to listen, HOST:PORT (other nodes and clients reach it there)
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7001")]
     listen: String,
+    /// Serve HTTPS only, with this certificate chain (PEM, the node's first); needs
+    /// --tls-key and --tls-ca (the authority the other nodes' certificates are
+    /// signed by)
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM)
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Client requests (/kv) need the cluster token too
     #[arg(long, requires = "token_file")]
     clients_need_token: bool,
@@ -62,10 +71,28 @@ pub fn read_token(path: &Path) -> anyhow::Result<String> {
 
 /// `flashlog serve`: prints `serving on ADDR` once it listens; exits 0 after a
 /// clean shutdown.
-pub fn run(dir: &Path, args: &Args, token_file: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
+pub fn run(
+    dir: &Path,
+    args: &Args,
+    token_file: Option<&PathBuf>,
+    tls_ca: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     let mut config = NodeConfig::new(args.id, args.listen.clone(), dir);
     config.token = token_file.map(|p| read_token(p)).transpose()?;
     config.clients_need_token = args.clients_need_token;
+    config.tls = match (&args.tls_cert, &args.tls_key, tls_ca) {
+        (Some(cert), Some(key), Some(ca)) => Some(NodeTls {
+            server: ServerTls::from_files(cert, key)?,
+            peers: ClientTls::from_ca_file(ca)?,
+        }),
+        (Some(_), _, None) => anyhow::bail!(
+            "--tls-cert needs --tls-ca: the authority the other nodes' certificates are signed by"
+        ),
+        (None, None, Some(_)) => anyhow::bail!(
+            "--tls-ca without --tls-cert and --tls-key: a node serving plain HTTP would reach its peers over HTTPS"
+        ),
+        _ => None,
+    };
     config.snapshot_every = args.snapshot_every;
     config.keep_behind_snapshot = args.keep_behind_snapshot;
     config.heartbeat = Duration::from_millis(args.heartbeat_ms);

@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_flashlog");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_flashlog");
 const TOKEN: &str = "test-cluster-token";
 
 /// A free loopback port (bound, read, released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -24,7 +24,7 @@ fn free_port() -> u16 {
 }
 
 /// One HTTP/1.1 exchange (Connection: close): status, headers (lower-case names), body.
-fn http(
+pub(crate) fn http(
     addr: &str,
     method: &str,
     path: &str,
@@ -257,7 +257,7 @@ impl Drop for Cluster {
     }
 }
 
-fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) {
+pub(crate) fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ready() {
         assert!(start.elapsed() < timeout, "not ready after {timeout:?}");

@@ -55,7 +55,7 @@ pub(crate) async fn leader_route(state: &Shared, uri: &Uri) -> Result<Route, Api
     match metrics.current_leader {
         Some(leader) if leader == state.id => Ok(Route::Here),
         Some(leader) => match metrics.membership_config.membership().get_node(&leader) {
-            Some(node) => Ok(Route::Leader(redirect(&node.addr, uri))),
+            Some(node) => Ok(Route::Leader(redirect(&state.transport, &node.addr, uri))),
             None => Err(ApiError::unavailable(format!(
                 "leader {leader} has no known address"
             ))),
@@ -162,7 +162,7 @@ async fn write(state: &Shared, uri: &Uri, command: Command) -> Result<Response, 
         Ok(Err(e)) => {
             if let Some(forward) = e.forward_to_leader() {
                 if let Some(node) = &forward.leader_node {
-                    return Ok(redirect(&node.addr, uri));
+                    return Ok(redirect(&state.transport, &node.addr, uri));
                 }
                 return Err(ApiError::unavailable("leadership changed and no new leader is known yet"));
             }
@@ -200,7 +200,7 @@ async fn linearize(state: &Shared, uri: &Uri) -> Result<Option<Response>, ApiErr
         ))),
         Ok(Err(e)) => match e.forward_to_leader() {
             Some(forward) => match &forward.leader_node {
-                Some(node) => Ok(Some(redirect(&node.addr, uri))),
+                Some(node) => Ok(Some(redirect(&state.transport, &node.addr, uri))),
                 None => Err(ApiError::unavailable(
                     "leadership changed and no new leader is known yet",
                 )),

@@ -1,5 +1,6 @@
 //! Error replies: a status and a JSON body `{"error": "...", ...}`.
 
+use crate::transport::Transport;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -44,10 +45,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `307 Temporary Redirect` to the same path and query on `addr`.
-pub fn redirect(addr: &str, uri: &Uri) -> Response {
+/// `307 Temporary Redirect` to the same path and query on `addr`, in the scheme
+/// the nodes speak (`https` when they serve TLS).
+pub fn redirect(transport: &Transport, addr: &str, uri: &Uri) -> Response {
     let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let location = format!("http://{addr}{path}");
+    let location = transport.url(addr, path);
     (
         StatusCode::TEMPORARY_REDIRECT,
         [(header::LOCATION, location.clone())],
