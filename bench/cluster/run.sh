@@ -10,6 +10,7 @@
 # Settings (environment): CLIENTS (default 1,16,64,256), DURATION seconds per row
 # (10), WARMUP (1), KILLS (5), SYSTEMS (etcd,flashlog), ETCD_CONNS (1),
 # FLASHLOG_BIN (default: build flashlog-cli in the main workspace and use that),
+# FLASHLOG_DESC (what the report says the flashlog binary is; default its commit),
 # RESULTS (default results/cluster: the raw JSON lines and the plots), MARKDOWN
 # (default docs/benchmarks.md), TMPDIR (where the data directories go).
 set -euo pipefail
@@ -72,5 +73,6 @@ for system in ${systems//,/ }; do
 done
 
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-note="Run of $(date -u '+%Y-%m-%d %H:%M') UTC: $(nproc) cores, $(etcd --version | head -1), flashlog at \`$commit\`; $duration s per row after a $warmup s warm-up, $kills leader kills; raw results \`${out#"$root"/}\`. ${notes[*]:-}"
+flashlog_desc=${FLASHLOG_DESC:-"flashlog at \`$commit\`"}
+note="Run of $(date -u '+%Y-%m-%d %H:%M') UTC: $(nproc) cores, $(etcd --version | sed -n 1p), $flashlog_desc; $duration s per row after a $warmup s warm-up, $kills leader kills; raw results \`${out#"$root"/}\`. ${notes[*]:-}"
 "$bench" report "$out" --markdown "$markdown" --plots "$results" --note "$note"

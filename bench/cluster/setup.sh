@@ -19,6 +19,6 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # Debian's package may start a system etcd on the default ports (2379/2380); the
 # benchmark uses its own ports and data directories, so it is left alone.
-etcd --version | head -1
+etcd --version | sed -n 1p
 protoc --version
 cargo build --release --locked

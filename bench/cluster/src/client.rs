@@ -12,7 +12,7 @@ use crate::System;
 #[derive(Clone)]
 pub enum Client {
     /// etcd through gRPC.
-    Etcd(EtcdClient),
+    Etcd(Box<EtcdClient>),
     /// flashlog through HTTP.
     Flashlog(FlashlogClient),
 }
@@ -27,7 +27,9 @@ impl Client {
         timeout: Duration,
     ) -> Result<Client> {
         Ok(match system {
-            System::Etcd => Client::Etcd(EtcdClient::connect(endpoints, conns, timeout).await?),
+            System::Etcd => Client::Etcd(Box::new(
+                EtcdClient::connect(endpoints, conns, timeout).await?,
+            )),
             System::Flashlog => Client::Flashlog(FlashlogClient::new(endpoints, timeout)?),
         })
     }
@@ -35,7 +37,7 @@ impl Client {
     /// The handle client number `n` uses (for etcd, one of the gRPC channels).
     pub fn handle(&self, n: usize) -> Client {
         match self {
-            Client::Etcd(c) => Client::Etcd(c.handle(n)),
+            Client::Etcd(c) => Client::Etcd(Box::new(c.handle(n))),
             Client::Flashlog(c) => Client::Flashlog(c.clone()),
         }
     }
