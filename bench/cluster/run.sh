@@ -11,6 +11,7 @@
 # (10), WARMUP (1), KILLS (5), SYSTEMS (etcd,flashlog), ETCD_CONNS (1),
 # FLASHLOG_BIN (default: build flashlog-cli in the main workspace and use that),
 # FLASHLOG_DESC (what the report says the flashlog binary is; default its commit),
+# FLASHLOG_SERVE_ARGS (extra flags for each `flashlog serve`, see start-flashlog.sh),
 # RESULTS (default results/cluster: the raw JSON lines and the plots), MARKDOWN
 # (default docs/benchmarks.md), TMPDIR (where the data directories go).
 set -euo pipefail

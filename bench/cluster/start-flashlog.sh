@@ -3,7 +3,9 @@
 #
 #   ./start-flashlog.sh STATE_DIR [BASE_PORT]
 #
-# Uses `$FLASHLOG_BIN` (default: `flashlog` on PATH). Each node runs
+# Uses `$FLASHLOG_BIN` (default: `flashlog` on PATH) and passes
+# `$FLASHLOG_SERVE_ARGS` (default none: the server's defaults) to each `serve`.
+# Each node runs
 # `flashlog serve --id I --listen 127.0.0.1:PORT --dir STATE_DIR/nI` (its log under
 # the default `SyncPolicy::Always`), node I on BASE_PORT+I-1 (default base 24791);
 # once all three answer, `flashlog cluster init` forms the cluster. STATE_DIR gets
@@ -29,7 +31,7 @@ for i in 1 2 3; do
 #!/usr/bin/env bash
 # Launches flashlog node $i in the background (same directory: a restart rejoins).
 cd "$state"
-nohup "$bin" serve --id $i --listen 127.0.0.1:$port --dir "$state/n$i" \\
+nohup "$bin" serve --id $i --listen 127.0.0.1:$port --dir "$state/n$i" ${FLASHLOG_SERVE_ARGS:-} \\
     >>"$state/n$i.log" 2>&1 </dev/null &
 echo \$! >"$state/node$i.pid"
 SCRIPT
