@@ -20,11 +20,14 @@
 //!   began, as [`Recorder`] stamps them, or the ticks of a logical clock), taken
 //!   just before sending a request and just after its response arrived. Equal
 //!   times count as overlapping.
-//! - A write (`Put` or `Delete`) that failed *indeterminately* (timed out, the
-//!   connection dropped, the node died) has no response: it may have taken effect
-//!   at any moment after its invocation, or never. A write that surely did not
-//!   take effect (refused before anything was sent, a `503`, a redirect not
-//!   followed) must be left out of the history.
+//! - A write (`Put` or `Delete`) that failed *indeterminately* has no response:
+//!   it may have taken effect at any moment after its invocation, or never. That
+//!   is any failure after the request may have reached a node: a timeout, a
+//!   dropped connection, a node that died, and also an error status from a server
+//!   that may already have proposed the write (a `503` after a leader change or a
+//!   request timeout). Only a write that surely never took effect (the connection
+//!   was refused, a `307` not followed, an error the server gives before
+//!   proposing) may be left out; when in doubt, record it without a response.
 //! - A read without a response constrains nothing: [`Checker::check`] ignores it.
 //!
 //! ```
