@@ -3,8 +3,6 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -162,11 +160,9 @@ async fn run_one(client: &Client, spec: &Spec, clients: usize) -> Result<LoadRes
     let start = Instant::now();
     let measure_from = start + spec.warmup;
     let until = measure_from + spec.duration;
-    let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::with_capacity(clients);
     for t in 0..clients {
         let mut c = client.handle(t);
-        let stop = Arc::clone(&stop);
         let (op, size, keys) = (spec.op, spec.value_size, spec.read_keys);
         tasks.push(tokio::spawn(async move {
             let mut result = TaskResult {
@@ -176,7 +172,7 @@ async fn run_one(client: &Client, spec: &Spec, clients: usize) -> Result<LoadRes
             };
             let write_value = value(size, t);
             let mut seq = 0usize;
-            while !stop.load(Ordering::Relaxed) {
+            loop {
                 let began = Instant::now();
                 if began >= until {
                     break;
@@ -225,7 +221,6 @@ async fn run_one(client: &Client, spec: &Spec, clients: usize) -> Result<LoadRes
             first_error = r.first_error;
         }
     }
-    stop.store(true, Ordering::Relaxed);
     if let Some(err) = &first_error {
         eprintln!(
             "{} {} x{clients}: first error: {err}",
