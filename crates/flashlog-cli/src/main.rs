@@ -43,6 +43,14 @@ struct Cli {
     /// process to release the store's lock before it gives up with exit code 3
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10.0)]
     lock_timeout: f64,
+    /// put, get, delete, scan and cluster add/remove go to this cluster (any of
+    /// its nodes; writes and reads follow the leader) instead of a local directory
+    #[arg(long, global = true, value_name = "HOST:PORT[,HOST:PORT...]")]
+    cluster: Option<String>,
+    /// The cluster token: `serve` requires it on Raft and admin requests, the
+    /// cluster commands send it
+    #[arg(long, global = true, value_name = "PATH")]
+    token_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -82,6 +90,12 @@ enum Command {
     /// in a scratch folder in the system's temporary directory (or in --dir when
     /// given), removed at the end and on Ctrl-C
     Bench(cmd::bench::Args),
+    /// Runs one node of a replicated cluster (log, state machine and snapshots
+    /// under --dir) until SIGINT/SIGTERM
+    Serve(cmd::serve::Args),
+    /// Forms a cluster, shows its state, adds and removes nodes
+    #[command(subcommand)]
+    Cluster(cmd::cluster::Command),
 }
 
 fn main() -> ExitCode {
@@ -97,12 +111,12 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    let result = match cli.command {
+    let result = remote(&cli).and_then(|remote| match cli.command {
         Command::Shell => cmd::shell::run(&dir, lock_timeout),
-        Command::Put(args) => cmd::kv::put(&dir, &args, lock_timeout),
-        Command::Get(args) => cmd::kv::get(&dir, &args),
-        Command::Delete(args) => cmd::kv::delete(&dir, &args, lock_timeout),
-        Command::Scan(args) => cmd::kv::scan(&dir, &args),
+        Command::Put(args) => cmd::kv::put(&dir, &args, lock_timeout, remote.as_ref()),
+        Command::Get(args) => cmd::kv::get(&dir, &args, remote.as_ref()),
+        Command::Delete(args) => cmd::kv::delete(&dir, &args, lock_timeout, remote.as_ref()),
+        Command::Scan(args) => cmd::kv::scan(&dir, &args, remote.as_ref()),
         Command::Dump(args) => cmd::dump::run(&dir, &args),
         Command::Tail(args) => cmd::tail::run(&dir, &args),
         Command::Verify(args) => cmd::verify::run(&dir, &args),
@@ -110,11 +124,41 @@ fn main() -> ExitCode {
         Command::Stats(args) => cmd::stats::run(&dir, &args),
         Command::Compact => cmd::compact::run(&dir, lock_timeout),
         Command::Bench(args) => cmd::bench::run(cli.dir.as_deref(), &args),
-    };
+        Command::Serve(args) => cmd::serve::run(&dir, &args, cli.token_file.as_ref()),
+        Command::Cluster(command) => {
+            let token = cli
+                .token_file
+                .as_deref()
+                .map(cmd::serve::read_token)
+                .transpose()?;
+            cmd::cluster::run(&command, cli.cluster.as_deref(), token.as_deref())
+        }
+    });
     match result {
         Ok(code) => code,
         Err(err) => report(&err),
     }
+}
+
+/// The cluster client of `--cluster` for the key-value commands, if given.
+fn remote(cli: &Cli) -> anyhow::Result<Option<flashlog_cluster::ClusterClient>> {
+    let Some(cluster) = &cli.cluster else {
+        return Ok(None);
+    };
+    if !matches!(
+        cli.command,
+        Command::Put(_) | Command::Get(_) | Command::Delete(_) | Command::Scan(_)
+    ) {
+        return Ok(None);
+    }
+    let token = cli
+        .token_file
+        .as_deref()
+        .map(cmd::serve::read_token)
+        .transpose()?;
+    let client =
+        flashlog_cluster::ClusterClient::new(cmd::cluster::addresses(cluster), token.as_deref())?;
+    Ok(Some(client))
 }
 
 /// Prints `err` on one line and picks the exit code. A closed standard output

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use flashlog_cli::format::{pair_hex, pair_json};
+use flashlog_cluster::client::block_on;
+use flashlog_cluster::ClusterClient;
 use flashlog_kv::DbOptions;
 
 use super::open::open_db;
@@ -40,6 +42,9 @@ pub struct GetArgs {
     /// key_hex, value_hex
     #[arg(long)]
     json: bool,
+    /// With --cluster: read the node's own state (no leader round trip)
+    #[arg(long)]
+    local: bool,
 }
 
 /// Arguments of `flashlog delete`.
@@ -64,6 +69,12 @@ pub struct ScanArgs {
     /// key_hex, value_hex
     #[arg(long)]
     json: bool,
+    /// With --cluster: at most this many keys
+    #[arg(long, default_value_t = 100_000)]
+    limit: usize,
+    /// With --cluster: read the node's own state (no leader round trip)
+    #[arg(long)]
+    local: bool,
 }
 
 /// An argument's bytes: as given (on Unix, any bytes but NUL), or decoded from
@@ -79,7 +90,12 @@ fn arg_bytes(arg: &OsStr, hex: bool, what: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 /// `flashlog put KEY VALUE`: prints nothing.
-pub fn put(dir: &Path, args: &PutArgs, lock_timeout: Duration) -> anyhow::Result<ExitCode> {
+pub fn put(
+    dir: &Path,
+    args: &PutArgs,
+    lock_timeout: Duration,
+    remote: Option<&ClusterClient>,
+) -> anyhow::Result<ExitCode> {
     let key = arg_bytes(&args.key, args.hex, "key")?;
     let value = if args.value == "-" {
         let mut value = Vec::new();
@@ -91,6 +107,11 @@ pub fn put(dir: &Path, args: &PutArgs, lock_timeout: Duration) -> anyhow::Result
     } else {
         arg_bytes(&args.value, args.hex, "value")?
     };
+    if let Some(client) = remote {
+        block_on(client.put(&key, &value))
+            .with_context(|| format!("cannot put {}", quoted(&key)))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let db = open_db(dir, DbOptions::default(), lock_timeout)?;
     db.put(&key, &value)
         .with_context(|| format!("cannot put {}", quoted(&key)))?;
@@ -109,13 +130,16 @@ fn warn_failed_compaction(db: &flashlog_kv::Db) {
 
 /// `flashlog get KEY`: prints the value as it is (bytes and a newline), as hex
 /// or as JSON; exit code 1 and nothing printed if the key is absent.
-pub fn get(dir: &Path, args: &GetArgs) -> anyhow::Result<ExitCode> {
+pub fn get(dir: &Path, args: &GetArgs, remote: Option<&ClusterClient>) -> anyhow::Result<ExitCode> {
     let key = arg_bytes(&args.key, args.hex, "key")?;
-    let db = open_db_read_only(dir, DbOptions::default())?;
-    let Some(value) = db
-        .get(&key)
-        .with_context(|| format!("cannot get {}", quoted(&key)))?
-    else {
+    let value = match remote {
+        Some(client) => block_on(client.get(&key, args.local)),
+        None => {
+            let db = open_db_read_only(dir, DbOptions::default())?;
+            db.get(&key).map_err(Into::into)
+        }
+    };
+    let Some(value) = value.with_context(|| format!("cannot get {}", quoted(&key)))? else {
         return Ok(ExitCode::from(1));
     };
     let mut out = std::io::stdout().lock();
@@ -133,8 +157,17 @@ pub fn get(dir: &Path, args: &GetArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `flashlog delete KEY`: prints nothing (deleting an absent key is no error).
-pub fn delete(dir: &Path, args: &DeleteArgs, lock_timeout: Duration) -> anyhow::Result<ExitCode> {
+pub fn delete(
+    dir: &Path,
+    args: &DeleteArgs,
+    lock_timeout: Duration,
+    remote: Option<&ClusterClient>,
+) -> anyhow::Result<ExitCode> {
     let key = arg_bytes(&args.key, args.hex, "key")?;
+    if let Some(client) = remote {
+        block_on(client.delete(&key)).with_context(|| format!("cannot delete {}", quoted(&key)))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let db = open_db(dir, DbOptions::default(), lock_timeout)?;
     db.delete(&key)
         .with_context(|| format!("cannot delete {}", quoted(&key)))?;
@@ -145,23 +178,47 @@ pub fn delete(dir: &Path, args: &DeleteArgs, lock_timeout: Duration) -> anyhow::
 
 /// `flashlog scan [PREFIX]`: `KEY VALUE` per line in key order, as text, hex or
 /// JSON lines.
-pub fn scan(dir: &Path, args: &ScanArgs) -> anyhow::Result<ExitCode> {
+pub fn scan(
+    dir: &Path,
+    args: &ScanArgs,
+    remote: Option<&ClusterClient>,
+) -> anyhow::Result<ExitCode> {
     let prefix = match &args.prefix {
         Some(prefix) => arg_bytes(prefix, args.hex, "prefix")?,
         None => Vec::new(),
     };
-    let db = open_db_read_only(dir, DbOptions::default())?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for pair in db.scan_prefix(&prefix) {
-        let (key, value) = pair.context("cannot read a value")?;
+    let mut print = |key: &[u8], value: &[u8]| -> anyhow::Result<()> {
         let line = if args.hex {
-            pair_hex(&key, &value)
+            pair_hex(key, value)
         } else if args.json {
-            pair_json(&key, &value)
+            pair_json(key, value)
         } else {
-            format!("{} {}", show(&key), show(&value))
+            format!("{} {}", show(key), show(value))
         };
-        writeln!(out, "{line}").context("cannot write to standard output")?;
+        writeln!(out, "{line}").context("cannot write to standard output")
+    };
+    match remote {
+        Some(client) => {
+            let page =
+                block_on(client.scan(&prefix, args.limit, args.local)).context("cannot scan")?;
+            for (key, value) in &page.items {
+                print(key, value)?;
+            }
+            if page.more {
+                errln!(
+                    "warning: more than {} keys match; raise --limit",
+                    args.limit
+                );
+            }
+        }
+        None => {
+            let db = open_db_read_only(dir, DbOptions::default())?;
+            for pair in db.scan_prefix(&prefix) {
+                let (key, value) = pair.context("cannot read a value")?;
+                print(&key, &value)?;
+            }
+        }
     }
     out.flush().context("cannot write to standard output")?;
     Ok(ExitCode::SUCCESS)

@@ -35,12 +35,14 @@ macro_rules! errln {
 }
 
 pub mod bench;
+pub mod cluster;
 pub mod compact;
 pub mod dump;
 pub mod interrupt;
 pub mod kv;
 pub mod open;
 pub mod repair;
+pub mod serve;
 pub mod shell;
 pub mod stats;
 pub mod tail;

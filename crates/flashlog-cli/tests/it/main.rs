@@ -2,6 +2,7 @@
 //! The `flashlog` binary, run as a user runs it.
 
 mod binary;
+mod cluster;
 mod commands;
 mod common;
 mod damage;
