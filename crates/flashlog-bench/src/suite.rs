@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use crate::baselines::{sequential_write, PreallocPool};
 use crate::cli::{Args, Mode};
 use crate::memory;
+use crate::openraft_bench;
+use crate::openraft_cluster::Store;
 use crate::receipts::{self, Driver};
 use crate::recovery;
 use crate::report;
@@ -61,6 +63,12 @@ pub struct Plan {
     pub pool_shared: u64,
     /// Bytes the peak-memory child appends.
     pub memory_bytes: u64,
+    /// Concurrent clients of the openraft section's runs.
+    pub raft_clients: Vec<usize>,
+    /// Measured length of each openraft run (after its warm-up).
+    pub raft_run_time: Duration,
+    /// Warm-up of each openraft run: writes started in it are not counted.
+    pub raft_warmup: Duration,
 }
 
 impl Plan {
@@ -84,6 +92,9 @@ impl Plan {
                 pool_per_thread: 4 * MIB,
                 pool_shared: 256 * MIB,
                 memory_bytes: 2048 * MIB,
+                raft_clients: vec![1, 64, 256],
+                raft_run_time: Duration::from_secs(3),
+                raft_warmup: Duration::from_millis(500),
             },
             Mode::Quick => Plan {
                 mode,
@@ -100,6 +111,9 @@ impl Plan {
                 pool_per_thread: 2 * MIB,
                 pool_shared: 128 * MIB,
                 memory_bytes: 256 * MIB,
+                raft_clients: vec![1, 64, 256],
+                raft_run_time: Duration::from_secs(1),
+                raft_warmup: Duration::from_millis(300),
             },
             Mode::Smoke => Plan {
                 mode,
@@ -116,10 +130,17 @@ impl Plan {
                 pool_per_thread: MIB,
                 pool_shared: 16 * MIB,
                 memory_bytes: 16 * MIB,
+                raft_clients: vec![1, 64],
+                raft_run_time: Duration::from_millis(500),
+                raft_warmup: Duration::from_millis(200),
             },
         };
         if let Some(seconds) = args.seconds {
             plan.run_time = Duration::from_secs_f64(seconds);
+            plan.raft_run_time = plan.run_time;
+        }
+        if !args.clients.is_empty() {
+            plan.raft_clients = args.clients.clone();
         }
         if !args.sizes.is_empty() {
             plan.sizes = args.sizes.clone();
@@ -376,6 +397,20 @@ pub fn run(args: &Args) -> BenchResult<()> {
             f.durable.percentile_us(0.99)
         );
         results.followers = Some(f);
+    }
+    if args.wanted("raft") {
+        eprintln!(
+            "openraft: three nodes in one process, {} B client writes ...",
+            openraft_bench::WRITE_BYTES
+        );
+        results.raft = Some(openraft_bench::measure(
+            &Store::available(),
+            &plan.raft_clients,
+            plan.raft_warmup,
+            plan.raft_run_time,
+            plan.reps,
+            &args.dir,
+        )?);
     }
     if args.wanted("memory") {
         eprintln!("peak memory (child process) ...");
