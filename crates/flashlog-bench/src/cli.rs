@@ -84,6 +84,11 @@ pub struct Args {
     /// Concurrent clients of the openraft section, comma-separated (overrides the preset's).
     #[arg(long, value_name = "LIST", value_delimiter = ',', action = ArgAction::Set)]
     pub clients: Vec<usize>,
+    /// Log stores of the openraft section, comma-separated; ratios need `memory`
+    /// [default: every one this build has].
+    #[arg(long, value_name = "LIST", value_delimiter = ',', action = ArgAction::Set,
+          value_parser = PossibleValuesParser::new(["flashlog", "memory", "raft-log", "rocksdb"]))]
+    pub stores: Vec<String>,
     /// Removed: refused with the flags that now give its figures.
     #[arg(long, hide = true)]
     pub core: bool,
@@ -178,6 +183,8 @@ mod tests {
             "1,8,64",
             "--clients",
             "1,256",
+            "--stores",
+            "memory,flashlog",
         ])
         .expect("parse");
         assert_eq!(args.mode(), Mode::Smoke);
@@ -193,6 +200,7 @@ mod tests {
         assert_eq!(args.sizes, [256, 65536]);
         assert_eq!(args.threads, [1, 8, 64]);
         assert_eq!(args.clients, [1, 256]);
+        assert_eq!(args.stores, ["memory", "flashlog"]);
     }
 
     #[test]
@@ -266,6 +274,7 @@ mod tests {
             "--sizes",
             "--threads",
             "--clients",
+            "--stores",
         ] {
             assert!(help.contains(flag), "{flag}");
         }

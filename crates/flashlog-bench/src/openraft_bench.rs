@@ -129,7 +129,10 @@ pub fn run(
             .collect();
         let mut per_client = Vec::with_capacity(clients);
         for task in tasks {
-            per_client.push(task.await.map_err(|e| format!("a client task failed: {e}"))??);
+            per_client.push(
+                task.await
+                    .map_err(|e| format!("a client task failed: {e}"))??,
+            );
         }
         let elapsed = counted_from.elapsed();
         let result = RunResult::new(elapsed, per_client);
@@ -175,8 +178,9 @@ pub fn measure(
                 (0..stores.len()).rev().collect()
             };
             for i in order {
-                let result = run(stores[i], clients, warmup, run_time, dir)
-                    .map_err(|e| format!("openraft, {}, {clients} clients: {e}", stores[i].name()))?;
+                let result = run(stores[i], clients, warmup, run_time, dir).map_err(|e| {
+                    format!("openraft, {}, {clients} clients: {e}", stores[i].name())
+                })?;
                 eprintln!(
                     "  openraft {:<28} {clients:>4} clients  {:>9.0} writes/s  p50 {:>7.0} µs  p99 {:>7.0} µs",
                     stores[i].name(),

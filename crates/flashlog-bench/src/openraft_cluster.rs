@@ -39,6 +39,28 @@ impl Store {
         stores
     }
 
+    /// The store `--stores` names `id`.
+    pub fn from_id(id: &str) -> Option<Store> {
+        [
+            Store::Flashlog,
+            Store::Memory,
+            Store::RaftLog,
+            Store::RocksDb,
+        ]
+        .into_iter()
+        .find(|s| s.id() == id)
+    }
+
+    /// Name on the command line.
+    pub fn id(self) -> &'static str {
+        match self {
+            Store::Flashlog => "flashlog",
+            Store::Memory => "memory",
+            Store::RaftLog => "raft-log",
+            Store::RocksDb => "rocksdb",
+        }
+    }
+
     /// Name in tables and JSON.
     pub fn name(self) -> &'static str {
         match self {
@@ -88,7 +110,8 @@ async fn node(
     let network = router.clone();
     Ok(match store {
         Store::Flashlog => {
-            let log = flashlog_raft::LogStore::<Bench>::open(dir, flashlog_wal::Options::default())?;
+            let log =
+                flashlog_raft::LogStore::<Bench>::open(dir, flashlog_wal::Options::default())?;
             Raft::new(id, config, network, log, machine).await?
         }
         Store::Memory => Raft::new(id, config, network, MemStore::default(), machine).await?,
@@ -138,7 +161,15 @@ impl Cluster {
             if id == 1 {
                 leader_state = machine.clone();
             }
-            let raft = node(store, id, &dir.join(format!("node-{id}")), Arc::clone(&config), &router, machine).await?;
+            let raft = node(
+                store,
+                id,
+                &dir.join(format!("node-{id}")),
+                Arc::clone(&config),
+                &router,
+                machine,
+            )
+            .await?;
             router.add(id, raft);
         }
         let leader = router.node(1).ok_or("node 1 missing")?;

@@ -101,7 +101,9 @@ impl RaftStateMachine<Bench> for Counter {
             .get(..8)
             .and_then(|b| <[u8; 8]>::try_from(b).ok())
             .map(u64::from_le_bytes)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "snapshot shorter than 8 bytes"))?;
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, "snapshot shorter than 8 bytes")
+            })?;
         let mut applied = self.lock();
         applied.count = count;
         applied.last = meta.last_log_id;

@@ -119,9 +119,7 @@ impl RaftLogReader<Bench> for RaftLogStore {
             Bound::Unbounded => u64::MAX,
         };
         let log = self.lock();
-        log.read(from, to)
-            .map(|item| decode(&item?.1))
-            .collect()
+        log.read(from, to).map(|item| decode(&item?.1)).collect()
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {

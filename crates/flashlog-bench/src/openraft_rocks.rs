@@ -19,7 +19,9 @@ use std::sync::Arc;
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader};
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, WriteBatch, WriteOptions, DB,
+};
 
 use crate::openraft_types::{Bench, Entry, LogId, Vote};
 
@@ -60,8 +62,8 @@ impl RocksStore {
         let mut options = rocksdb::Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let cfs = [META, LOGS]
-            .map(|name| ColumnFamilyDescriptor::new(name, rocksdb::Options::default()));
+        let cfs =
+            [META, LOGS].map(|name| ColumnFamilyDescriptor::new(name, rocksdb::Options::default()));
         let db = DB::open_cf_descriptors(&options, dir, cfs).map_err(rocks_err)?;
         Ok(RocksStore { db: Arc::new(db) })
     }
@@ -101,9 +103,10 @@ impl RaftLogReader<Bench> for RocksStore {
         };
         let mut out = Vec::new();
         let from = key(start);
-        let iter = self
-            .db
-            .iterator_cf(self.cf(LOGS)?, IteratorMode::From(&from, Direction::Forward));
+        let iter = self.db.iterator_cf(
+            self.cf(LOGS)?,
+            IteratorMode::From(&from, Direction::Forward),
+        );
         for item in iter {
             let (k, v) = item.map_err(rocks_err)?;
             let index = <[u8; 8]>::try_from(&*k)
@@ -126,7 +129,11 @@ impl RaftLogStorage<Bench> for RocksStore {
     type LogReader = RocksStore;
 
     async fn get_log_state(&mut self) -> Result<LogState<Bench>, io::Error> {
-        let last = match self.db.iterator_cf(self.cf(LOGS)?, IteratorMode::End).next() {
+        let last = match self
+            .db
+            .iterator_cf(self.cf(LOGS)?, IteratorMode::End)
+            .next()
+        {
             Some(item) => Some(decode::<Entry>(&item.map_err(rocks_err)?.1)?.log_id()),
             None => None,
         };

@@ -220,7 +220,9 @@ fn raft_targets(raft: &RaftRuns) -> Vec<Target> {
     if let Some(&most) = counts.last() {
         if let Some(r) = raft.ratio(Store::Flashlog, Store::Memory, most) {
             out.push(Target {
-                name: format!("openraft, 3 nodes, {most} clients: flashlog-raft ≥ 0.5× the in-memory store"),
+                name: format!(
+                    "openraft, 3 nodes, {most} clients: flashlog-raft ≥ 0.5× the in-memory store"
+                ),
                 measured: format!(
                     "{:.2}× (medians); per repetition {:.2}–{:.2}×",
                     r.of_medians, r.min, r.max
@@ -392,11 +394,14 @@ pub fn markdown(results: &Results) -> String {
     for (k, v) in &results.machine {
         let _ = writeln!(md, "- {k}: {v}");
     }
-    let _ = writeln!(
-        md,
-        "- the disk's sequential write bandwidth (the better of the two above): {:.0} MB/s\n",
-        results.sequential_bytes_per_sec / 1e6
-    );
+    if results.sequential_bytes_per_sec > 0.0 {
+        let _ = writeln!(
+            md,
+            "- the disk's sequential write bandwidth (the better of the two above): {:.0} MB/s",
+            results.sequential_bytes_per_sec / 1e6
+        );
+    }
+    md.push('\n');
     let targets = targets(results);
     if !targets.is_empty() {
         md.push_str("## Targets\n\n| target | measured | met |\n|---|---|---|\n");

@@ -225,111 +225,117 @@ pub fn run(args: &Args) -> BenchResult<()> {
     ));
     eprintln!("flashlog-bench {}: {plan:?}", plan.mode.name());
 
-    let max_threads = plan
-        .threads
+    // The preallocated files and the sequential bandwidth serve the append sections only.
+    if ["durable", "batched", "unsynced"]
         .iter()
-        .chain(&plan.batch_threads)
-        .copied()
-        .max()
-        .unwrap_or(1);
-    eprintln!("preallocating the baselines' files ...");
-    let pool = PreallocPool::create(
-        &args.dir,
-        max_threads,
-        plan.pool_per_thread,
-        plan.pool_shared,
-    )?;
-    eprintln!("  in {}", pool.path().display());
-    let sequential = sequential_write(&args.dir, &pool, plan.sequential_bytes)?;
-    results.sequential_bytes_per_sec = sequential.best();
-    results.machine.push((
-        "sequential write, 1 MiB writes + one fdatasync (MB/s)".into(),
-        format!("{:.0}", sequential.streamed / 1e6),
-    ));
-    results.machine.push((
-        "sequential write, 4 MiB write + fdatasync each, preallocated (MB/s)".into(),
-        format!("{:.0}", sequential.durable_chunks / 1e6),
-    ));
-    eprintln!("sequential write: {sequential:?}");
-
-    if args.wanted("durable") {
-        eprintln!("durable appends ...");
-        let mut workloads = Vec::new();
-        for &entry_bytes in &plan.sizes {
-            for &threads in &plan.threads {
-                workloads.push(Workload {
-                    entry_bytes,
-                    threads,
-                    batch: 1,
-                    durability: Durability::Durable,
-                });
-            }
-        }
-        timed_rows(
-            "durable",
-            &args.chosen(&System::ALL),
-            &workloads,
-            &plan,
-            &args.dir,
-            &pool,
-            &mut results.rows,
-        )?;
-    }
-    if args.wanted("batched") {
-        eprintln!("batched appends ...");
-        let workloads: Vec<_> = plan
-            .batch_threads
+        .any(|s| args.wanted(s))
+    {
+        let max_threads = plan
+            .threads
             .iter()
-            .map(|&threads| Workload {
-                entry_bytes: 256,
-                threads,
-                batch: BATCH,
-                durability: Durability::Durable,
-            })
-            .collect();
-        timed_rows(
-            "batched",
-            &args.chosen(&System::ALL),
-            &workloads,
-            &plan,
+            .chain(&plan.batch_threads)
+            .copied()
+            .max()
+            .unwrap_or(1);
+        eprintln!("preallocating the baselines' files ...");
+        let pool = PreallocPool::create(
             &args.dir,
-            &pool,
-            &mut results.rows,
+            max_threads,
+            plan.pool_per_thread,
+            plan.pool_shared,
         )?;
-    }
-    if args.wanted("unsynced") {
-        eprintln!("unsynced appends ...");
-        let systems = args.chosen(&[System::Flashlog, System::RaftEngine, System::PlainLoop]);
-        let workload = Workload {
-            entry_bytes: 256,
-            threads: 1,
-            batch: 1,
-            durability: Durability::Buffered,
-        };
-        let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); systems.len()];
-        for _ in 0..plan.reps {
-            for (i, &system) in systems.iter().enumerate() {
-                runs[i].push(runner::buffered_count(
-                    system,
-                    256,
-                    plan.unsynced_entries,
-                    &args.dir,
-                    &pool,
-                )?);
+        eprintln!("  in {}", pool.path().display());
+        let sequential = sequential_write(&args.dir, &pool, plan.sequential_bytes)?;
+        results.sequential_bytes_per_sec = sequential.best();
+        results.machine.push((
+            "sequential write, 1 MiB writes + one fdatasync (MB/s)".into(),
+            format!("{:.0}", sequential.streamed / 1e6),
+        ));
+        results.machine.push((
+            "sequential write, 4 MiB write + fdatasync each, preallocated (MB/s)".into(),
+            format!("{:.0}", sequential.durable_chunks / 1e6),
+        ));
+        eprintln!("sequential write: {sequential:?}");
+
+        if args.wanted("durable") {
+            eprintln!("durable appends ...");
+            let mut workloads = Vec::new();
+            for &entry_bytes in &plan.sizes {
+                for &threads in &plan.threads {
+                    workloads.push(Workload {
+                        entry_bytes,
+                        threads,
+                        batch: 1,
+                        durability: Durability::Durable,
+                    });
+                }
+            }
+            timed_rows(
+                "durable",
+                &args.chosen(&System::ALL),
+                &workloads,
+                &plan,
+                &args.dir,
+                &pool,
+                &mut results.rows,
+            )?;
+        }
+        if args.wanted("batched") {
+            eprintln!("batched appends ...");
+            let workloads: Vec<_> = plan
+                .batch_threads
+                .iter()
+                .map(|&threads| Workload {
+                    entry_bytes: 256,
+                    threads,
+                    batch: BATCH,
+                    durability: Durability::Durable,
+                })
+                .collect();
+            timed_rows(
+                "batched",
+                &args.chosen(&System::ALL),
+                &workloads,
+                &plan,
+                &args.dir,
+                &pool,
+                &mut results.rows,
+            )?;
+        }
+        if args.wanted("unsynced") {
+            eprintln!("unsynced appends ...");
+            let systems = args.chosen(&[System::Flashlog, System::RaftEngine, System::PlainLoop]);
+            let workload = Workload {
+                entry_bytes: 256,
+                threads: 1,
+                batch: 1,
+                durability: Durability::Buffered,
+            };
+            let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); systems.len()];
+            for _ in 0..plan.reps {
+                for (i, &system) in systems.iter().enumerate() {
+                    runs[i].push(runner::buffered_count(
+                        system,
+                        256,
+                        plan.unsynced_entries,
+                        &args.dir,
+                        &pool,
+                    )?);
+                }
+            }
+            for (i, system_runs) in runs.iter().enumerate() {
+                if let Some(row) = summarise("unsynced", systems[i], workload, system_runs) {
+                    eprintln!(
+                        "  unsynced {:<27} {:>10.0} entries/s",
+                        row.system.name(),
+                        row.entries_per_sec()
+                    );
+                    results.rows.push(row);
+                }
             }
         }
-        for (i, system_runs) in runs.iter().enumerate() {
-            if let Some(row) = summarise("unsynced", systems[i], workload, system_runs) {
-                eprintln!(
-                    "  unsynced {:<27} {:>10.0} entries/s",
-                    row.system.name(),
-                    row.entries_per_sec()
-                );
-                results.rows.push(row);
-            }
-        }
+        drop(pool);
     }
-    drop(pool);
     if args.wanted("receipts") {
         eprintln!("receipts ...");
         let measured =
@@ -403,8 +409,16 @@ pub fn run(args: &Args) -> BenchResult<()> {
             "openraft: three nodes in one process, {} B client writes ...",
             openraft_bench::WRITE_BYTES
         );
+        let stores = if args.stores.is_empty() {
+            Store::available()
+        } else {
+            args.stores
+                .iter()
+                .filter_map(|id| Store::from_id(id))
+                .collect()
+        };
         results.raft = Some(openraft_bench::measure(
-            &Store::available(),
+            &stores,
             &plan.raft_clients,
             plan.raft_warmup,
             plan.raft_run_time,
