@@ -114,10 +114,25 @@ pub fn run(
                         if t0 >= stop {
                             break;
                         }
-                        if let Err(e) = leader.client_write(payload.clone()).await {
-                            use openraft::async_runtime::WatchReceiver;
-                            let m = leader.metrics().borrow_watched().clone();
-                            return Err(format!("client {client}: {e}; leader metrics {m:?}"));
+                        // A leader whose lease lapsed (no quorum ack within the
+                        // lease, as on a loaded machine) refuses writes until the
+                        // next ack: the client retries, the wait counts in its latency.
+                        loop {
+                            match leader.client_write(payload.clone()).await {
+                                Ok(_) => break,
+                                Err(e)
+                                    if e.forward_to_leader()
+                                        .is_some_and(|f| f.leader_id.is_none_or(|id| id == 1)) =>
+                                {
+                                    if t0.elapsed() > Duration::from_secs(10) {
+                                        return Err(format!(
+                                            "client {client}: refused for 10 s: {e}"
+                                        ));
+                                    }
+                                    tokio::time::sleep(Duration::from_millis(1)).await;
+                                }
+                                Err(e) => return Err(format!("client {client}: {e}")),
+                            }
                         }
                         if t0 >= counted_from {
                             latencies.push(t0.elapsed().as_nanos() as u64);

@@ -81,9 +81,11 @@ impl Store {
 pub fn config() -> BenchResult<Arc<Config>> {
     let config = Config {
         cluster_name: "flashlog-bench".into(),
+        // Loopback, but 2 cores shared by three nodes and up to 256 clients: at
+        // 150–300 ms the leader's lease lapsed under load and it refused writes.
         heartbeat_interval: 50,
-        election_timeout_min: 150,
-        election_timeout_max: 300,
+        election_timeout_min: 1000,
+        election_timeout_max: 2000,
         ..Config::default()
     };
     Ok(Arc::new(config.validate()?))
