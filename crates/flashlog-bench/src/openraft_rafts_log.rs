@@ -40,8 +40,8 @@ impl raft_log::Callback for Flushed {
     fn send(self, res: io::Result<()>) {
         match self {
             Flushed::Append(callback) => callback.io_completed(res),
-            // The waiter gone means nobody wants the answer.
-            Flushed::Wait(tx) => drop(tx.send(res)),
+            // raft-log's own callback for a channel (a waiter gone is ignored).
+            Flushed::Wait(tx) => raft_log::Callback::send(tx, res),
         }
     }
 }
