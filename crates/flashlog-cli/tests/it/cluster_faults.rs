@@ -524,7 +524,7 @@ fn a_node_of_another_cluster_cannot_join_its_rpcs_and_admin_requests_are_refused
             .map(|_| format!("127.0.0.1:{}", free_port()))
             .collect(),
         children: (0..5).map(|_| None).collect(),
-        extra: Vec::new(),
+        extra: vec!["--catch-up-timeout-ms".into(), "1500".into()],
         token: true,
     };
     b.start(3);
@@ -557,6 +557,12 @@ fn a_node_of_another_cluster_cannot_join_its_rpcs_and_admin_requests_are_refused
     });
     b.signal(4, "CONT");
     let b_leader = b.running_leader(&[3, 4]);
+    // A write committed: B's leader has committed its first entry of the term
+    // (until then a membership change is refused as one under way).
+    wait_until(Duration::from_secs(20), || {
+        http_follow_within(Duration::from_secs(15), &b_addr, "PUT", "/kv/b", None, b"1")
+            .is_ok_and(|r| r.0 == 200)
+    });
     let b_term = b.view(b_leader)["term"].as_u64().unwrap();
 
     // B's token on A's Raft RPCs and admin requests: 403, as without a token 401.
@@ -611,18 +617,21 @@ fn a_node_of_another_cluster_cannot_join_its_rpcs_and_admin_requests_are_refused
     );
 
     // B's leader adds A's node 1: a learner, sent entries with B's token and a
-    // term above A's, which it refuses. It never catches up, so it never becomes
-    // a voter of B (the add does not answer 200 meanwhile).
+    // term above A's, which it refuses. It never catches up, so the add fails
+    // and it stays a learner of B, never a voter.
     let add = format!("{{\"id\": 1, \"addr\": \"{}\"}}", a.addrs[0]);
-    let added = http_follow_within(
-        Duration::from_secs(3),
+    let (status, body) = http_follow_within(
+        Duration::from_secs(15),
         &b.addrs[b_leader],
         "POST",
         "/admin/add",
         Some(b_token),
         add.as_bytes(),
-    );
-    assert!(!matches!(added, Ok((200, _))), "{added:?}");
+    )
+    .unwrap();
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("stays a learner"), "{body}");
     let b_leader = b.running_leader(&[3, 4]);
     wait_until(Duration::from_secs(10), || {
         b.view(b_leader)["learners"] == serde_json::json!([1])
