@@ -214,8 +214,8 @@ impl ClusterClient {
     /// # Errors
     /// [`Error::Refused`] with status 409, nothing changed, if one already belongs
     /// to a cluster; the connection error of a node that cannot be reached
-    /// (before anything changed). A node that fails after others were
-    /// initialized is named in the error; the others form the cluster.
+    /// (before anything changed). Nodes that fail after the check are named in
+    /// the error; the others are initialized (a majority of them forms the cluster).
     pub async fn init(&self, nodes: &BTreeMap<u64, String>) -> Result<()> {
         if nodes.is_empty() {
             return Err(Error::Invalid("no node given".into()));
@@ -237,22 +237,35 @@ impl ClusterClient {
             }
         }
         let body = json!({ "nodes": nodes }).to_string().into_bytes();
+        // Every node gets its init, even after one failed: a majority forms the cluster.
+        let mut failed = Vec::new();
         for (id, addr) in nodes {
-            let response = self
+            let answer = self
                 .transport
                 .request(Method::POST, addr, "/admin/init")
                 .body(body.clone())
                 .send()
-                .await
-                .map_err(|e| http_error(format!("cannot reach node {id} at {addr}"), e))?;
-            let status = response.status();
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| http_error(format!("cannot read the answer of {addr}"), e))?;
-            if !status.is_success() {
-                return Err(refused(addr, status, &bytes));
+                .await;
+            let failure = match answer {
+                Err(e) => Some(crate::error::chain(&e)),
+                Ok(response) if response.status().is_success() => None,
+                Ok(response) => {
+                    let status = response.status();
+                    let bytes = response.bytes().await.unwrap_or_default();
+                    Some(refused(addr, status, &bytes).to_string())
+                }
+            };
+            if let Some(failure) = failure {
+                failed.push(format!("node {id} at {addr}: {failure}"));
             }
+        }
+        if !failed.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{} of {} nodes were not initialized ({}); the others were",
+                failed.len(),
+                nodes.len(),
+                failed.join("; ")
+            )));
         }
         Ok(())
     }

@@ -94,7 +94,9 @@ impl Peer {
             .body(body)
             .send()
             .await
-            .map_err(|e| RPCError::Unreachable(Unreachable::new(&self.error(e))))?;
+            .map_err(|e| {
+                RPCError::Unreachable(Unreachable::new(&self.error(crate::error::chain(&e))))
+            })?;
         let status = response.status();
         let bytes = response
             .bytes()

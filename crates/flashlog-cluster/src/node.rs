@@ -44,9 +44,9 @@ pub struct NodeConfig {
     /// Entries kept in the log behind a snapshot (for lagging followers).
     /// Default 1,000.
     pub keep_behind_snapshot: u64,
-    /// Raft heartbeat interval. Default 50 ms.
+    /// Raft heartbeat interval. Default 100 ms.
     pub heartbeat: Duration,
-    /// Smallest election timeout (the largest is twice it). Default 300 ms.
+    /// Smallest election timeout (the largest is twice it). Default 500 ms.
     pub election_timeout: Duration,
     /// How long a request waits for a leader to be known before 503. Default 2 s.
     pub leader_wait: Duration,
@@ -68,8 +68,8 @@ impl NodeConfig {
             clients_need_token: false,
             snapshot_every: 10_000,
             keep_behind_snapshot: 1_000,
-            heartbeat: Duration::from_millis(50),
-            election_timeout: Duration::from_millis(300),
+            heartbeat: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(500),
             leader_wait: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
             catch_up_timeout: Duration::from_secs(20),
@@ -121,6 +121,17 @@ pub struct RunningNode {
 /// node or cluster; I/O errors of the directory; a listener that cannot bind;
 /// openraft refusing the stored state.
 pub async fn start(config: NodeConfig) -> Result<RunningNode> {
+    // First the port: a node that cannot serve does not start Raft.
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| Error::Http {
+            what: format!("cannot listen on {}", config.listen),
+            source: Box::new(e),
+        })?;
+    let addr = listener.local_addr().map_err(|e| Error::Http {
+        what: "cannot read the listener's address".into(),
+        source: Box::new(e),
+    })?;
     std::fs::create_dir_all(&config.dir).map_err(io("create", &config.dir))?;
     crate::identity::check_or_record(&config.dir, config.id, config.token.as_deref())?;
     let raft_dir = config.dir.join("raft");
@@ -140,16 +151,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     )
     .await
     .map_err(|e| Error::Raft(e.to_string()))?;
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .map_err(|e| Error::Http {
-            what: format!("cannot listen on {}", config.listen),
-            source: Box::new(e),
-        })?;
-    let addr = listener.local_addr().map_err(|e| Error::Http {
-        what: "cannot read the listener's address".into(),
-        source: Box::new(e),
-    })?;
     let state = Arc::new(AppState {
         id: config.id,
         raft: raft.clone(),

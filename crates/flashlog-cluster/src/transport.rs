@@ -1,6 +1,6 @@
 //! The one place the HTTP client is built: every request a node or the CLI
 //! sends goes through a [`Transport`] (scheme, token, timeouts). TLS, when it
-//! comes, is configured here and in [`crate::server`]'s listener only.
+//! comes, is configured here and in [`crate::node`]'s listener only.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -26,10 +26,10 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1_000)]
     keep_behind_snapshot: u64,
     /// Raft heartbeat interval
-    #[arg(long, value_name = "MS", default_value_t = 50)]
+    #[arg(long, value_name = "MS", default_value_t = 100)]
     heartbeat_ms: u64,
     /// Smallest election timeout (the largest is twice it)
-    #[arg(long, value_name = "MS", default_value_t = 300)]
+    #[arg(long, value_name = "MS", default_value_t = 500)]
     election_timeout_ms: u64,
     /// How long a request waits for a leader to be known before 503
     #[arg(long, value_name = "MS", default_value_t = 2_000)]

@@ -252,24 +252,25 @@ impl Cluster {
 
     /// Waits until the running nodes applied the same index and hold the same contents.
     pub(crate) fn converged(&self, running: &[usize]) -> BTreeMap<Vec<u8>, Vec<u8>> {
-        let mut result = BTreeMap::new();
-        wait_until(Duration::from_secs(20), || {
+        let start = Instant::now();
+        loop {
             let applied: BTreeSet<u64> = running
                 .iter()
                 .map(|&i| self.view(i)["last_applied_index"].as_u64().unwrap())
                 .collect();
-            if applied.len() != 1 {
-                return false;
+            if applied.len() == 1 {
+                let all: Vec<_> = running.iter().map(|&i| self.contents(i)).collect();
+                if all.windows(2).all(|w| w[0] == w[1]) {
+                    return all.into_iter().next().unwrap();
+                }
             }
-            let all: Vec<_> = running.iter().map(|&i| self.contents(i)).collect();
-            if all.windows(2).all(|w| w[0] == w[1]) {
-                result = all.into_iter().next().unwrap();
-                true
-            } else {
-                false
+            if start.elapsed() > Duration::from_secs(20) {
+                let views: Vec<String> =
+                    running.iter().map(|&i| self.view(i).to_string()).collect();
+                panic!("not converged after 20 s:\n{}", views.join("\n"));
             }
-        });
-        result
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -290,7 +291,28 @@ pub(crate) fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) {
 }
 
 pub(crate) fn put(addr: &str, key: &str, value: &[u8], token: Option<&str>) -> (u16, Vec<u8>) {
-    http_follow(addr, "PUT", &format!("/kv/{key}"), token, value).unwrap()
+    retried(addr, "PUT", &format!("/kv/{key}"), token, value)
+}
+
+/// `http_follow`, retried while the cluster is between leaders (503, or a node
+/// not answering), for up to 10 s.
+pub(crate) fn retried(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let start = Instant::now();
+    loop {
+        match http_follow(addr, method, path, token, body) {
+            Ok((503, _)) | Err(_) if start.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(answer) => return answer,
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
 
 #[test]
@@ -335,7 +357,7 @@ fn cluster_forms_serves_through_any_node_and_refuses_a_second_init() {
     let (status, _) = put(&cluster.addrs[1], "%00%FF%2Fbin", b"\x00\x01", None);
     assert_eq!(status, 200);
     for addr in &cluster.addrs {
-        let (status, body) = http_follow(addr, "GET", "/kv/key-2", None, b"").unwrap();
+        let (status, body) = retried(addr, "GET", "/kv/key-2", None, b"");
         assert_eq!((status, body), (200, b"value-2".to_vec()));
     }
     let contents = cluster.converged(&[0, 1, 2]);
@@ -346,10 +368,10 @@ fn cluster_forms_serves_through_any_node_and_refuses_a_second_init() {
     assert_eq!(contents.len(), 4);
 
     // Delete, then a 404 everywhere; the CLI reads through the cluster.
-    let (status, body) = http_follow(&cluster.addrs[2], "DELETE", "/kv/key-0", None, b"").unwrap();
+    let (status, body) = retried(&cluster.addrs[2], "DELETE", "/kv/key-0", None, b"");
     assert_eq!(status, 200);
     assert_eq!(json(&body)["removed"], true);
-    let (status, _) = http_follow(&cluster.addrs[0], "GET", "/kv/key-0", None, b"").unwrap();
+    let (status, _) = retried(&cluster.addrs[0], "GET", "/kv/key-0", None, b"");
     assert_eq!(status, 404);
     let out = cluster
         .cli()
@@ -534,7 +556,7 @@ fn requests_without_or_with_a_wrong_token_are_refused_and_change_nothing() {
 
 #[test]
 fn bad_input_gets_a_clear_4xx_and_the_node_keeps_serving() {
-    let cluster = Cluster::new(1, false, &[]);
+    let cluster = Cluster::new(1, false, &["--request-timeout-ms", "1000"]);
     assert!(cluster.init().status.success());
     cluster.leader(0);
     let addr = &cluster.addrs[0];
@@ -575,6 +597,23 @@ fn bad_input_gets_a_clear_4xx_and_the_node_keeps_serving() {
         .write_all(b"PUT /kv/half HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly a part")
         .unwrap();
     drop(stream);
+    // A client that stalls mid-body: 408 once the request timeout passed.
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"PUT /kv/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly a part")
+        .unwrap();
+    let mut answer = [0u8; 12];
+    stream.read_exact(&mut answer).unwrap();
+    assert_eq!(
+        &answer,
+        b"HTTP/1.1 408",
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_eq!(http(addr, "GET", "/kv/slow", None, b"").unwrap().0, 404);
     // Still serving, nothing half-written, nothing lost.
     assert_eq!(http(addr, "GET", "/health", None, b"").unwrap().0, 200);
     assert_eq!(http(addr, "GET", "/kv/half", None, b"").unwrap().0, 404);
@@ -648,14 +687,13 @@ fn all_nodes_killed_and_restarted_come_back_with_exactly_the_committed_writes() 
     for n in 0..200u32 {
         let key = format!("k{:03}", n % 150);
         if n % 7 == 3 {
-            let (status, _) = http_follow(
+            let (status, _) = retried(
                 &cluster.addrs[leader],
                 "DELETE",
                 &format!("/kv/{key}"),
                 None,
                 b"",
-            )
-            .unwrap();
+            );
             assert_eq!(status, 200);
             expected.remove(key.as_bytes());
         } else {

@@ -131,6 +131,13 @@ impl Cluster {
     }
 }
 
+/// `flashlog cluster init` of every node of `cluster`, which must succeed.
+fn formed(cluster: &Cluster) {
+    let out = cluster.init();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "cluster init failed: {err}");
+}
+
 /// Which two nodes [`two_of_three_stopped`] stops.
 #[derive(Debug, Clone, Copy)]
 enum Stopped {
@@ -147,7 +154,7 @@ fn two_of_three_stopped(which: Stopped) {
         false,
         &["--request-timeout-ms", "1500", "--leader-wait-ms", "1000"],
     );
-    assert!(cluster.init().status.success());
+    formed(&cluster);
     let leader = cluster.leader(0);
     let writes = Writes::default();
     let patient = Duration::from_secs(15);
@@ -318,7 +325,7 @@ fn with_a_stale_read(history: &History) -> History {
 #[test]
 fn puts_and_linearizable_gets_stay_linearizable_while_the_leader_is_killed_and_restarted() {
     let mut cluster = Cluster::new(3, false, &["--request-timeout-ms", "2000"]);
-    assert!(cluster.init().status.success());
+    formed(&cluster);
     cluster.leader(0);
     let keys = ["x", "y", "z"];
     let recorder = Arc::new(Recorder::new());
@@ -406,7 +413,7 @@ fn send_and_close(addr: &str, head: &str, body: &[u8]) {
 #[test]
 fn clients_that_go_away_mid_request_change_nothing_and_every_node_keeps_serving() {
     let cluster = Cluster::new(3, true, &[]);
-    assert!(cluster.init().status.success());
+    formed(&cluster);
     let leader = cluster.leader(0);
     let follower = (leader + 1) % 3;
     assert_eq!(
@@ -498,7 +505,7 @@ fn clients_that_go_away_mid_request_change_nothing_and_every_node_keeps_serving(
 #[test]
 fn a_node_of_another_cluster_cannot_join_its_rpcs_and_admin_requests_are_refused() {
     let a = Cluster::new(3, true, &[]);
-    assert!(a.init().status.success());
+    formed(&a);
     let a_leader = a.leader(0);
     assert_eq!(
         http_follow_within(
@@ -679,7 +686,7 @@ fn hundreds_of_leader_kills_lose_no_acknowledged_write() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     let mut cluster = Cluster::new(3, false, &["--request-timeout-ms", "2000"]);
-    assert!(cluster.init().status.success());
+    formed(&cluster);
     cluster.leader(0);
     let writes = Arc::new(Writes::default());
     let stop = Arc::new(AtomicBool::new(false));

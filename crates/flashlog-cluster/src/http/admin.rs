@@ -44,7 +44,8 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
 }
 
 /// `POST /admin/init {"nodes": {"1": "H:P", ...}}`: 409 if this node already
-/// belongs to a cluster (nothing changed).
+/// belongs to another cluster (nothing changed); 200 if it already belongs to
+/// exactly this one (the leader's entries reached it before its init did).
 pub async fn init(
     State(state): State<Shared>,
     body: axum::body::Bytes,
@@ -62,6 +63,18 @@ pub async fn init(
         .await
         .map_err(ApiError::internal)?;
     if initialized {
+        // The same cluster reached this node first (the leader elected by the
+        // nodes initialized before it replicated here): the init is done.
+        let metrics = state.raft.metrics().borrow_watched().clone();
+        let membership = metrics.membership_config.membership();
+        let same = membership.voter_ids().collect::<Vec<_>>()
+            == request.nodes.keys().copied().collect::<Vec<_>>()
+            && membership
+                .nodes()
+                .all(|(id, node)| request.nodes.get(id) == Some(&node.addr));
+        if same {
+            return Ok(axum::Json(json!({ "initialized": true })).into_response());
+        }
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "this node already belongs to a cluster: nothing changed",
