@@ -746,12 +746,23 @@ fn hundreds_of_leader_kills_lose_no_acknowledged_write() {
     to_new_leader.sort();
     let median = to_new_leader[to_new_leader.len() / 2];
     let max = to_new_leader[to_new_leader.len() - 1];
+    // The unacknowledged writes by their last answer.
+    let (mut refused, mut unavailable, mut no_answer) = (0, 0, 0);
+    for outcomes in writes.outcomes.lock().unwrap().values() {
+        match outcomes.last() {
+            Some(Outcome::Acked) => {}
+            Some(Outcome::NoAnswer(e)) if e.contains("refused") => refused += 1,
+            Some(Outcome::Refused(_)) => unavailable += 1,
+            _ => no_answer += 1,
+        }
+    }
     eprintln!(
-        "{kills} leader kills in {:?}: {acked} writes acknowledged, lost 0, {} of {} \
-         unacknowledged writes present, nothing phantom; time to a new leader: median {median:?}, \
-         max {max:?}",
+        "{kills} leader kills in {:?}: {acked} writes acknowledged, lost 0, nothing phantom; \
+         {} not acknowledged ({refused} connection refused by a killed node, {unavailable} \
+         503, {no_answer} no answer), {} of them applied; time to a new leader: median \
+         {median:?}, max {max:?}",
         started.elapsed(),
-        contents.len() - acked,
         tried - acked,
+        contents.len() - acked,
     );
 }
