@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use flashlog_testkit::linearizability::{Checker, History, Kind, Operation, Recorder};
 use flashlog_testkit::rng::Rng;
 
-use super::cluster::{free_port, http, http_follow_within, wait_until, Cluster, TOKEN};
+use super::cluster::{
+    free_port, http, http_follow_within, put, retried, wait_until, Cluster, TOKEN,
+};
 
 /// What became of one write, as its client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -416,19 +418,7 @@ fn clients_that_go_away_mid_request_change_nothing_and_every_node_keeps_serving(
     formed(&cluster);
     let leader = cluster.leader(0);
     let follower = (leader + 1) % 3;
-    assert_eq!(
-        http_follow_within(
-            Duration::from_secs(15),
-            &cluster.addrs[1],
-            "PUT",
-            "/kv/kept",
-            None,
-            b"1"
-        )
-        .unwrap()
-        .0,
-        200
-    );
+    assert_eq!(put(&cluster.addrs[1], "kept", b"1", None).0, 200);
     let before = cluster.converged(&[0, 1, 2]);
     let term = cluster.view(leader)["term"].as_u64().unwrap();
     let auth = format!("Authorization: Bearer {TOKEN}\r\n");
@@ -466,16 +456,7 @@ fn clients_that_go_away_mid_request_change_nothing_and_every_node_keeps_serving(
     }
     // Nothing written, no vote taken, no member added; writes still work.
     assert_eq!(
-        http_follow_within(
-            Duration::from_secs(15),
-            &cluster.addrs[follower],
-            "GET",
-            "/kv/half",
-            None,
-            b""
-        )
-        .unwrap()
-        .0,
+        retried(&cluster.addrs[follower], "GET", "/kv/half", None, b"").0,
         404
     );
     for i in 0..3 {
@@ -484,19 +465,7 @@ fn clients_that_go_away_mid_request_change_nothing_and_every_node_keeps_serving(
         assert_eq!(view["voters"], serde_json::json!([1, 2, 3]));
         assert_eq!(view["learners"], serde_json::json!([]));
     }
-    assert_eq!(
-        http_follow_within(
-            Duration::from_secs(15),
-            &cluster.addrs[follower],
-            "PUT",
-            "/kv/after",
-            None,
-            b"2"
-        )
-        .unwrap()
-        .0,
-        200
-    );
+    assert_eq!(put(&cluster.addrs[follower], "after", b"2", None).0, 200);
     let mut expected = before;
     expected.insert(b"after".to_vec(), b"2".to_vec());
     assert_eq!(cluster.converged(&[0, 1, 2]), expected);
@@ -507,19 +476,7 @@ fn a_node_of_another_cluster_cannot_join_its_rpcs_and_admin_requests_are_refused
     let a = Cluster::new(3, true, &[]);
     formed(&a);
     let a_leader = a.leader(0);
-    assert_eq!(
-        http_follow_within(
-            Duration::from_secs(15),
-            &a.addrs[a_leader],
-            "PUT",
-            "/kv/a",
-            Some(TOKEN),
-            b"1"
-        )
-        .unwrap()
-        .0,
-        200
-    );
+    assert_eq!(put(&a.addrs[a_leader], "a", b"1", Some(TOKEN)).0, 200);
     let a_contents = a.converged(&[0, 1, 2]);
 
     // Cluster B: nodes 4 and 5 with a token of their own.
@@ -663,19 +620,7 @@ fn a_node_of_another_cluster_cannot_join_its_rpcs_and_admin_requests_are_refused
     }
     assert_eq!(a.converged(&[0, 1, 2]), a_contents);
     let a_leader = a.leader(0);
-    assert_eq!(
-        http_follow_within(
-            Duration::from_secs(15),
-            &a.addrs[a_leader],
-            "PUT",
-            "/kv/b",
-            None,
-            b"2"
-        )
-        .unwrap()
-        .0,
-        200
-    );
+    assert_eq!(put(&a.addrs[a_leader], "b", b"2", None).0, 200);
 }
 
 #[test]
