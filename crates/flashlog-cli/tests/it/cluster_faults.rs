@@ -624,6 +624,39 @@ fn a_node_of_another_cluster_cannot_join_its_rpcs_and_admin_requests_are_refused
 }
 
 #[test]
+fn a_node_that_is_down_is_not_made_a_voter_it_stays_a_learner_and_the_add_fails() {
+    let mut cluster = Cluster::new(3, false, &["--catch-up-timeout-ms", "1500"]);
+    formed(&cluster);
+    let leader = cluster.leader(0);
+    assert_eq!(put(&cluster.addrs[leader], "k", b"v", None).0, 200);
+    // Node 4's address: nothing listens there.
+    let down = format!("127.0.0.1:{}", free_port());
+    let add = format!("{{\"id\": 4, \"addr\": \"{down}\"}}");
+    // One answer, not retried: a 503 after the catch-up timeout.
+    let (status, body) = http_follow_within(
+        Duration::from_secs(15),
+        &cluster.addrs[leader],
+        "POST",
+        "/admin/add",
+        None,
+        add.as_bytes(),
+    )
+    .unwrap();
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("did not catch up"), "{body}");
+    let leader = cluster.running_leader(&[0, 1, 2]);
+    let view = cluster.view(leader);
+    assert_eq!(view["voters"], serde_json::json!([1, 2, 3]), "{view}");
+    assert_eq!(view["learners"], serde_json::json!([4]), "{view}");
+    // The three voters still commit with one of them down (with node 4 a voter,
+    // two of four would not).
+    let follower = (leader + 1) % 3;
+    cluster.kill(follower);
+    assert_eq!(put(&cluster.addrs[leader], "k2", b"v", None).0, 200);
+}
+
+#[test]
 #[ignore = "long: hundreds of leader kills; run with --ignored"]
 fn hundreds_of_leader_kills_lose_no_acknowledged_write() {
     let kills: usize = std::env::var("FLASHLOG_LEADER_KILLS")
