@@ -56,6 +56,9 @@ pub struct NodeConfig {
     pub leader_wait: Duration,
     /// How long a write or linearizable read may take before 503. Default 5 s.
     pub request_timeout: Duration,
+    /// How long `POST /admin/add` waits for the new node to catch up before it
+    /// answers 503 and leaves the node a learner. Default 20 s.
+    pub catch_up_timeout: Duration,
 }
 
 impl NodeConfig {
@@ -74,6 +77,7 @@ impl NodeConfig {
             election_timeout: Duration::from_millis(500),
             leader_wait: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
+            catch_up_timeout: Duration::from_secs(20),
         }
     }
 
@@ -162,6 +166,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         clients_need_token: config.clients_need_token,
         leader_wait: config.leader_wait,
         request_timeout: config.request_timeout,
+        catch_up_timeout: config.catch_up_timeout,
         elections: AtomicU64::new(0),
         leader_changes: AtomicU64::new(0),
         transport,

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_flashlog");
-const TOKEN: &str = "test-cluster-token";
+pub(crate) const TOKEN: &str = "test-cluster-token";
 
 /// A free loopback port (bound, read, released).
 pub(crate) fn free_port() -> u16 {
@@ -31,8 +31,21 @@ pub(crate) fn http(
     token: Option<&str>,
     body: &[u8],
 ) -> std::io::Result<(u16, BTreeMap<String, String>, Vec<u8>)> {
+    http_within(Duration::from_secs(15), addr, method, path, token, body)
+}
+
+/// `http`, giving up (an error) when the node is silent for `timeout`.
+pub(crate) fn http_within(
+    timeout: Duration,
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> std::io::Result<(u16, BTreeMap<String, String>, Vec<u8>)> {
     let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(15)))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
@@ -66,7 +79,19 @@ pub(crate) fn http(
 }
 
 /// `http`, following 307s (at most 5).
-fn http_follow(
+pub(crate) fn http_follow(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
+    http_follow_within(Duration::from_secs(15), addr, method, path, token, body)
+}
+
+/// `http_within`, following 307s (at most 5), each exchange within `timeout`.
+pub(crate) fn http_follow_within(
+    timeout: Duration,
     addr: &str,
     method: &str,
     path: &str,
@@ -75,7 +100,7 @@ fn http_follow(
 ) -> std::io::Result<(u16, Vec<u8>)> {
     let (mut addr, mut path) = (addr.to_string(), path.to_string());
     for _ in 0..5 {
-        let (status, headers, body_out) = http(&addr, method, &path, token, body)?;
+        let (status, headers, body_out) = http_within(timeout, &addr, method, &path, token, body)?;
         if status != 307 {
             return Ok((status, body_out));
         }
@@ -90,22 +115,22 @@ fn http_follow(
     Err(std::io::Error::other("too many redirects"))
 }
 
-fn json(body: &[u8]) -> serde_json::Value {
+pub(crate) fn json(body: &[u8]) -> serde_json::Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
 }
 
 /// Nodes started with `flashlog serve`, killed when dropped.
-struct Cluster {
-    root: tempfile::TempDir,
-    addrs: Vec<String>,
-    children: Vec<Option<Child>>,
-    extra: Vec<String>,
-    token: bool,
+pub(crate) struct Cluster {
+    pub(crate) root: tempfile::TempDir,
+    pub(crate) addrs: Vec<String>,
+    pub(crate) children: Vec<Option<Child>>,
+    pub(crate) extra: Vec<String>,
+    pub(crate) token: bool,
 }
 
 impl Cluster {
-    fn new(n: usize, token: bool, extra: &[&str]) -> Cluster {
+    pub(crate) fn new(n: usize, token: bool, extra: &[&str]) -> Cluster {
         let root = tempfile::tempdir().unwrap();
         std::fs::write(root.path().join("token"), format!("{TOKEN}\n")).unwrap();
         let mut cluster = Cluster {
@@ -123,19 +148,19 @@ impl Cluster {
         cluster
     }
 
-    fn dir(&self, i: usize) -> PathBuf {
+    pub(crate) fn dir(&self, i: usize) -> PathBuf {
         self.root.path().join(format!("node{}", i + 1))
     }
 
-    fn token_path(&self) -> PathBuf {
+    pub(crate) fn token_path(&self) -> PathBuf {
         self.root.path().join("token")
     }
 
-    fn token(&self) -> Option<&'static str> {
+    pub(crate) fn token(&self) -> Option<&'static str> {
         self.token.then_some(TOKEN)
     }
 
-    fn start(&mut self, i: usize) {
+    pub(crate) fn start(&mut self, i: usize) {
         let mut command = Command::new(BIN);
         command
             .args([
@@ -159,14 +184,14 @@ impl Cluster {
         });
     }
 
-    fn kill(&mut self, i: usize) {
+    pub(crate) fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.children[i].take() {
             child.kill().unwrap();
             child.wait().unwrap();
         }
     }
 
-    fn cli(&self) -> Command {
+    pub(crate) fn cli(&self) -> Command {
         let mut command = Command::new(BIN);
         if self.token {
             command.arg("--token-file").arg(self.token_path());
@@ -174,7 +199,7 @@ impl Cluster {
         command
     }
 
-    fn init(&self) -> std::process::Output {
+    pub(crate) fn init(&self) -> std::process::Output {
         let mut command = self.cli();
         command.args(["cluster", "init"]);
         for (i, addr) in self.addrs.iter().enumerate() {
@@ -183,14 +208,14 @@ impl Cluster {
         command.output().unwrap()
     }
 
-    fn view(&self, i: usize) -> serde_json::Value {
+    pub(crate) fn view(&self, i: usize) -> serde_json::Value {
         let (status, _, body) = http(&self.addrs[i], "GET", "/cluster", None, b"").unwrap();
         assert_eq!(status, 200);
         json(&body)
     }
 
     /// The index of the leader once one is known to node `i`.
-    fn leader(&self, i: usize) -> usize {
+    pub(crate) fn leader(&self, i: usize) -> usize {
         let mut leader = None;
         wait_until(Duration::from_secs(10), || {
             leader = self.view(i)["leader"].as_u64();
@@ -200,7 +225,7 @@ impl Cluster {
     }
 
     /// Node `i`'s whole contents, read locally.
-    fn contents(&self, i: usize) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    pub(crate) fn contents(&self, i: usize) -> BTreeMap<Vec<u8>, Vec<u8>> {
         let (status, body) = http_follow(
             &self.addrs[i],
             "GET",
@@ -226,7 +251,7 @@ impl Cluster {
     }
 
     /// Waits until the running nodes applied the same index and hold the same contents.
-    fn converged(&self, running: &[usize]) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    pub(crate) fn converged(&self, running: &[usize]) -> BTreeMap<Vec<u8>, Vec<u8>> {
         let start = Instant::now();
         loop {
             let applied: BTreeSet<u64> = running
@@ -265,13 +290,13 @@ pub(crate) fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) {
     }
 }
 
-fn put(addr: &str, key: &str, value: &[u8], token: Option<&str>) -> (u16, Vec<u8>) {
+pub(crate) fn put(addr: &str, key: &str, value: &[u8], token: Option<&str>) -> (u16, Vec<u8>) {
     retried(addr, "PUT", &format!("/kv/{key}"), token, value)
 }
 
 /// `http_follow`, retried while the cluster is between leaders (503, or a node
 /// not answering), for up to 10 s.
-fn retried(
+pub(crate) fn retried(
     addr: &str,
     method: &str,
     path: &str,

@@ -3,6 +3,7 @@
 
 mod binary;
 mod cluster;
+mod cluster_faults;
 mod cluster_tls;
 mod commands;
 mod common;

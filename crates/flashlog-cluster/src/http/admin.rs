@@ -95,7 +95,9 @@ pub async fn init(
 }
 
 /// `POST /admin/add {"id": N, "addr": "H:P"}`: adds a learner, waits until it
-/// caught up, then makes it a voter.
+/// caught up, then makes it a voter. A learner that does not catch up within the
+/// node's catch-up timeout (unreachable, down, or refusing this cluster's token)
+/// stays a learner: `503`, and no voter was added.
 pub async fn add(
     State(state): State<Shared>,
     uri: Uri,
@@ -105,13 +107,40 @@ pub async fn add(
     if let Route::Leader(redirect) = leader_route(&state, &uri).await? {
         return Ok(redirect);
     }
-    state
+    let added = state
         .raft
-        .add_learner(request.id, Node { addr: request.addr }, true)
+        .add_learner(request.id, Node { addr: request.addr }, false)
         .await
         .map_err(|e| {
             ApiError::unavailable(format!("cannot add node {} as a learner: {e}", request.id))
         })?;
+    // Caught up: the learner acknowledged the entry that made it a learner.
+    // (openraft's blocking add_learner counts a learner within 5,000 entries of
+    // the leader as up to date even when it never answered, and would let a node
+    // that is down or refuses the token become a voter the cluster then waits for.)
+    let id = request.id;
+    let membership_index = added.log_id.index;
+    let caught_up = state
+        .raft
+        .wait(Some(state.catch_up_timeout))
+        .metrics(
+            |m| {
+                let matched = m.replication.as_ref().and_then(|r| r.get(&id).cloned());
+                matched
+                    .flatten()
+                    .is_some_and(|log_id| log_id.index >= membership_index)
+            },
+            "the new learner caught up",
+        )
+        .await;
+    if caught_up.is_err() {
+        return Err(ApiError::unavailable(format!(
+            "node {id} did not catch up within {} ms (is it running, reachable, and given this \
+             cluster's token?): it stays a learner, not a voter; `flashlog cluster add` again \
+             once it can, or `flashlog cluster remove --id {id}`",
+            state.catch_up_timeout.as_millis()
+        )));
+    }
     let response = state
         .raft
         .change_membership(

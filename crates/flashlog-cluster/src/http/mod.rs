@@ -49,6 +49,8 @@ pub struct AppState {
     pub leader_wait: Duration,
     /// How long a write or a linearizable read may take before `503`.
     pub request_timeout: Duration,
+    /// How long an added node may take to catch up before `/admin/add` answers `503`.
+    pub catch_up_timeout: Duration,
     /// Elections seen (term changes), counted by the node's metrics watcher.
     pub elections: AtomicU64,
     /// Leader changes seen.
