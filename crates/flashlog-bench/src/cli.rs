@@ -8,8 +8,9 @@ use clap::{ArgAction, Parser};
 use crate::system::System;
 
 /// The sections `--only` can name, in the order they run.
-pub const SECTIONS: [&str; 9] = [
+pub const SECTIONS: [&str; 10] = [
     "durable", "batched", "unsynced", "receipts", "replay", "open", "tail", "follower", "memory",
+    "raft",
 ];
 
 /// The flags that give the figures the removed `--core` mode gave (docs/benchmarks.md,
@@ -80,6 +81,14 @@ pub struct Args {
     /// Thread counts of the durable rows, comma-separated (overrides the preset's).
     #[arg(long, value_name = "LIST", value_delimiter = ',', action = ArgAction::Set)]
     pub threads: Vec<usize>,
+    /// Concurrent clients of the openraft section, comma-separated (overrides the preset's).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', action = ArgAction::Set)]
+    pub clients: Vec<usize>,
+    /// Log stores of the openraft section, comma-separated; ratios need `memory`
+    /// [default: every one this build has].
+    #[arg(long, value_name = "LIST", value_delimiter = ',', action = ArgAction::Set,
+          value_parser = PossibleValuesParser::new(["flashlog", "memory", "raft-log", "rocksdb"]))]
+    pub stores: Vec<String>,
     /// Removed: refused with the flags that now give its figures.
     #[arg(long, hide = true)]
     pub core: bool,
@@ -172,6 +181,10 @@ mod tests {
             "256,65536",
             "--threads",
             "1,8,64",
+            "--clients",
+            "1,256",
+            "--stores",
+            "memory,flashlog",
         ])
         .expect("parse");
         assert_eq!(args.mode(), Mode::Smoke);
@@ -186,6 +199,8 @@ mod tests {
         );
         assert_eq!(args.sizes, [256, 65536]);
         assert_eq!(args.threads, [1, 8, 64]);
+        assert_eq!(args.clients, [1, 256]);
+        assert_eq!(args.stores, ["memory", "flashlog"]);
     }
 
     #[test]
@@ -258,6 +273,8 @@ mod tests {
             "--systems",
             "--sizes",
             "--threads",
+            "--clients",
+            "--stores",
         ] {
             assert!(help.contains(flag), "{flag}");
         }

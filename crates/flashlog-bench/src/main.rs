@@ -16,6 +16,10 @@
 //! workloads), `recovery` (replay, open, tail), `receipts` (submit and receipts
 //! against blocking appends, Written and Durable followers), `memory` (the peak-RSS
 //! child) →
+//! `openraft_bench` (three openraft nodes per log store, issue 17) → `openraft_cluster`
+//! (start, lead, shut down) → `openraft_network` (in-memory RPCs), the stores
+//! `openraft_memstore`, `openraft_rafts_log`, `openraft_rocks` (feature `rocksdb`) →
+//! `openraft_machine` (the counting state machine) → `openraft_types` (the type config);
 //! `libraries` (flashlog, okaywal, raft-engine), `group_commit` (ideal, syncer
 //! thread) → `baselines` (plain loops, preallocated files, disk bandwidth) → `cli`
 //! (the flags), `stats` → `system` (`System`, the `Log` trait every system implements).
@@ -27,6 +31,15 @@ mod group_commit;
 mod layers;
 mod libraries;
 mod memory;
+mod openraft_bench;
+mod openraft_cluster;
+mod openraft_machine;
+mod openraft_memstore;
+mod openraft_network;
+mod openraft_rafts_log;
+#[cfg(feature = "rocksdb")]
+mod openraft_rocks;
+mod openraft_types;
 mod plot;
 mod receipts;
 mod recovery;

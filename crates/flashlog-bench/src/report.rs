@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use crate::openraft_bench::{RaftRuns, WRITE_BYTES};
+use crate::openraft_cluster::Store;
 use crate::plot;
 use crate::receipts::{Driver, Receipts};
 use crate::results::{Results, Row};
@@ -161,6 +163,9 @@ pub fn targets(results: &Results) -> Vec<Target> {
     if let Some(receipts) = &results.receipts {
         out.extend(receipt_targets(receipts));
     }
+    if let Some(raft) = &results.raft {
+        out.extend(raft_targets(raft));
+    }
     if let Some(f) = &results.followers {
         let (written, durable) = (f.written.percentile_us(0.5), f.durable.percentile_us(0.5));
         out.push(Target {
@@ -204,6 +209,125 @@ fn receipt_targets(receipts: &Receipts) -> Vec<Target> {
             })
         })
         .collect()
+}
+
+/// The openraft section's targets (issue 17): flashlog-raft ≥ 0.5× the in-memory
+/// store at the most clients measured (256 in the full run), and ahead of every
+/// durable peer at every client count (ratio of the medians).
+fn raft_targets(raft: &RaftRuns) -> Vec<Target> {
+    let mut out = Vec::new();
+    let counts = raft.client_counts();
+    if let Some(&most) = counts.last() {
+        if let Some(r) = raft.ratio(Store::Flashlog, Store::Memory, most) {
+            out.push(Target {
+                name: format!(
+                    "openraft, 3 nodes, {most} clients: flashlog-raft ≥ 0.5× the in-memory store"
+                ),
+                measured: format!(
+                    "{:.2}× (medians); per repetition {:.2}–{:.2}×",
+                    r.of_medians, r.min, r.max
+                ),
+                met: Some(r.of_medians >= 0.5),
+            });
+        }
+    }
+    let peers: Vec<Store> = raft
+        .stores()
+        .into_iter()
+        .filter(|s| s.durable() && *s != Store::Flashlog)
+        .collect();
+    if !peers.is_empty() {
+        let mut measured = Vec::new();
+        let mut met = true;
+        for &clients in &counts {
+            for &peer in &peers {
+                if let Some(r) = raft.ratio(Store::Flashlog, peer, clients) {
+                    measured.push(format!(
+                        "{clients} clients: {:.2}× {} ({:.2}–{:.2}×)",
+                        r.of_medians,
+                        peer.name(),
+                        r.min,
+                        r.max
+                    ));
+                    met &= r.of_medians > 1.0;
+                }
+            }
+        }
+        out.push(Target {
+            name: "openraft, 3 nodes: flashlog-raft ahead of every durable peer store at every client count".into(),
+            measured: measured.join("; "),
+            met: Some(met),
+        });
+    }
+    out
+}
+
+fn raft_markdown(md: &mut String, raft: &RaftRuns) {
+    let _ = writeln!(
+        md,
+        "## openraft: three nodes in one process ({WRITE_BYTES} B client writes)\n\n\
+         Three `openraft` 0.10.0-alpha.37 nodes, an in-memory network (each RPC calls the \
+         target's `Raft` handle), a counting state machine; each node's log store in its own \
+         directory on the disk under test. Clients are tokio tasks (2 workers) calling \
+         `client_write` on the leader; latency is from the call until it returned (committed \
+         by a quorum, applied on the leader). Each run measured {:.1} s after a warm-up; the \
+         stores ran in ABBA order over repetitions. Ratios are to the in-memory store: of \
+         the medians, and the range over repetitions, each ratio taken between runs of the \
+         same repetition.\n\n\
+         | store | clients | writes/s | spread | p50 µs | p99 µs | × in-memory (medians) | × in-memory, per repetition |\n\
+         |---|---|---|---|---|---|---|---|",
+        raft.run_secs
+    );
+    for clients in raft.client_counts() {
+        for store in raft.stores() {
+            let (Some(s), Some(r)) = (
+                raft.summary(store, clients),
+                raft.ratio(store, Store::Memory, clients),
+            ) else {
+                continue;
+            };
+            let name = if store == Store::Flashlog {
+                format!("**{}**", store.name())
+            } else {
+                store.name().to_owned()
+            };
+            let _ = writeln!(
+                md,
+                "| {name} | {clients} | {:.0} | ±{:.0}% | {:.0} | {:.0} | {:.2}× | {:.2}–{:.2}× |",
+                s.ops_per_sec,
+                s.spread_pct() / 2.0,
+                s.p50_us,
+                s.p99_us,
+                r.of_medians,
+                r.min,
+                r.max
+            );
+        }
+    }
+    md.push('\n');
+}
+
+fn raft_json(raft: &RaftRuns) -> Value {
+    let mut rows = Vec::new();
+    for clients in raft.client_counts() {
+        for store in raft.stores() {
+            let summary = raft.summary(store, clients);
+            let ratio = raft.ratio(store, Store::Memory, clients);
+            rows.push(json!({
+                "store": store.name(),
+                "clients": clients,
+                "writes_per_sec": summary.map(|s| s.ops_per_sec),
+                "writes_per_sec_per_rep": raft.runs.iter()
+                    .find(|(s, c, _)| *s == store && *c == clients)
+                    .map(|(_, _, runs)| runs.iter().map(|r| r.ops_per_sec()).collect::<Vec<_>>()),
+                "latency_us": summary.map(|s| json!({"p50": s.p50_us, "p99": s.p99_us, "p999": s.p999_us})),
+                "ratio_to_memory": ratio.map(|q| json!({
+                    "of_medians": q.of_medians, "median_of_reps": q.median_of_reps, "min": q.min, "max": q.max,
+                })),
+            }));
+        }
+    }
+    json!({"write_bytes": WRITE_BYTES, "run_secs": raft.run_secs, "rows": rows})
 }
 
 /// Whether the syncer-thread group commit ran (its ratio column is shown only then).
@@ -270,11 +394,14 @@ pub fn markdown(results: &Results) -> String {
     for (k, v) in &results.machine {
         let _ = writeln!(md, "- {k}: {v}");
     }
-    let _ = writeln!(
-        md,
-        "- the disk's sequential write bandwidth (the better of the two above): {:.0} MB/s\n",
-        results.sequential_bytes_per_sec / 1e6
-    );
+    if results.sequential_bytes_per_sec > 0.0 {
+        let _ = writeln!(
+            md,
+            "- the disk's sequential write bandwidth (the better of the two above): {:.0} MB/s",
+            results.sequential_bytes_per_sec / 1e6
+        );
+    }
+    md.push('\n');
     let targets = targets(results);
     if !targets.is_empty() {
         md.push_str("## Targets\n\n| target | measured | met |\n|---|---|---|\n");
@@ -455,6 +582,9 @@ pub fn markdown(results: &Results) -> String {
         }
         md.push('\n');
     }
+    if let Some(raft) = &results.raft {
+        raft_markdown(&mut md, raft);
+    }
     if let Some(memory) = &results.memory {
         md.push_str("## Peak resident memory (child process, `SyncPolicy::Manual`, sync every 4096 entries)\n\n");
         md.push_str(memory);
@@ -537,6 +667,7 @@ pub fn to_json(results: &Results) -> Value {
             let pct = |r: &crate::stats::RunResult| json!({"p50": r.percentile_us(0.5), "p99": r.percentile_us(0.99), "p999": r.percentile_us(0.999), "count": r.ops});
             json!({"append_us": pct(&f.append), "written_us": pct(&f.written), "durable_us": pct(&f.durable)})
         }),
+        "openraft": results.raft.as_ref().map(raft_json),
         "memory_table": results.memory,
         "targets": targets(results).iter().map(|t| json!({
             "target": t.name, "measured": t.measured, "met": t.met,

@@ -1,6 +1,7 @@
 //! What one invocation measured: a summarised row per system and append workload,
 //! the replay, open, tailing and memory measurements, and the machine's facts.
 
+use crate::openraft_bench::RaftRuns;
 use crate::receipts::{Followers, Receipts};
 use crate::recovery::{CrashOpen, OpenTime, Replay, Tail};
 use crate::runner::Workload;
@@ -61,6 +62,8 @@ pub struct Results {
     pub receipts: Option<Receipts>,
     /// Written and Durable followers of one durable appender.
     pub followers: Option<Followers>,
+    /// Three openraft nodes per log store (issue 17).
+    pub raft: Option<RaftRuns>,
     /// The memory child's table.
     pub memory: Option<String>,
     /// Wall time of the invocation, seconds.

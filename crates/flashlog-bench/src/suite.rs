@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use crate::baselines::{sequential_write, PreallocPool};
 use crate::cli::{Args, Mode};
 use crate::memory;
+use crate::openraft_bench;
+use crate::openraft_cluster::Store;
 use crate::receipts::{self, Driver};
 use crate::recovery;
 use crate::report;
@@ -61,6 +63,12 @@ pub struct Plan {
     pub pool_shared: u64,
     /// Bytes the peak-memory child appends.
     pub memory_bytes: u64,
+    /// Concurrent clients of the openraft section's runs.
+    pub raft_clients: Vec<usize>,
+    /// Measured length of each openraft run (after its warm-up).
+    pub raft_run_time: Duration,
+    /// Warm-up of each openraft run: writes started in it are not counted.
+    pub raft_warmup: Duration,
 }
 
 impl Plan {
@@ -84,6 +92,9 @@ impl Plan {
                 pool_per_thread: 4 * MIB,
                 pool_shared: 256 * MIB,
                 memory_bytes: 2048 * MIB,
+                raft_clients: vec![1, 64, 256],
+                raft_run_time: Duration::from_secs(3),
+                raft_warmup: Duration::from_millis(500),
             },
             Mode::Quick => Plan {
                 mode,
@@ -100,6 +111,9 @@ impl Plan {
                 pool_per_thread: 2 * MIB,
                 pool_shared: 128 * MIB,
                 memory_bytes: 256 * MIB,
+                raft_clients: vec![1, 64, 256],
+                raft_run_time: Duration::from_secs(1),
+                raft_warmup: Duration::from_millis(300),
             },
             Mode::Smoke => Plan {
                 mode,
@@ -116,10 +130,17 @@ impl Plan {
                 pool_per_thread: MIB,
                 pool_shared: 16 * MIB,
                 memory_bytes: 16 * MIB,
+                raft_clients: vec![1, 64],
+                raft_run_time: Duration::from_millis(500),
+                raft_warmup: Duration::from_millis(200),
             },
         };
         if let Some(seconds) = args.seconds {
             plan.run_time = Duration::from_secs_f64(seconds);
+            plan.raft_run_time = plan.run_time;
+        }
+        if !args.clients.is_empty() {
+            plan.raft_clients = args.clients.clone();
         }
         if !args.sizes.is_empty() {
             plan.sizes = args.sizes.clone();
@@ -204,111 +225,117 @@ pub fn run(args: &Args) -> BenchResult<()> {
     ));
     eprintln!("flashlog-bench {}: {plan:?}", plan.mode.name());
 
-    let max_threads = plan
-        .threads
+    // The preallocated files and the sequential bandwidth serve the append sections only.
+    if ["durable", "batched", "unsynced"]
         .iter()
-        .chain(&plan.batch_threads)
-        .copied()
-        .max()
-        .unwrap_or(1);
-    eprintln!("preallocating the baselines' files ...");
-    let pool = PreallocPool::create(
-        &args.dir,
-        max_threads,
-        plan.pool_per_thread,
-        plan.pool_shared,
-    )?;
-    eprintln!("  in {}", pool.path().display());
-    let sequential = sequential_write(&args.dir, &pool, plan.sequential_bytes)?;
-    results.sequential_bytes_per_sec = sequential.best();
-    results.machine.push((
-        "sequential write, 1 MiB writes + one fdatasync (MB/s)".into(),
-        format!("{:.0}", sequential.streamed / 1e6),
-    ));
-    results.machine.push((
-        "sequential write, 4 MiB write + fdatasync each, preallocated (MB/s)".into(),
-        format!("{:.0}", sequential.durable_chunks / 1e6),
-    ));
-    eprintln!("sequential write: {sequential:?}");
-
-    if args.wanted("durable") {
-        eprintln!("durable appends ...");
-        let mut workloads = Vec::new();
-        for &entry_bytes in &plan.sizes {
-            for &threads in &plan.threads {
-                workloads.push(Workload {
-                    entry_bytes,
-                    threads,
-                    batch: 1,
-                    durability: Durability::Durable,
-                });
-            }
-        }
-        timed_rows(
-            "durable",
-            &args.chosen(&System::ALL),
-            &workloads,
-            &plan,
-            &args.dir,
-            &pool,
-            &mut results.rows,
-        )?;
-    }
-    if args.wanted("batched") {
-        eprintln!("batched appends ...");
-        let workloads: Vec<_> = plan
-            .batch_threads
+        .any(|s| args.wanted(s))
+    {
+        let max_threads = plan
+            .threads
             .iter()
-            .map(|&threads| Workload {
-                entry_bytes: 256,
-                threads,
-                batch: BATCH,
-                durability: Durability::Durable,
-            })
-            .collect();
-        timed_rows(
-            "batched",
-            &args.chosen(&System::ALL),
-            &workloads,
-            &plan,
+            .chain(&plan.batch_threads)
+            .copied()
+            .max()
+            .unwrap_or(1);
+        eprintln!("preallocating the baselines' files ...");
+        let pool = PreallocPool::create(
             &args.dir,
-            &pool,
-            &mut results.rows,
+            max_threads,
+            plan.pool_per_thread,
+            plan.pool_shared,
         )?;
-    }
-    if args.wanted("unsynced") {
-        eprintln!("unsynced appends ...");
-        let systems = args.chosen(&[System::Flashlog, System::RaftEngine, System::PlainLoop]);
-        let workload = Workload {
-            entry_bytes: 256,
-            threads: 1,
-            batch: 1,
-            durability: Durability::Buffered,
-        };
-        let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); systems.len()];
-        for _ in 0..plan.reps {
-            for (i, &system) in systems.iter().enumerate() {
-                runs[i].push(runner::buffered_count(
-                    system,
-                    256,
-                    plan.unsynced_entries,
-                    &args.dir,
-                    &pool,
-                )?);
+        eprintln!("  in {}", pool.path().display());
+        let sequential = sequential_write(&args.dir, &pool, plan.sequential_bytes)?;
+        results.sequential_bytes_per_sec = sequential.best();
+        results.machine.push((
+            "sequential write, 1 MiB writes + one fdatasync (MB/s)".into(),
+            format!("{:.0}", sequential.streamed / 1e6),
+        ));
+        results.machine.push((
+            "sequential write, 4 MiB write + fdatasync each, preallocated (MB/s)".into(),
+            format!("{:.0}", sequential.durable_chunks / 1e6),
+        ));
+        eprintln!("sequential write: {sequential:?}");
+
+        if args.wanted("durable") {
+            eprintln!("durable appends ...");
+            let mut workloads = Vec::new();
+            for &entry_bytes in &plan.sizes {
+                for &threads in &plan.threads {
+                    workloads.push(Workload {
+                        entry_bytes,
+                        threads,
+                        batch: 1,
+                        durability: Durability::Durable,
+                    });
+                }
+            }
+            timed_rows(
+                "durable",
+                &args.chosen(&System::ALL),
+                &workloads,
+                &plan,
+                &args.dir,
+                &pool,
+                &mut results.rows,
+            )?;
+        }
+        if args.wanted("batched") {
+            eprintln!("batched appends ...");
+            let workloads: Vec<_> = plan
+                .batch_threads
+                .iter()
+                .map(|&threads| Workload {
+                    entry_bytes: 256,
+                    threads,
+                    batch: BATCH,
+                    durability: Durability::Durable,
+                })
+                .collect();
+            timed_rows(
+                "batched",
+                &args.chosen(&System::ALL),
+                &workloads,
+                &plan,
+                &args.dir,
+                &pool,
+                &mut results.rows,
+            )?;
+        }
+        if args.wanted("unsynced") {
+            eprintln!("unsynced appends ...");
+            let systems = args.chosen(&[System::Flashlog, System::RaftEngine, System::PlainLoop]);
+            let workload = Workload {
+                entry_bytes: 256,
+                threads: 1,
+                batch: 1,
+                durability: Durability::Buffered,
+            };
+            let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); systems.len()];
+            for _ in 0..plan.reps {
+                for (i, &system) in systems.iter().enumerate() {
+                    runs[i].push(runner::buffered_count(
+                        system,
+                        256,
+                        plan.unsynced_entries,
+                        &args.dir,
+                        &pool,
+                    )?);
+                }
+            }
+            for (i, system_runs) in runs.iter().enumerate() {
+                if let Some(row) = summarise("unsynced", systems[i], workload, system_runs) {
+                    eprintln!(
+                        "  unsynced {:<27} {:>10.0} entries/s",
+                        row.system.name(),
+                        row.entries_per_sec()
+                    );
+                    results.rows.push(row);
+                }
             }
         }
-        for (i, system_runs) in runs.iter().enumerate() {
-            if let Some(row) = summarise("unsynced", systems[i], workload, system_runs) {
-                eprintln!(
-                    "  unsynced {:<27} {:>10.0} entries/s",
-                    row.system.name(),
-                    row.entries_per_sec()
-                );
-                results.rows.push(row);
-            }
-        }
+        drop(pool);
     }
-    drop(pool);
     if args.wanted("receipts") {
         eprintln!("receipts ...");
         let measured =
@@ -376,6 +403,28 @@ pub fn run(args: &Args) -> BenchResult<()> {
             f.durable.percentile_us(0.99)
         );
         results.followers = Some(f);
+    }
+    if args.wanted("raft") {
+        eprintln!(
+            "openraft: three nodes in one process, {} B client writes ...",
+            openraft_bench::WRITE_BYTES
+        );
+        let stores = if args.stores.is_empty() {
+            Store::available()
+        } else {
+            args.stores
+                .iter()
+                .filter_map(|id| Store::from_id(id))
+                .collect()
+        };
+        results.raft = Some(openraft_bench::measure(
+            &stores,
+            &plan.raft_clients,
+            plan.raft_warmup,
+            plan.raft_run_time,
+            plan.reps,
+            &args.dir,
+        )?);
     }
     if args.wanted("memory") {
         eprintln!("peak memory (child process) ...");

@@ -1,20 +1,29 @@
 #![doc = include_str!("../README.md")]
 
-use std::collections::BTreeMap;
+mod cache;
+mod committed;
+
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use flashlog_wal::fs::{Fs, OpenMode};
 use flashlog_wal::{Batch, Op, Options, Wal};
+use openraft::async_runtime::OneshotSender;
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::type_config::alias::{LogIdOf, VoteOf};
+use openraft::type_config::TypeConfigExt;
 use openraft::{OptionalSend, RaftLogReader, RaftTypeConfig};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::cache::Cache;
+use crate::committed::CommittedFile;
+pub use crate::committed::COMMITTED_FILE;
 
 /// The directory under the store's directory that holds the flashlog segments.
 pub const WAL_DIR: &str = "wal";
@@ -57,14 +66,20 @@ struct Inner<C: RaftTypeConfig> {
     /// Serializes the writes (appends, votes, truncations, purges); readers take it
     /// briefly for the bounds.
     state: Mutex<State<C>>,
-    /// Entries submitted and not yet durable (serialized), by Raft index, with the
-    /// number of the append that wrote them: readable before the log has written them. Never held
+    /// Entries submitted and not yet durable, and the most recent durable ones
+    /// (serialized), by Raft index: readable before the log has written them, and
+    /// read without the disk by replication and the state machine. Never held
     /// while calling the log (a durability callback takes it).
-    pending: Arc<Mutex<Pending>>,
+    cache: Arc<Mutex<Cache>>,
+    /// The commit point's own file (after the state lock).
+    committed_file: Mutex<CommittedFile>,
+    /// The store's sync thread: `save_vote` and `save_committed` wait for their
+    /// fsyncs there, not on the async runtime's worker.
+    jobs: Mutex<Sender<Job>>,
 }
 
-/// Serialized entries by Raft index, each with the number of the append that wrote it.
-type Pending = BTreeMap<u64, (u64, Vec<u8>)>;
+/// Work for the store's sync thread.
+type Job = Box<dyn FnOnce() + Send>;
 
 struct State<C: RaftTypeConfig> {
     /// What the side file holds.
@@ -218,9 +233,14 @@ where
             },
             Err(e) => return Err(e),
         };
+        let (committed_file, committed) = CommittedFile::open(&*fs, &dir)?;
+        let committed = match committed {
+            Some(bytes) => decode(&bytes)?,
+            None => decode_opt(&file.committed)?,
+        };
         let mut state = State::<C> {
             vote: decode_opt(&file.vote)?,
-            committed: decode_opt(&file.committed)?,
+            committed,
             purged: decode_opt(&file.purged)?,
             delta: file.delta,
             start: file.start,
@@ -233,13 +253,24 @@ where
         let first = state.first_index();
         state.next_index = u64::try_from(after_log.max(i128::from(first)))
             .map_err(|_| invalid(format!("index offset {} out of range", state.delta)))?;
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("flashlog-raft-sync".into())
+            .spawn(move || {
+                // Ends when the last clone of the store drops the sender.
+                for job in queue {
+                    job();
+                }
+            })?;
         let store = LogStore {
             inner: Arc::new(Inner {
                 dir,
                 fs,
                 wal,
                 state: Mutex::new(state),
-                pending: Arc::new(Mutex::new(BTreeMap::new())),
+                cache: Arc::new(Mutex::new(Cache::default())),
+                committed_file: Mutex::new(committed_file),
+                jobs: Mutex::new(jobs),
             }),
         };
         {
@@ -349,6 +380,61 @@ where
         Ok(())
     }
 
+    /// Runs `work` on the store's sync thread and waits for it without blocking
+    /// the async runtime's worker.
+    async fn on_sync_thread<T>(
+        &self,
+        work: impl FnOnce(&LogStore<C>) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T>
+    where
+        T: Send + 'static,
+    {
+        let (tx, rx) = C::oneshot();
+        let store = self.clone();
+        let job: Job = Box::new(move || {
+            // The caller gone means nobody wants the answer.
+            drop(tx.send(work(&store)));
+        });
+        lock(&self.inner.jobs)
+            .send(job)
+            .map_err(|_| io::Error::other("the store's sync thread is gone"))?;
+        rx.await
+            .map_err(|_| io::Error::other("the store's sync thread dropped a request"))?
+    }
+
+    /// Makes the entries up to Raft index `index` durable: nothing to do when the
+    /// log's fsyncs already cover them, else a sync.
+    fn sync_through(&self, state: &State<C>, index: u64) -> io::Result<()> {
+        let covered = index < state.first_index()
+            || (index < state.next_index
+                && state
+                    .seq_of(index)
+                    .is_ok_and(|seq| seq <= self.inner.wal.durable_seq()));
+        if !covered {
+            self.inner.wal.sync().map_err(wal_err)?;
+        }
+        Ok(())
+    }
+
+    fn save_committed_now(&self, committed: Option<LogIdOf<C>>) -> io::Result<()> {
+        self.check_poisoned()?;
+        let mut state = lock(&self.inner.state);
+        // The entries it names are durable before it.
+        if let Some(id) = &committed {
+            self.sync_through(&state, id.index())?;
+        }
+        lock(&self.inner.committed_file).save(&encode(&committed)?)?;
+        state.committed = committed;
+        Ok(())
+    }
+
+    fn save_vote_now(&self, vote: VoteOf<C>) -> io::Result<()> {
+        let mut state = lock(&self.inner.state);
+        // What was appended before the vote is durable before it.
+        self.inner.wal.sync().map_err(wal_err)?;
+        self.update_state(&mut state, |s| s.vote = Some(vote))
+    }
+
     fn entries(&self, start: Bound<&u64>, end: Bound<&u64>) -> io::Result<Vec<C::Entry>> {
         self.check_poisoned()?;
         let state = lock(&self.inner.state);
@@ -368,18 +454,27 @@ where
         if start >= end {
             return Ok(Vec::new());
         }
-        let pending: BTreeMap<u64, Vec<u8>> = lock(&self.inner.pending)
-            .range(start..end)
-            .map(|(&index, (_, bytes))| (index, bytes.clone()))
-            .collect();
         let mut out = Vec::with_capacity(usize::try_from(end - start).unwrap_or(0));
-        for index in start..end {
-            match pending.get(&index) {
-                Some(bytes) => out.push(decode(bytes)?),
-                None => out.push(self.read_entry(&state, index)?),
+        let mut missing = Vec::new();
+        {
+            let cache = lock(&self.inner.cache);
+            for index in start..end {
+                match cache.get(index) {
+                    Some(bytes) => out.push(Some(decode(bytes)?)),
+                    None => {
+                        out.push(None);
+                        missing.push(index);
+                    }
+                }
             }
         }
-        Ok(out)
+        // Outside the cache's lock (a durability callback takes it); under the
+        // state lock, so no truncation or purge moves the entries meanwhile.
+        for index in missing {
+            let at = usize::try_from(index - start).unwrap_or(0);
+            out[at] = Some(self.read_entry(&state, index)?);
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 }
 
@@ -425,16 +520,14 @@ where
     }
 
     async fn save_vote(&mut self, vote: &VoteOf<C>) -> Result<(), io::Error> {
-        let mut state = lock(&self.inner.state);
-        // What was appended before the vote is durable before it.
-        self.inner.wal.sync().map_err(wal_err)?;
-        self.update_state(&mut state, |s| s.vote = Some(vote.clone()))
+        let vote = vote.clone();
+        self.on_sync_thread(move |store| store.save_vote_now(vote))
+            .await
     }
 
     async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
-        let mut state = lock(&self.inner.state);
-        self.inner.wal.sync().map_err(wal_err)?;
-        self.update_state(&mut state, |s| s.committed = committed)
+        self.on_sync_thread(move |store| store.save_committed_now(committed))
+            .await
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {
@@ -506,15 +599,15 @@ where
         let count = entries.len() as u64;
         let last_id = entries.last().map(|e| e.log_id());
         {
-            let mut pending = lock(&self.inner.pending);
+            let mut cache = lock(&self.inner.cache);
             for (index, bytes) in encoded {
-                pending.insert(index, (generation, bytes));
+                cache.insert(index, generation, bytes);
             }
         }
         let receipt = match self.inner.wal.submit_batch(&batch) {
             Ok(receipt) => receipt,
             Err(e) => {
-                lock(&self.inner.pending).retain(|_, (g, _)| *g != generation);
+                lock(&self.inner.cache).forget(generation);
                 return Err(wal_err(e));
             }
         };
@@ -523,10 +616,10 @@ where
         state.next_index = first + count;
         state.last = last_id;
         drop(state);
-        let pending = Arc::clone(&self.inner.pending);
+        let cache = Arc::clone(&self.inner.cache);
         receipt.on_durable(move |result| {
             if result.is_ok() {
-                lock(&pending).retain(|_, (g, _)| *g != generation);
+                lock(&cache).durable(generation);
             }
             callback.io_completed(result.map(|_| ()).map_err(wal_err));
         });
@@ -549,7 +642,7 @@ where
         // not `Truncated`.
         self.inner.wal.sync().map_err(wal_err)?;
         self.inner.wal.truncate_back(seq).map_err(wal_err)?;
-        lock(&self.inner.pending).retain(|&index, _| index < cut);
+        lock(&self.inner.cache).remove_from(cut);
         state.next_seq = seq;
         state.next_index = cut;
         state.last = if cut > first { last_log_id } else { None };
@@ -574,7 +667,7 @@ where
             state.next_index = index + 1;
             state.last = None;
         }
-        lock(&self.inner.pending).retain(|&i, _| i > index);
+        lock(&self.inner.cache).remove_through(index);
         // Whole segments only, and never past the entries still in the log.
         let from = (index + 1).max(state.first_index());
         let keep_from = if from < state.next_index {

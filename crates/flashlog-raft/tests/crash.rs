@@ -1,5 +1,5 @@
-//! A crash at every mutating file-system call of a workload (appends, votes, purges,
-//! truncations) on the testkit's simulated file system, under each of its crash models
+//! A crash at every mutating file-system call of a workload (appends, votes, commit
+//! points, purges, truncations) on the testkit's simulated file system, under each of its crash models
 //! (unsynced changes dropped, a random subset kept, torn sectors, one dropped): the
 //! store reopens to the state before the operation under way or after it
 //! (for an append, possibly with a prefix of its entries), never another.
@@ -22,6 +22,8 @@ mod common;
 use common::C;
 
 const DIR: &str = "/raft";
+/// Operations in the workload.
+const STEPS: usize = 11;
 
 fn options(sim: &SimFs) -> Options {
     Options::default()
@@ -36,6 +38,7 @@ struct Observed {
     last: Option<LogIdOf<C>>,
     entries: Vec<LogIdOf<C>>,
     vote: Option<VoteOf<C>>,
+    committed: Option<LogIdOf<C>>,
 }
 
 async fn observe(store: &mut LogStore<C>) -> Observed {
@@ -46,6 +49,7 @@ async fn observe(store: &mut LogStore<C>) -> Observed {
         last: state.last_log_id,
         entries: entries.iter().map(|e| e.log_id()).collect(),
         vote: store.read_vote().await.unwrap(),
+        committed: store.read_committed().await.unwrap(),
     }
 }
 
@@ -62,19 +66,27 @@ async fn append(store: &mut LogStore<C>, term: u64, range: std::ops::Range<u64>)
 /// state after each (`states[0]` is the empty store's).
 async fn workload(store: &mut LogStore<C>) -> (usize, Vec<Observed>) {
     let mut states = vec![observe(store).await];
-    for step in 0..9 {
+    for step in 0..STEPS {
         let ok = match step {
             0 => append(store, 1, 0..6).await,
             1 => store.save_vote(&VoteOf::<C>::new(1, 1)).await.is_ok(),
-            2 => store.purge(log_id::<C>(1, 1, 2)).await.is_ok(),
-            3 => store
+            2 => store
+                .save_committed(Some(log_id::<C>(1, 1, 3)))
+                .await
+                .is_ok(),
+            3 => store.purge(log_id::<C>(1, 1, 2)).await.is_ok(),
+            4 => store
                 .truncate_after(Some(log_id::<C>(1, 1, 4)))
                 .await
                 .is_ok(),
-            4 => append(store, 2, 5..9).await,
-            5 => store.purge(log_id::<C>(2, 1, 20)).await.is_ok(),
-            6 => append(store, 3, 21..24).await,
-            7 => store.truncate_after(None).await.is_ok(),
+            5 => append(store, 2, 5..9).await,
+            6 => store
+                .save_committed(Some(log_id::<C>(2, 1, 7)))
+                .await
+                .is_ok(),
+            7 => store.purge(log_id::<C>(2, 1, 20)).await.is_ok(),
+            8 => append(store, 3, 21..24).await,
+            9 => store.truncate_after(None).await.is_ok(),
             _ => store.save_vote(&VoteOf::<C>::new(3, 1)).await.is_ok(),
         };
         if !ok {
@@ -82,7 +94,7 @@ async fn workload(store: &mut LogStore<C>) -> (usize, Vec<Observed>) {
         }
         states.push(observe(store).await);
     }
-    (9, states)
+    (STEPS, states)
 }
 
 #[tokio::test]
@@ -91,7 +103,7 @@ async fn a_crash_anywhere_reopens_before_or_after_the_operation() {
     let sim = SimFs::new();
     let mut store = LogStore::<C>::open(DIR, options(&sim)).unwrap();
     let (done, states) = workload(&mut store).await;
-    assert_eq!(done, 9);
+    assert_eq!(done, STEPS);
     let points = sim.mutations();
     drop(store);
     assert!(points > 20, "{points} crash points");
@@ -115,10 +127,11 @@ async fn a_crash_anywhere_reopens_before_or_after_the_operation() {
             let after = states.get(done + 1);
             // An append not yet acknowledged may leave a prefix of its entries: a batch
             // that spans segments is synced a segment at a time.
-            let prefix_of_append = [0, 4, 6].contains(&done)
+            let prefix_of_append = [0, 5, 8].contains(&done)
                 && after.is_some_and(|after| {
                     got.purged == after.purged
                         && got.vote == after.vote
+                        && got.committed == after.committed
                         && got.entries.starts_with(&before.entries)
                         && after.entries.starts_with(&got.entries)
                         && got.last == got.entries.last().copied().or(got.purged)
