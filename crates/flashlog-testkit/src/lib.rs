@@ -8,6 +8,7 @@ pub mod faulty_disk;
 pub mod history;
 pub mod hook_fs;
 pub mod kv_model;
+pub mod linearizability;
 pub mod model;
 pub mod payload;
 pub mod pki;
