@@ -392,8 +392,12 @@ where
         let (tx, rx) = C::oneshot();
         let store = self.clone();
         let job: Job = Box::new(move || {
+            let result = work(&store);
+            // This thread's clone goes before the caller resumes: a caller that
+            // drops its store and reopens the directory finds it unlocked.
+            drop(store);
             // The caller gone means nobody wants the answer.
-            drop(tx.send(work(&store)));
+            drop(tx.send(result));
         });
         lock(&self.inner.jobs)
             .send(job)
