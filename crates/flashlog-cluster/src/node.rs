@@ -43,7 +43,9 @@ pub struct NodeConfig {
     /// the other nodes over HTTPS. Default none (plain HTTP).
     pub tls: Option<NodeTls>,
     /// A snapshot is built once this many entries were applied since the last
-    /// (0: never). Default 10,000.
+    /// (0: never). Default 100,000 (etcd's `--snapshot-count`): a snapshot scans
+    /// the whole store, so building one every 10,000 entries cost a fifth of the
+    /// leader's CPU under load.
     pub snapshot_every: u64,
     /// Entries kept in the log behind a snapshot (for lagging followers).
     /// Default 1,000.
@@ -71,7 +73,7 @@ impl NodeConfig {
             token: None,
             clients_need_token: false,
             tls: None,
-            snapshot_every: 10_000,
+            snapshot_every: 100_000,
             keep_behind_snapshot: 1_000,
             heartbeat: Duration::from_millis(100),
             election_timeout: Duration::from_millis(500),

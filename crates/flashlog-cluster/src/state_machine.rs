@@ -258,36 +258,43 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             + Unpin
             + OptionalSend,
     {
+        // The whole batch first, then one trip off the async worker for all of it:
+        // `block_in_place` per entry handed the worker to a new thread each time.
+        let mut batch = Vec::new();
+        while let Some(item) = entries.next().await {
+            batch.push(item?);
+        }
         let mut applied = self.shared.applied.lock().await;
         let db = self.db();
-        let mut responders = Vec::new();
-        while let Some(item) = entries.next().await {
-            let (entry, responder) = item?;
-            let index = entry.log_id.index;
-            let response = match &entry.payload {
-                EntryPayload::Normal(command) => {
-                    tokio::task::block_in_place(|| Self::apply_one(&db, index, command))?
-                }
-                EntryPayload::Membership(membership) => {
-                    applied.membership =
-                        StoredMembership::new(Some(entry.log_id), membership.clone());
-                    Response {
+        let shared = &self.shared;
+        let responders = tokio::task::block_in_place(|| {
+            let mut responders = Vec::with_capacity(batch.len());
+            for (entry, responder) in batch {
+                let index = entry.log_id.index;
+                let response = match &entry.payload {
+                    EntryPayload::Normal(command) => Self::apply_one(&db, index, command)?,
+                    EntryPayload::Membership(membership) => {
+                        applied.membership =
+                            StoredMembership::new(Some(entry.log_id), membership.clone());
+                        Response {
+                            index,
+                            ..Response::default()
+                        }
+                    }
+                    EntryPayload::Blank => Response {
                         index,
                         ..Response::default()
-                    }
+                    },
+                };
+                applied.last_applied = Some(entry.log_id);
+                applied.dirty = true;
+                shared.applied_index.store(index, Ordering::Release);
+                if let Some(responder) = responder {
+                    responders.push((responder, response));
                 }
-                EntryPayload::Blank => Response {
-                    index,
-                    ..Response::default()
-                },
-            };
-            applied.last_applied = Some(entry.log_id);
-            applied.dirty = true;
-            self.shared.applied_index.store(index, Ordering::Release);
-            if let Some(responder) = responder {
-                responders.push((responder, response));
             }
-        }
+            Ok::<_, std::io::Error>(responders)
+        })?;
         // Answering before the checkpoint is safe: the entries are committed in
         // the log, and a restart re-applies whatever the side file does not cover.
         for (responder, response) in responders {

@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long, requires = "token_file")]
     clients_need_token: bool,
     /// Build a snapshot once this many entries were applied since the last (0: never)
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
     snapshot_every: u64,
     /// Entries kept in the log behind a snapshot, for followers that lag a little
     #[arg(long, value_name = "N", default_value_t = 1_000)]
