@@ -6,6 +6,7 @@ use std::fs::File;
 use std::future::Future;
 use std::io::{Seek, SeekFrom};
 
+use openraft::entry::RaftEntry;
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
@@ -121,6 +122,21 @@ impl RaftNetworkV2<TypeConfig> for Peer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        // A request whose entries do not follow its `prev_log_id` would leave a gap
+        // in the follower's log: not sent. (openraft builds one when a replication
+        // stream it replaced reads entries purged meanwhile; flashlog-raft's
+        // `limited_get_log_entries` serves those while they are on disk.) The
+        // error ends the stream's session and openraft starts over from its progress.
+        let expected = rpc.prev_log_id.as_ref().map_or(0, |id| id.index() + 1);
+        if let Some(first) = rpc.entries.first() {
+            if first.index() != expected {
+                return Err(RPCError::Network(NetworkError::new(&self.error(format!(
+                    "not sent: the entries start at index {} but follow {}",
+                    first.index(),
+                    expected.saturating_sub(1)
+                )))));
+            }
+        }
         self.call("/raft/append", &rpc, &option).await
     }
 
@@ -176,5 +192,57 @@ impl RaftNetworkV2<TypeConfig> for Peer {
             return Err(network(self.error(format!("{status}: {text}"))));
         }
         postcard::from_bytes(&bytes).map_err(|e| network(self.error(format!("decode: {e}"))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    use openraft::type_config::alias::{EntryOf, LeaderIdOf};
+    use openraft::vote::RaftLeaderId;
+
+    use super::*;
+    use crate::types::LogId;
+
+    fn log_id(index: u64) -> LogId {
+        LogId::new(LeaderIdOf::<TypeConfig>::new(1, 1).to_committed(), index)
+    }
+
+    fn request(prev: u64, first: u64) -> AppendEntriesRequest<TypeConfig> {
+        AppendEntriesRequest {
+            vote: Vote::new_committed(1, 1),
+            prev_log_id: Some(log_id(prev)),
+            leader_commit: None,
+            entries: vec![EntryOf::<TypeConfig>::new_blank(log_id(first))],
+        }
+    }
+
+    /// A request with a gap after its `prev_log_id` never leaves the node; one
+    /// without a gap does.
+    #[tokio::test]
+    async fn a_request_with_a_gap_is_not_sent() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let transport = Transport::new(None, Duration::from_millis(300)).unwrap();
+        let mut peer = Peer {
+            target: 2,
+            addr: listener.local_addr().unwrap().to_string(),
+            transport,
+        };
+        let option = RPCOption::new(Duration::from_millis(300));
+
+        let refused = peer.append_entries(request(133, 135), option.clone()).await;
+        match refused {
+            Err(RPCError::Network(e)) => assert!(e.to_string().contains("not sent"), "{e}"),
+            other => panic!("expected a network error, got {other:?}"),
+        }
+        assert!(listener.accept().is_err(), "nothing reached the peer");
+
+        // Contiguous: sent (the listener never answers, so it times out).
+        let sent = peer.append_entries(request(133, 134), option).await;
+        assert!(sent.is_err());
+        assert!(listener.accept().is_ok(), "the request reached the peer");
     }
 }

@@ -33,6 +33,10 @@ pub const STATE_FILE: &str = "raft-state";
 const STATE_TMP_FILE: &str = "raft-state.tmp";
 /// Version of the side file's layout.
 const STATE_VERSION: u32 = 1;
+/// The size of the entries one replication request carries at most (it carries at
+/// least one entry, whatever its size): openraft's `max_payload_entries` counts
+/// entries, and 300 large values would make a request no peer accepts.
+pub const MAX_BATCH_BYTES: usize = 16 << 20;
 /// Width of the index at the start of each entry's key.
 const INDEX_WIDTH: usize = 20;
 
@@ -296,6 +300,11 @@ where
     }
 
     fn read_seq(&self, seq: u64, index: u64) -> io::Result<C::Entry> {
+        self.read_seq_sized(seq, index).map(|(entry, _)| entry)
+    }
+
+    /// `read_seq`, and the size of the entry's serialized value.
+    fn read_seq_sized(&self, seq: u64, index: u64) -> io::Result<(C::Entry, usize)> {
         let entry = self.inner.wal.read(seq).map_err(wal_err)?;
         let key_index = entry
             .key()
@@ -315,7 +324,7 @@ where
                 decoded.index()
             )));
         }
-        Ok(decoded)
+        Ok((decoded, entry.value().len()))
     }
 
     fn check_poisoned(&self) -> io::Result<()> {
@@ -442,29 +451,47 @@ where
     fn entries(&self, start: Bound<&u64>, end: Bound<&u64>) -> io::Result<Vec<C::Entry>> {
         self.check_poisoned()?;
         let state = lock(&self.inner.state);
-        let first = state.first_index();
         let start = match start {
             Bound::Included(&i) => i,
             Bound::Excluded(&i) => i.saturating_add(1),
             Bound::Unbounded => 0,
-        }
-        .max(first);
+        };
         let end = match end {
             Bound::Included(&i) => i.saturating_add(1),
             Bound::Excluded(&i) => i,
             Bound::Unbounded => u64::MAX,
-        }
-        .min(state.next_index);
+        };
+        self.entries_locked(&state, start, end, usize::MAX)
+    }
+
+    /// The entries in `start..end` the log holds (after the purged ones), stopping
+    /// after the first entry that brings their serialized size to `max_bytes`.
+    fn entries_locked(
+        &self,
+        state: &State<C>,
+        start: u64,
+        end: u64,
+        max_bytes: usize,
+    ) -> io::Result<Vec<C::Entry>> {
+        let start = start.max(state.first_index());
+        let end = end.min(state.next_index);
         if start >= end {
             return Ok(Vec::new());
         }
-        let mut out = Vec::with_capacity(usize::try_from(end - start).unwrap_or(0));
+        let mut out: Vec<Option<(C::Entry, usize)>> = Vec::new();
         let mut missing = Vec::new();
         {
             let cache = lock(&self.inner.cache);
+            let mut cached_bytes = 0usize;
             for index in start..end {
+                if cached_bytes >= max_bytes {
+                    break;
+                }
                 match cache.get(index) {
-                    Some(bytes) => out.push(Some(decode(bytes)?)),
+                    Some(encoded) => {
+                        cached_bytes = cached_bytes.saturating_add(encoded.len());
+                        out.push(Some((decode(encoded)?, encoded.len())));
+                    }
                     None => {
                         out.push(None);
                         missing.push(index);
@@ -476,9 +503,71 @@ where
         // state lock, so no truncation or purge moves the entries meanwhile.
         for index in missing {
             let at = usize::try_from(index - start).unwrap_or(0);
-            out[at] = Some(self.read_entry(&state, index)?);
+            out[at] = Some(self.read_seq_sized(state.seq_of(index)?, index)?);
         }
-        Ok(out.into_iter().flatten().collect())
+        let mut bytes = 0usize;
+        Ok(out
+            .into_iter()
+            .flatten()
+            .take_while(|(_, size)| {
+                let more = bytes < max_bytes;
+                bytes = bytes.saturating_add(*size);
+                more
+            })
+            .map(|(entry, _)| entry)
+            .collect())
+    }
+
+    /// What replication sends from `start`: the entries in `start..end`, at most
+    /// [`MAX_BATCH_BYTES`] of them (at least one), beginning exactly at `start`
+    /// whenever the log still has that entry on disk, even if it was purged.
+    ///
+    /// Why purged entries: openraft may purge entries that a replication stream it
+    /// has just replaced still reads. A follower that answers "conflict" gets a
+    /// snapshot instead of entries, and the leader then purges behind the snapshot,
+    /// while the replaced stream, woken from its back-off, reads on from where it
+    /// stopped. Entries from after the purge point would leave a gap after the
+    /// request's `prev_log_id` (openraft asserts against it in debug builds; a
+    /// follower would refuse it). Whole-segment removal keeps purged entries on
+    /// disk for a while, and every purged entry is committed (a snapshot covers
+    /// it), so the ones still there are the cluster's: sending them is what
+    /// the stream asked for. Only when they are gone does it get the entries from
+    /// the first one the log holds.
+    fn replication_entries(&self, start: u64, end: u64) -> io::Result<Vec<C::Entry>> {
+        self.check_poisoned()?;
+        let state = lock(&self.inner.state);
+        let first = state.first_index();
+        let mut out = Vec::new();
+        if start < first && start >= state.start {
+            let mut bytes = 0usize;
+            for index in start..first.min(end) {
+                if bytes >= MAX_BATCH_BYTES {
+                    return Ok(out);
+                }
+                let Some(entry) = self.purged_entry(&state, index) else {
+                    // Gone: no prefix at all rather than a prefix and a gap.
+                    out.clear();
+                    break;
+                };
+                bytes = bytes.saturating_add(entry.1);
+                out.push(entry.0);
+            }
+            if !out.is_empty() {
+                if bytes < MAX_BATCH_BYTES {
+                    let rest = MAX_BATCH_BYTES - bytes;
+                    out.extend(self.entries_locked(&state, first, end, rest)?);
+                }
+                return Ok(out);
+            }
+        }
+        self.entries_locked(&state, start, end, MAX_BATCH_BYTES)
+    }
+
+    /// The purged entry at `index` and its size, if the log still holds it.
+    fn purged_entry(&self, state: &State<C>, index: u64) -> Option<(C::Entry, usize)> {
+        let seq = state.seq_of(index).ok()?;
+        // Checks the key and the decoded index against `index`.
+        self.read_seq_sized(seq, index).ok()
     }
 }
 
@@ -494,6 +583,14 @@ where
         range: RB,
     ) -> Result<Vec<C::Entry>, io::Error> {
         self.entries(range.start_bound(), range.end_bound())
+    }
+
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<C::Entry>, io::Error> {
+        self.replication_entries(start, end)
     }
 
     async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {

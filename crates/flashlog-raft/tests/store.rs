@@ -21,7 +21,11 @@ openraft::declare_raft_types!(
 type C = TypeConfig;
 
 fn open(dir: &std::path::Path) -> LogStore<C> {
-    LogStore::open(dir, Options::default().max_segment_size(512)).expect("open")
+    open_with_segments(dir, 512)
+}
+
+fn open_with_segments(dir: &std::path::Path, segment_size: u64) -> LogStore<C> {
+    LogStore::open(dir, Options::default().max_segment_size(segment_size)).expect("open")
 }
 
 async fn append(store: &mut LogStore<C>, entries: Vec<EntryOf<C>>) {
@@ -271,4 +275,102 @@ async fn an_empty_append_reports_what_came_before_durable() {
         .unwrap();
     append(&mut store, Vec::new()).await;
     assert!(store.wal().durable_seq() >= 3);
+}
+
+async fn replication_indices(store: &mut LogStore<C>, start: u64, end: u64) -> Vec<u64> {
+    let entries = store
+        .limited_get_log_entries(start, end)
+        .await
+        .expect("read");
+    entries.iter().map(|e| e.index()).collect()
+}
+
+/// openraft may purge entries that a replication stream it has just replaced still
+/// reads (a follower answered "conflict", got a snapshot, the leader purged behind
+/// it). The stream's read must start where it asked, or its request has a gap after
+/// its `prev_log_id`: purged entries still on disk are served.
+#[tokio::test]
+async fn replication_reads_purged_entries_while_they_are_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_with_segments(dir.path(), 1024);
+    append(&mut store, blanks(1, 0..100)).await;
+    store.purge(log_id::<C>(1, 1, 49)).await.expect("purge");
+    // Sequence numbers start at 1, indices at 0.
+    let first_on_disk = store.wal().first_seq() - 1;
+    assert!(
+        first_on_disk < 49,
+        "the test needs purged entries on disk: {first_on_disk}"
+    );
+    assert!(first_on_disk > 0, "the test needs purged entries gone too");
+    // From a purged entry still on disk: contiguous from `start`.
+    assert_eq!(
+        replication_indices(&mut store, first_on_disk, 60).await,
+        (first_on_disk..60).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        replication_indices(&mut store, 49, 52).await,
+        (49..52).collect::<Vec<_>>()
+    );
+    // The reader openraft uses elsewhere still hides them.
+    assert_eq!(
+        indices(&mut store, 45..60).await,
+        (50..60).collect::<Vec<_>>()
+    );
+    // Gone from disk: from the first entry of the log.
+    assert_eq!(
+        replication_indices(&mut store, first_on_disk - 1, 55).await,
+        (50..55).collect::<Vec<_>>()
+    );
+    // After a reopen too.
+    drop(store);
+    let mut store = open_with_segments(dir.path(), 1024);
+    assert_eq!(
+        replication_indices(&mut store, 49, 52).await,
+        (49..52).collect::<Vec<_>>()
+    );
+}
+
+/// Entries left on disk from before a purge past the end are not the log's: the
+/// store starts numbering again and never serves them.
+#[tokio::test]
+async fn replication_never_serves_entries_of_an_earlier_numbering() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    append(&mut store, blanks(1, 0..20)).await;
+    store.purge(log_id::<C>(2, 1, 500)).await.expect("purge");
+    append(&mut store, blanks(2, 501..510)).await;
+    assert_eq!(
+        replication_indices(&mut store, 10, 505).await,
+        (501..505).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        replication_indices(&mut store, 499, 503).await,
+        (501..503).collect::<Vec<_>>()
+    );
+}
+
+/// A replication request carries `MAX_BATCH_BYTES` of entries and at most one
+/// more, whatever openraft's entry count allows: a peer bounds its bodies.
+#[tokio::test]
+async fn replication_batches_are_bounded_in_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store: LogStore<C> = LogStore::open(dir.path(), Options::default()).expect("open");
+    let big = "x".repeat(3 << 20);
+    let entries: Vec<EntryOf<C>> = (0..12)
+        .map(|i| EntryOf::<C>::new_normal(log_id::<C>(1, 1, i), big.clone()))
+        .collect();
+    append(&mut store, entries).await;
+    let batch = store.limited_get_log_entries(0, 12).await.unwrap();
+    let per_batch = flashlog_raft::MAX_BATCH_BYTES.div_ceil(big.len());
+    assert_eq!(batch.len(), per_batch);
+    assert_eq!(batch[0].index(), 0);
+    let rest = store.limited_get_log_entries(11, 12).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    // Read back from disk rather than memory: the same bound.
+    drop(store);
+    let mut store: LogStore<C> = LogStore::open(dir.path(), Options::default()).expect("open");
+    assert_eq!(
+        store.limited_get_log_entries(0, 12).await.unwrap().len(),
+        per_batch
+    );
 }

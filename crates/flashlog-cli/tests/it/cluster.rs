@@ -459,9 +459,6 @@ fn leader_killed_mid_stream_acknowledged_writes_survive_and_nodes_converge() {
 }
 
 #[test]
-#[ignore = "an open bug: on an idle machine (2026-12-07, 3 of 5 runs) the wiped node \
-            installs the snapshot and then receives none of the entries after it for 20 s; \
-            run with --ignored to reproduce"]
 fn a_wiped_node_rejoins_through_a_snapshot() {
     let mut cluster = Cluster::new(
         3,
