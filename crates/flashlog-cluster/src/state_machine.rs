@@ -3,7 +3,8 @@
 //!
 //! On disk, under the state machine's directory:
 //! - `db-<generation>/`: the store. A snapshot install builds the next generation
-//!   beside it and switches over;
+//!   beside it and switches over; the replaced one is removed once no reader
+//!   holds it (see [`Generation`]), or at the next start;
 //! - `flashlog.applied`: the generation in use, the last applied log id and the
 //!   last membership, written crash-safely (tmp, fsync, rename, fsync dir) and
 //!   only after the store's writes it covers are synced;
@@ -22,7 +23,7 @@
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -66,11 +67,70 @@ struct Applied {
     dirty: bool,
 }
 
+/// One generation of the store (`db-<generation>/`). Readers hold it through an
+/// `Arc` while they read, without a lock: a snapshot install that replaces it
+/// retires it instead of removing its directory, and the directory goes when the
+/// last reader lets go (or at the next start, if the process stops first).
+#[derive(Debug)]
+pub struct Generation {
+    db: Option<Db>,
+    dir: PathBuf,
+    retired: AtomicBool,
+}
+
+impl Generation {
+    fn open(dir: PathBuf) -> Result<Generation> {
+        Ok(Generation {
+            db: Some(open_db(&dir)?),
+            dir,
+            retired: AtomicBool::new(false),
+        })
+    }
+
+    /// Marks it replaced: its directory is removed once nothing holds it.
+    fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+}
+
+impl std::ops::Deref for Generation {
+    type Target = Db;
+
+    fn deref(&self) -> &Db {
+        self.db
+            .as_ref()
+            .expect("the store is present until the generation drops")
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        if !self.retired.load(Ordering::Acquire) {
+            return;
+        }
+        let db = self.db.take();
+        let dir = self.dir.clone();
+        // Off the dropping thread, which may be an async worker ending a read.
+        let remove = move || {
+            drop(db);
+            if let Err(e) = fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the replaced store");
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("flashlog-retire".into())
+            .spawn(remove);
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start a thread to remove the replaced store: left for the next start");
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Shared {
     dir: PathBuf,
     /// The store readers use; replaced by a snapshot install.
-    db: RwLock<Arc<Db>>,
+    db: RwLock<Arc<Generation>>,
     applied: Arc<Mutex<Applied>>,
     applied_index: AtomicU64,
     snapshots_built: AtomicU64,
@@ -136,7 +196,7 @@ impl StateMachine {
                 fs::remove_file(entry.path()).map_err(io("remove", entry.path()))?;
             }
         }
-        let db = open_db(&db_dir(dir, file.generation))?;
+        let db = Generation::open(db_dir(dir, file.generation))?;
         let index = file.last_applied.map_or(0, |id| id.index);
         Ok(StateMachine {
             shared: Arc::new(Shared {
@@ -157,8 +217,9 @@ impl StateMachine {
         })
     }
 
-    /// The store to read from (the current generation).
-    pub fn db(&self) -> Arc<Db> {
+    /// The store to read from (the current generation). Holding it keeps it
+    /// readable even if a snapshot install replaces it meanwhile.
+    pub fn db(&self) -> Arc<Generation> {
         Arc::clone(&self.shared.db.read().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -325,7 +386,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             if new_dir.exists() {
                 fs::remove_dir_all(&new_dir).map_err(io("remove", &new_dir))?;
             }
-            let db = open_db(&new_dir)?;
+            let db = Generation::open(new_dir)?;
             let mut file = snapshot;
             let path = dir.join("snapshots").join("(received)");
             file.seek(SeekFrom::Start(0)).map_err(io("seek", &path))?;
@@ -349,15 +410,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             let bytes = serde_json::to_vec(&side).map_err(|e| Error::Invalid(e.to_string()))?;
             write_atomic(&dir.join(APPLIED_FILE), &bytes)?;
+            // Readers that took the old generation before the swap read on from it
+            // (lock-free, after `db()` returned): it is retired, not removed, and
+            // its directory goes when the last of them lets go.
             let old = std::mem::replace(
                 &mut *this.shared.db.write().unwrap_or_else(|e| e.into_inner()),
                 Arc::new(db),
             );
+            old.retire();
             drop(old);
-            let old_dir = db_dir(dir, next - 1);
-            if let Err(e) = fs::remove_dir_all(&old_dir) {
-                tracing::warn!(dir = %old_dir.display(), error = %e, "cannot remove the replaced store");
-            }
             Ok((meta, count))
         })
         .map_err(to_io)?;
@@ -425,5 +486,105 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             meta: file.0,
             snapshot: file.1,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use openraft::vote::RaftLeaderId;
+
+    use super::*;
+
+    /// A snapshot file holding `pairs`, built in a scratch store under `dir`.
+    fn snapshot_of(dir: &Path, pairs: &[(&[u8], &[u8])], last_index: u64) -> (SnapshotMeta, File) {
+        let scratch = open_db(&dir.join("scratch")).unwrap();
+        for (key, value) in pairs {
+            scratch.put(key, value).unwrap();
+        }
+        let meta = SnapshotMeta {
+            last_log_id: Some(LogId::new(
+                openraft::type_config::alias::LeaderIdOf::<TypeConfig>::new(1, 1).to_committed(),
+                last_index,
+            )),
+            last_membership: StoredMembership::default(),
+        };
+        let path = dir.join("snap");
+        snapshot::write(&scratch, &meta, &path).unwrap();
+        (meta, File::open(&path).unwrap())
+    }
+
+    /// A reader takes the store (`db()`), then reads without a lock; a snapshot
+    /// install that swaps in the next generation meanwhile must not remove the
+    /// directory under it. It goes once the reader lets go.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_holding_the_store_across_an_install_reads_on() {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut sm = StateMachine::open(dir.path()).unwrap();
+        sm.db().put(b"old", b"value before the snapshot").unwrap();
+        sm.db().sync().unwrap();
+
+        let reader = sm.db();
+        let (meta, file) = snapshot_of(scratch.path(), &[(b"new", b"from the snapshot")], 7);
+        sm.install_snapshot(&meta, file).await.unwrap();
+
+        // The new generation serves new readers.
+        assert_eq!(
+            sm.db().get(b"new").unwrap().as_deref(),
+            Some(&b"from the snapshot"[..])
+        );
+        assert_eq!(sm.db().get(b"old").unwrap(), None);
+        assert_eq!(sm.applied_index(), 7);
+        // The reader that took the old one reads on, its files in place.
+        let old_dir = db_dir(dir.path(), 0);
+        assert!(
+            old_dir.exists(),
+            "the old generation was removed under a reader"
+        );
+        assert_eq!(
+            reader.get(b"old").unwrap().as_deref(),
+            Some(&b"value before the snapshot"[..])
+        );
+        assert_eq!(reader.stats().keys, 1);
+
+        drop(reader);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while old_dir.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the retired generation was never removed"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(db_dir(dir.path(), 1).exists());
+    }
+
+    /// With no reader holding it, the replaced generation goes right after the
+    /// install, and a restart opens the new one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_install_without_readers_removes_the_old_generation_and_survives_restart() {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut sm = StateMachine::open(dir.path()).unwrap();
+        sm.db().put(b"old", b"x").unwrap();
+        let (meta, file) = snapshot_of(scratch.path(), &[(b"new", b"y")], 3);
+        sm.install_snapshot(&meta, file).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while db_dir(dir.path(), 0).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the replaced generation was never removed"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        sm.close().await.unwrap();
+        drop(sm);
+        let mut sm = StateMachine::open(dir.path()).unwrap();
+        assert_eq!(sm.db().get(b"new").unwrap().as_deref(), Some(&b"y"[..]));
+        let (applied, _) = sm.applied_state().await.unwrap();
+        assert_eq!(applied.map(|id| id.index), Some(3));
     }
 }
