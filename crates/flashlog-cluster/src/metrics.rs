@@ -1,7 +1,8 @@
 //! `GET /metrics`: Raft's figures, the Raft log's (flashlog's `Wal::metrics()`)
-//! and the state machine store's, in the Prometheus text format. Latency and
-//! group-size distributions are summaries (quantiles 0.5, 0.99, 0.999, sum and
-//! count): flashlog's histograms keep percentiles, not bucket counts.
+//! and the state machine store's, in the Prometheus text format. Latencies are
+//! histograms (cumulative buckets at powers of two nanoseconds, 1 µs to 17 s, from
+//! flashlog's log-linear histograms, whose counts below a power of two are exact);
+//! group sizes are summaries (quantiles 0.5, 0.99, 0.999, sum and count).
 
 use std::fmt::Write;
 
@@ -43,6 +44,27 @@ fn summary(out: &mut String, name: &str, help: &str, h: &HistogramSnapshot, scal
         out,
         "{name}_sum {}\n{name}_count {}",
         h.sum as f64 * scale,
+        h.count
+    );
+}
+
+/// Bucket bounds of the latency histograms: 2^10 ns (about 1 µs) to 2^34 ns
+/// (about 17 s), doubling.
+const LATENCY_POWERS: std::ops::RangeInclusive<usize> = 10..=34;
+
+/// A Prometheus histogram of nanosecond values `h`, in seconds: bucket `le` is
+/// 2^k ns and counts the values below it.
+fn latency_histogram(out: &mut String, name: &str, help: &str, h: &HistogramSnapshot) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for k in LATENCY_POWERS {
+        let le = (1u64 << k) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {}", h.below_pow2[k]);
+    }
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}",
+        h.count,
+        h.sum as f64 / 1e9,
         h.count
     );
 }
@@ -197,19 +219,17 @@ pub fn render(f: &Figures<'_>) -> String {
         "Bytes of the Raft log on disk.",
         log.bytes_on_disk,
     );
-    summary(
+    latency_histogram(
         &mut out,
         "flashlog_log_fsync_seconds",
         "fdatasync latency of the Raft log.",
         &log.fsync_latency,
-        1e-9,
     );
-    summary(
+    latency_histogram(
         &mut out,
         "flashlog_log_append_seconds",
-        "Append latency of the Raft log.",
+        "Append latency of the Raft log (call to durable).",
         &log.append_latency,
-        1e-9,
     );
     summary(
         &mut out,
@@ -247,4 +267,52 @@ pub fn render(f: &Figures<'_>) -> String {
         f.store.log_bytes,
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_histograms_have_cumulative_buckets_in_seconds() {
+        let mut h = HistogramSnapshot::default();
+        h.count = 5;
+        h.sum = 3_000_000;
+        // 2 values below 2^20 ns, 4 below 2^21, all 5 below 2^30.
+        for k in 0..64 {
+            h.below_pow2[k] = match k {
+                0..=19 => 0,
+                20 => 2,
+                21..=29 => 4,
+                _ => 5,
+            };
+        }
+        let mut out = String::new();
+        latency_histogram(&mut out, "x_seconds", "Help.", &h);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[1], "# TYPE x_seconds histogram");
+        assert!(
+            lines.contains(&"x_seconds_bucket{le=\"0.000001024\"} 0"),
+            "{out}"
+        );
+        assert!(
+            lines.contains(&"x_seconds_bucket{le=\"0.001048576\"} 2"),
+            "{out}"
+        );
+        assert!(
+            lines.contains(&"x_seconds_bucket{le=\"0.002097152\"} 4"),
+            "{out}"
+        );
+        assert!(lines.contains(&"x_seconds_bucket{le=\"+Inf\"} 5"), "{out}");
+        assert!(lines.contains(&"x_seconds_sum 0.003"), "{out}");
+        assert!(lines.contains(&"x_seconds_count 5"), "{out}");
+        // Cumulative: never decreasing, in order of their bounds.
+        let counts: Vec<u64> = lines
+            .iter()
+            .filter(|l| l.starts_with("x_seconds_bucket"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(counts.len(), LATENCY_POWERS.count() + 1);
+        assert!(counts.windows(2).all(|w| w[0] <= w[1]));
+    }
 }

@@ -97,6 +97,18 @@ impl Histogram {
             }
             max
         };
+        // Buckets never straddle a power of two, so these counts are exact.
+        let mut below_pow2 = [0u64; 64];
+        let mut index = 0;
+        let mut seen = 0;
+        for (k, below) in below_pow2.iter_mut().enumerate() {
+            let bound = 1u64 << k;
+            while index < counts.len() && bucket_top(index) < bound {
+                seen += counts[index];
+                index += 1;
+            }
+            *below = seen;
+        }
         HistogramSnapshot {
             count,
             sum: self.sum.load(Ordering::Relaxed),
@@ -104,6 +116,7 @@ impl Histogram {
             p99: quantile(0.99),
             p999: quantile(0.999),
             max,
+            below_pow2,
         }
     }
 }
@@ -111,7 +124,7 @@ impl Histogram {
 /// A histogram's state at a [`Wal::metrics`](crate::Wal::metrics) snapshot.
 /// Percentiles are the top of the bucket the rank falls in: at most about 12%
 /// above the exact value, never above `max`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HistogramSnapshot {
     /// How many values were recorded.
@@ -126,6 +139,24 @@ pub struct HistogramSnapshot {
     pub p999: u64,
     /// The largest value.
     pub max: u64,
+    /// `below_pow2[k]`: how many values were below `2^k` (exact: the buckets never
+    /// straddle a power of two). Cumulative counts, as a Prometheus histogram's
+    /// buckets are.
+    pub below_pow2: [u64; 64],
+}
+
+impl Default for HistogramSnapshot {
+    fn default() -> HistogramSnapshot {
+        HistogramSnapshot {
+            count: 0,
+            sum: 0,
+            p50: 0,
+            p99: 0,
+            p999: 0,
+            max: 0,
+            below_pow2: [0; 64],
+        }
+    }
 }
 
 impl HistogramSnapshot {
@@ -468,5 +499,22 @@ mod tests {
             Histogram::default().snapshot(),
             HistogramSnapshot::default()
         );
+    }
+
+    #[test]
+    fn counts_below_each_power_of_two_are_exact() {
+        let histogram = Histogram::default();
+        let values: Vec<u64> = (0..3000u64)
+            .map(|i| i * i * 7 + i)
+            .chain([u64::MAX, 1 << 40, (1 << 40) - 1])
+            .collect();
+        for &value in &values {
+            histogram.record(value);
+        }
+        let snapshot = histogram.snapshot();
+        for k in 0..64 {
+            let exact = values.iter().filter(|&&v| v < 1u64 << k).count() as u64;
+            assert_eq!(snapshot.below_pow2[k], exact, "below 2^{k}");
+        }
     }
 }

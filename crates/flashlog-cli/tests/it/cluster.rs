@@ -505,6 +505,18 @@ fn a_wiped_node_rejoins_through_a_snapshot() {
         metrics.contains("flashlog_raft_snapshots_installed_total 1"),
         "{metrics}"
     );
+    // The Raft log's fsync latency is a Prometheus histogram, and the node synced.
+    assert!(
+        metrics.contains("# TYPE flashlog_log_fsync_seconds histogram"),
+        "{metrics}"
+    );
+    let fsyncs: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("flashlog_log_fsync_seconds_bucket{le=\"+Inf\"} "))
+        .expect("the +Inf bucket")
+        .parse()
+        .unwrap();
+    assert!(fsyncs > 0, "{metrics}");
 }
 
 #[test]
