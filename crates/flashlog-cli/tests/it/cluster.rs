@@ -626,6 +626,29 @@ fn bad_input_gets_a_clear_4xx_and_the_node_keeps_serving() {
         String::from_utf8_lossy(&answer)
     );
     assert_eq!(http(addr, "GET", "/kv/slow", None, b"").unwrap().0, 404);
+    // A peer that stalls mid-body on a Raft or admin request: 408 too.
+    for head in [
+        "POST /raft/append HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npart",
+        "POST /raft/vote HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npart",
+        "POST /admin/add HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"id\"",
+        "POST /raft/snapshot HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
+         x-flashlog-vote: {\"leader_id\":{\"term\":9,\"node_id\":2},\"committed\":true}\r\n\r\n\
+         4\r\npart\r\n",
+    ] {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut answer = [0u8; 12];
+        stream.read_exact(&mut answer).unwrap();
+        assert_eq!(
+            &answer,
+            b"HTTP/1.1 408",
+            "{head}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
     // Still serving, nothing half-written, nothing lost.
     assert_eq!(http(addr, "GET", "/health", None, b"").unwrap().0, 200);
     assert_eq!(http(addr, "GET", "/kv/half", None, b"").unwrap().0, 404);

@@ -48,8 +48,9 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
 /// exactly this one (the leader's entries reached it before its init did).
 pub async fn init(
     State(state): State<Shared>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    let body = super::read_body(&state, body, super::MAX_ADMIN_BODY).await?;
     let request: InitRequest = json_body(&body)?;
     if !request.nodes.contains_key(&state.id) {
         return Err(ApiError::bad_request(format!(
@@ -101,8 +102,9 @@ pub async fn init(
 pub async fn add(
     State(state): State<Shared>,
     uri: Uri,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    let body = super::read_body(&state, body, super::MAX_ADMIN_BODY).await?;
     let request: AddRequest = json_body(&body)?;
     if let Route::Leader(redirect) = leader_route(&state, &uri).await? {
         return Ok(redirect);
@@ -158,8 +160,9 @@ pub async fn add(
 pub async fn remove(
     State(state): State<Shared>,
     uri: Uri,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    let body = super::read_body(&state, body, super::MAX_ADMIN_BODY).await?;
     let request: RemoveRequest = json_body(&body)?;
     if let Route::Leader(redirect) = leader_route(&state, &uri).await? {
         return Ok(redirect);

@@ -10,7 +10,7 @@
 use openraft::async_runtime::WatchReceiver;
 use std::collections::BTreeMap;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -124,33 +124,6 @@ fn local(query: &BTreeMap<String, Vec<u8>>) -> Result<bool, ApiError> {
     }
 }
 
-/// The request body, read within the request timeout (a client that stalls
-/// mid-body gets `408`) and at most [`super::MAX_VALUE_BODY`] bytes (`413`).
-async fn read_body(state: &Shared, body: Body) -> Result<Bytes, ApiError> {
-    match tokio::time::timeout(
-        state.request_timeout,
-        axum::body::to_bytes(body, super::MAX_VALUE_BODY),
-    )
-    .await
-    {
-        Err(_) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the body did not arrive within {} ms",
-                state.request_timeout.as_millis()
-            ),
-        )),
-        Ok(Err(e)) => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the body is larger than {} bytes or broke off: {e}",
-                super::MAX_VALUE_BODY
-            ),
-        )),
-        Ok(Ok(bytes)) => Ok(bytes),
-    }
-}
-
 /// Proposes `command` and waits for it to be applied on this node (the leader).
 async fn write(state: &Shared, uri: &Uri, command: Command) -> Result<Response, ApiError> {
     if let Route::Leader(redirect) = leader_route(state, uri).await? {
@@ -223,7 +196,7 @@ async fn linearize(state: &Shared, uri: &Uri) -> Result<Option<Response>, ApiErr
 /// `PUT /kv/{key}`: the body is the value; `{"index": N}` once committed and applied.
 pub async fn put(State(state): State<Shared>, uri: Uri, body: Body) -> Result<Response, ApiError> {
     let key = key_of(&uri)?;
-    let body = read_body(&state, body).await?;
+    let body = super::read_body(&state, body, super::MAX_VALUE_BODY).await?;
     write(
         &state,
         &uri,

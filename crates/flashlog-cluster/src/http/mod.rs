@@ -13,7 +13,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::body::{Body, Bytes};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -62,33 +63,44 @@ pub struct AppState {
 /// The shared state as handlers take it.
 pub type Shared = Arc<AppState>;
 
+/// A request body, read within the request timeout (a client or peer that stalls
+/// mid-body gets `408`, and the connection's task ends) and at most `limit` bytes
+/// (`413`). Every handler that takes a body reads it through here.
+async fn read_body(state: &AppState, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(state.request_timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {} ms",
+                state.request_timeout.as_millis()
+            ),
+        )),
+        Ok(Err(e)) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {limit} bytes or broke off: {e}"),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
 /// The node's router.
 pub fn router(state: Shared) -> Router {
     let client_auth = axum::middleware::from_fn_with_state(Arc::clone(&state), auth::clients);
     let peer_auth = axum::middleware::from_fn_with_state(Arc::clone(&state), auth::peers);
+    // Bodies are read by each handler through `read_body`, with its limit.
     let kv = Router::new()
         .route("/kv", get(kv::scan))
         .route("/kv/{key}", get(kv::get).put(kv::put).delete(kv::delete))
-        .layer(DefaultBodyLimit::max(MAX_VALUE_BODY))
         .layer(client_auth);
     let raft = Router::new()
-        .route(
-            "/raft/append",
-            post(raft::append).layer(DefaultBodyLimit::max(MAX_RPC_BODY)),
-        )
-        .route(
-            "/raft/vote",
-            post(raft::vote).layer(DefaultBodyLimit::max(MAX_ADMIN_BODY)),
-        )
-        // Streamed to a file chunk by chunk: no limit on the whole.
-        .route(
-            "/raft/snapshot",
-            post(raft::snapshot).layer(DefaultBodyLimit::disable()),
-        )
+        .route("/raft/append", post(raft::append))
+        .route("/raft/vote", post(raft::vote))
+        // Streamed to a file chunk by chunk: no limit on the whole, a deadline
+        // between chunks.
+        .route("/raft/snapshot", post(raft::snapshot))
         .route("/admin/init", post(admin::init))
         .route("/admin/add", post(admin::add))
         .route("/admin/remove", post(admin::remove))
-        .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY))
         .layer(peer_auth);
     let info = Router::new()
         .route("/cluster", get(info::cluster))

@@ -2,7 +2,7 @@
 //! bodies both ways) and `/raft/snapshot` (the snapshot file as the body, the
 //! sender's vote in the `x-flashlog-vote` header). Behind the token check.
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,7 +27,8 @@ fn encode<T: Serialize>(value: &T) -> Result<Response, ApiError> {
 }
 
 /// `POST /raft/append`.
-pub async fn append(State(state): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn append(State(state): State<Shared>, body: Body) -> Result<Response, ApiError> {
+    let body = super::read_body(&state, body, super::MAX_RPC_BODY).await?;
     let request = decode(&body)?;
     let response = state
         .raft
@@ -43,7 +44,8 @@ pub async fn append(State(state): State<Shared>, body: Bytes) -> Result<Response
 /// a leader that misses committed entries. It votes once a leader's entries or
 /// snapshot reached it. (`flashlog cluster init` initializes every node before
 /// the first election needs their votes.)
-pub async fn vote(State(state): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn vote(State(state): State<Shared>, body: Body) -> Result<Response, ApiError> {
+    let body = super::read_body(&state, body, super::MAX_ADMIN_BODY).await?;
     let request = decode(&body)?;
     let initialized = state
         .raft
@@ -97,7 +99,22 @@ async fn receive_and_install(
         .await
         .map_err(|e| failed("create", &e))?;
     let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
+    loop {
+        // A sender silent for the request timeout between chunks: given up.
+        let next = tokio::time::timeout(state.request_timeout, stream.next())
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "no snapshot data for {} ms",
+                        state.request_timeout.as_millis()
+                    ),
+                )
+            })?;
+        let Some(chunk) = next else {
+            break;
+        };
         // A sender that went away mid-stream: nothing is installed.
         let chunk =
             chunk.map_err(|e| ApiError::bad_request(format!("the snapshot stream broke: {e}")))?;
