@@ -9,6 +9,7 @@ pub mod keys;
 pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod serve;
 pub mod snapshot;
 pub mod state_machine;
 pub mod tls;

@@ -58,6 +58,9 @@ pub struct NodeConfig {
     pub leader_wait: Duration,
     /// How long a write or linearizable read may take before 503. Default 5 s.
     pub request_timeout: Duration,
+    /// How long a connection may take to send a request's headers, and stay idle
+    /// between requests (see [`crate::serve`]).
+    pub header_timeout: Duration,
     /// How long `POST /admin/add` waits for the new node to catch up before it
     /// answers 503 and leaves the node a learner. Default 20 s.
     pub catch_up_timeout: Duration,
@@ -79,6 +82,7 @@ impl NodeConfig {
             election_timeout: Duration::from_millis(500),
             leader_wait: Duration::from_secs(2),
             request_timeout: Duration::from_secs(5),
+            header_timeout: crate::serve::HEADER_READ_TIMEOUT,
             catch_up_timeout: Duration::from_secs(20),
         }
     }
@@ -179,23 +183,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     let stopped = async move {
         let _ = stopped.await;
     };
+    let header_timeout = config.header_timeout;
     let server = match &config.tls {
         Some(tls) => {
             let listener = tls.server.listen(listener).map_err(|e| Error::Http {
                 what: format!("cannot serve TLS on {addr}"),
                 source: Box::new(e),
             })?;
-            tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            })
+            tokio::spawn(crate::serve::serve(listener, app, header_timeout, stopped))
         }
-        None => tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await
-        }),
+        None => tokio::spawn(crate::serve::serve(listener, app, header_timeout, stopped)),
     };
     tracing::info!(id = config.id, %addr, "node serving");
     Ok(RunningNode {

@@ -12,6 +12,10 @@ use crate::tls::ClientTls;
 
 /// How long a connection may take to open.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long an idle connection stays in the pool: below the nodes' default header
+/// deadline ([`crate::serve::HEADER_READ_TIMEOUT`]), so a client does not pick a connection
+/// the server is about to close.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// An HTTP client with the cluster token (if any) on every request.
 #[derive(Debug, Clone)]
@@ -47,6 +51,7 @@ impl Transport {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .tcp_nodelay(true);
         let builder = match tls {
             Some(tls) => tls.configure(builder),

@@ -46,6 +46,10 @@ pub struct Args {
     /// How long a write or linearizable read may take before 503
     #[arg(long, value_name = "MS", default_value_t = 5_000)]
     request_timeout_ms: u64,
+    /// How long a connection may take to send a request's headers (also how long
+    /// an idle connection stays open)
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    header_timeout_ms: u64,
     /// How long `cluster add` waits for the new node to catch up before it fails
     /// (the node then stays a learner)
     #[arg(long, value_name = "MS", default_value_t = 20_000)]
@@ -103,6 +107,7 @@ pub fn run(
     config.election_timeout = Duration::from_millis(args.election_timeout_ms);
     config.leader_wait = Duration::from_millis(args.leader_wait_ms);
     config.request_timeout = Duration::from_millis(args.request_timeout_ms);
+    config.header_timeout = Duration::from_millis(args.header_timeout_ms);
     config.catch_up_timeout = Duration::from_millis(args.catch_up_timeout_ms);
     anyhow::ensure!(
         args.election_timeout_ms > args.heartbeat_ms,

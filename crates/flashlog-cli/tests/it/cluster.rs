@@ -568,7 +568,16 @@ fn requests_without_or_with_a_wrong_token_are_refused_and_change_nothing() {
 
 #[test]
 fn bad_input_gets_a_clear_4xx_and_the_node_keeps_serving() {
-    let cluster = Cluster::new(1, false, &["--request-timeout-ms", "1000"]);
+    let cluster = Cluster::new(
+        1,
+        false,
+        &[
+            "--request-timeout-ms",
+            "1000",
+            "--header-timeout-ms",
+            "1500",
+        ],
+    );
     assert!(cluster.init().status.success());
     cluster.leader(0);
     let addr = &cluster.addrs[0];
@@ -649,6 +658,23 @@ fn bad_input_gets_a_clear_4xx_and_the_node_keeps_serving() {
             String::from_utf8_lossy(&answer)
         );
     }
+    // A client that never finishes its headers: disconnected after the header
+    // deadline (it held the connection, nothing more).
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let closed = stream.read_to_end(&mut rest);
+    assert!(
+        closed.is_ok() && started.elapsed() < Duration::from_secs(8),
+        "{closed:?} after {:?}",
+        started.elapsed()
+    );
     // Still serving, nothing half-written, nothing lost.
     assert_eq!(http(addr, "GET", "/health", None, b"").unwrap().0, 200);
     assert_eq!(http(addr, "GET", "/kv/half", None, b"").unwrap().0, 404);
