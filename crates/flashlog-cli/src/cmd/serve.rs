@@ -37,7 +37,8 @@ pub struct Args {
     /// Raft heartbeat interval
     #[arg(long, value_name = "MS", default_value_t = 100)]
     heartbeat_ms: u64,
-    /// Smallest election timeout (the largest is twice it)
+    /// Smallest election timeout (the largest is 1.2 times it; a new leader
+    /// takes about twice it after the old one dies)
     #[arg(long, value_name = "MS", default_value_t = 500)]
     election_timeout_ms: u64,
     /// How long a request waits for a leader to be known before 503
