@@ -153,8 +153,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     std::fs::create_dir_all(&config.dir).map_err(io("create", &config.dir))?;
     crate::identity::check_or_record(&config.dir, config.id, config.token.as_deref())?;
     let raft_dir = config.dir.join("raft");
-    let log = LogStore::open(&raft_dir, flashlog_wal::Options::default())
-        .map_err(io("open the Raft log in", &raft_dir))?;
+    // The log synced at every append (the default `SyncPolicy::Always`); the commit
+    // point lazily, as etcd's raft keeps its commit index: Raft's safety rests on
+    // the log and the vote, and a restarted node learns the commit from the leader.
+    // That takes an fdatasync per commit off openraft's core path.
+    let log = LogStore::open_with(
+        &raft_dir,
+        flashlog_wal::Options::default(),
+        flashlog_raft::CommitPoint::Lazy,
+    )
+    .map_err(io("open the Raft log in", &raft_dir))?;
     let sm = StateMachine::open(&config.dir.join("sm"))?;
     let transport = Transport::with_tls(
         config.token.as_deref(),

@@ -85,8 +85,9 @@ impl CommittedFile {
         Ok((CommittedFile { file, saves }, newest.map(|(_, v)| v)))
     }
 
-    /// Writes `value` over the older slot and syncs it: durable when this returns.
-    pub(crate) fn save(&mut self, value: &[u8]) -> io::Result<()> {
+    /// Writes `value` over the older slot and, if `sync`, syncs it: durable when
+    /// this returns. Unsynced, a crash may leave either slot (or the one before).
+    pub(crate) fn save(&mut self, value: &[u8], sync: bool) -> io::Result<()> {
         if value.len() > MAX_PAYLOAD {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -113,7 +114,9 @@ impl CommittedFile {
                 Err(e) => return Err(e),
             }
         }
-        self.file.sync_data()?;
+        if sync {
+            self.file.sync_data()?;
+        }
         self.saves = number;
         Ok(())
     }
@@ -136,12 +139,12 @@ mod tests {
         let (mut file, value) = CommittedFile::open(&*fs, dir.path()).unwrap();
         assert_eq!(value, None);
         for v in [b"one".as_slice(), b"two", b"three"] {
-            file.save(v).unwrap();
+            file.save(v, true).unwrap();
         }
         drop(file);
         let (mut file, value) = CommittedFile::open(&*fs, dir.path()).unwrap();
         assert_eq!(value.as_deref(), Some(b"three".as_slice()));
-        file.save(b"four").unwrap();
+        file.save(b"four", true).unwrap();
         drop(file);
         // Save number 4 went to slot 0; tear it: the save before it is read.
         let path = dir.path().join(COMMITTED_FILE);

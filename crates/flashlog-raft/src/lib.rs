@@ -40,6 +40,24 @@ pub const MAX_BATCH_BYTES: usize = 16 << 20;
 /// Width of the index at the start of each entry's key.
 const INDEX_WIDTH: usize = 20;
 
+/// How `save_committed` keeps the commit point (openraft's committed log id).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CommitPoint {
+    /// Durable when `save_committed` returns: the entries it names are synced
+    /// first if they are not yet, then the commit point's own file is written and
+    /// fdatasync'd. One fdatasync on openraft's core path per commit.
+    #[default]
+    Durable,
+    /// Written without an fdatasync, and only once the entries it names are
+    /// durable (until then the file keeps the previous one): after a crash the
+    /// store reads back a commit point no later than the durable log, possibly an
+    /// older one than the last saved. Raft's safety does not rest on it (etcd's
+    /// raft does not sync its commit index either): a restarted node applies what
+    /// its state machine had not, and learns the rest of the commit from the
+    /// leader. No fdatasync on openraft's core path.
+    Lazy,
+}
+
 /// A durable Raft log on a flashlog write-ahead log. Cheap to clone: clones share the
 /// log, and a clone is the store's `LogReader`.
 pub struct LogStore<C: RaftTypeConfig> {
@@ -77,6 +95,7 @@ struct Inner<C: RaftTypeConfig> {
     cache: Arc<Mutex<Cache>>,
     /// The commit point's own file (after the state lock).
     committed_file: Mutex<CommittedFile>,
+    commit_point: CommitPoint,
     /// The store's sync thread: `save_vote` and `save_committed` wait for their
     /// fsyncs there, not on the async runtime's worker.
     jobs: Mutex<Sender<Job>>,
@@ -209,10 +228,24 @@ where
     /// with `options` (keep `SyncPolicy::Always`, the default, for Raft's durability),
     /// and the side file `dir/raft-state`.
     ///
+    /// The commit point is [`CommitPoint::Durable`].
+    ///
     /// # Errors
     /// What [`Wal::open`] returns, as an `io::Error` whose source it is; a side file
     /// that does not decode (`InvalidData`); other I/O errors.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> io::Result<LogStore<C>> {
+        LogStore::open_with(dir, options, CommitPoint::Durable)
+    }
+
+    /// As [`LogStore::open`], keeping the commit point as `commit_point` says.
+    ///
+    /// # Errors
+    /// As [`LogStore::open`].
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        options: Options,
+        commit_point: CommitPoint,
+    ) -> io::Result<LogStore<C>> {
         let dir = dir.as_ref().to_path_buf();
         let fs = Arc::clone(&options.fs);
         fs.create_dir_all(&dir)?;
@@ -274,6 +307,7 @@ where
                 state: Mutex::new(state),
                 cache: Arc::new(Mutex::new(Cache::default())),
                 committed_file: Mutex::new(committed_file),
+                commit_point,
                 jobs: Mutex::new(jobs),
             }),
         };
@@ -418,15 +452,20 @@ where
     /// Makes the entries up to Raft index `index` durable: nothing to do when the
     /// log's fsyncs already cover them, else a sync.
     fn sync_through(&self, state: &State<C>, index: u64) -> io::Result<()> {
-        let covered = index < state.first_index()
-            || (index < state.next_index
-                && state
-                    .seq_of(index)
-                    .is_ok_and(|seq| seq <= self.inner.wal.durable_seq()));
-        if !covered {
+        if !self.is_durable(state, index) {
             self.inner.wal.sync().map_err(wal_err)?;
         }
         Ok(())
+    }
+
+    /// Whether the log's fsyncs cover the entries up to Raft index `index` (purged
+    /// ones count as covered).
+    fn is_durable(&self, state: &State<C>, index: u64) -> bool {
+        index < state.first_index()
+            || (index < state.next_index
+                && state
+                    .seq_of(index)
+                    .is_ok_and(|seq| seq <= self.inner.wal.durable_seq()))
     }
 
     fn save_committed_now(&self, committed: Option<LogIdOf<C>>) -> io::Result<()> {
@@ -436,7 +475,22 @@ where
         if let Some(id) = &committed {
             self.sync_through(&state, id.index())?;
         }
-        lock(&self.inner.committed_file).save(&encode(&committed)?)?;
+        lock(&self.inner.committed_file).save(&encode(&committed)?, true)?;
+        state.committed = committed;
+        Ok(())
+    }
+
+    /// [`CommitPoint::Lazy`]: written, not synced, and only when the entries it
+    /// names are durable already; remembered in memory either way.
+    fn save_committed_lazily(&self, committed: Option<LogIdOf<C>>) -> io::Result<()> {
+        self.check_poisoned()?;
+        let mut state = lock(&self.inner.state);
+        let durable = committed
+            .as_ref()
+            .is_none_or(|id| self.is_durable(&state, id.index()));
+        if durable {
+            lock(&self.inner.committed_file).save(&encode(&committed)?, false)?;
+        }
         state.committed = committed;
         Ok(())
     }
@@ -627,8 +681,14 @@ where
     }
 
     async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
-        self.on_sync_thread(move |store| store.save_committed_now(committed))
-            .await
+        match self.inner.commit_point {
+            CommitPoint::Durable => {
+                self.on_sync_thread(move |store| store.save_committed_now(committed))
+                    .await
+            }
+            // A write to the page cache: no need to leave the runtime's thread.
+            CommitPoint::Lazy => self.save_committed_lazily(committed),
+        }
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {

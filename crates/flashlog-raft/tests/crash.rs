@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use flashlog_raft::LogStore;
+use flashlog_raft::{CommitPoint, LogStore};
 use flashlog_testkit::{CrashModel, SimFs};
 use flashlog_wal::Options;
 use openraft::entry::RaftEntry;
@@ -99,9 +99,22 @@ async fn workload(store: &mut LogStore<C>) -> (usize, Vec<Observed>) {
 
 #[tokio::test]
 async fn a_crash_anywhere_reopens_before_or_after_the_operation() {
+    crash_everywhere(CommitPoint::Durable).await;
+}
+
+/// With a lazy commit point the rest is as durable; the commit point read back is
+/// one that was saved (or none), never one ahead of the log.
+#[tokio::test]
+async fn a_lazy_commit_point_is_never_ahead_of_the_log_after_a_crash() {
+    crash_everywhere(CommitPoint::Lazy).await;
+}
+
+async fn crash_everywhere(commit_point: CommitPoint) {
+    let lazy = commit_point == CommitPoint::Lazy;
+    let open = |sim: &SimFs| LogStore::<C>::open_with(DIR, options(sim), commit_point);
     // The run without a crash: the states, and how many crash points there are.
     let sim = SimFs::new();
-    let mut store = LogStore::<C>::open(DIR, options(&sim)).unwrap();
+    let mut store = open(&sim).unwrap();
     let (done, states) = workload(&mut store).await;
     assert_eq!(done, STEPS);
     let points = sim.mutations();
@@ -112,19 +125,45 @@ async fn a_crash_anywhere_reopens_before_or_after_the_operation() {
     for point in 0..=points {
         let sim = SimFs::new();
         sim.crash_after(Some(point));
-        let (done, _) = match LogStore::<C>::open(DIR, options(&sim)) {
+        let (done, _) = match open(&sim) {
             Ok(mut store) => workload(&mut store).await,
             Err(_) => (0, Vec::new()),
         };
         let pending = sim.pending().len();
         for model in CrashModel::all(pending, &[1, 2, 3]) {
             let image = sim.crash(model);
-            let mut store = LogStore::<C>::open(DIR, options(&image))
+            let mut store = open(&image)
                 .unwrap_or_else(|e| panic!("crash point {point} {}: reopen: {e}", model.name()));
-            let got = observe(&mut store).await;
+            let mut got = observe(&mut store).await;
             checked += 1;
-            let before = &states[done];
-            let after = states.get(done + 1);
+            let mut before = states[done].clone();
+            let mut after = states.get(done + 1).cloned();
+            if lazy {
+                // Any commit point saved so far, or none; never past the log's end.
+                let saved: Vec<_> = states[..=(done + 1).min(STEPS)]
+                    .iter()
+                    .map(|s| s.committed)
+                    .collect();
+                assert!(
+                    got.committed.is_none() || saved.contains(&got.committed),
+                    "crash point {point} {}: commit point {:?} never saved",
+                    model.name(),
+                    got.committed
+                );
+                assert!(
+                    got.committed <= got.last,
+                    "crash point {point} {}: commit point {:?} after the log's end {:?}",
+                    model.name(),
+                    got.committed,
+                    got.last
+                );
+                got.committed = None;
+                before.committed = None;
+                if let Some(after) = &mut after {
+                    after.committed = None;
+                }
+            }
+            let after = after.as_ref();
             // An append not yet acknowledged may leave a prefix of its entries: a batch
             // that spans segments is synced a segment at a time.
             let prefix_of_append = [0, 5, 8].contains(&done)
@@ -137,10 +176,10 @@ async fn a_crash_anywhere_reopens_before_or_after_the_operation() {
                         && got.last == got.entries.last().copied().or(got.purged)
                 });
             assert!(
-            &got == before || Some(&got) == after || prefix_of_append,
-            "crash point {point} {} (after {done} operations): {got:?}\nbefore: {before:?}\nafter: {after:?}",
-            model.name()
-        );
+                got == before || Some(&got) == after || prefix_of_append,
+                "crash point {point} {} (after {done} operations): {got:?}\nbefore: {before:?}\nafter: {after:?}",
+                model.name()
+            );
         }
     }
     eprintln!("{points} crash points, {checked} images checked");

@@ -374,3 +374,52 @@ async fn replication_batches_are_bounded_in_bytes() {
         per_batch
     );
 }
+
+/// `CommitPoint::Lazy` writes a commit point only once the entries it names are
+/// durable, and keeps it in memory meanwhile.
+#[tokio::test]
+async fn a_lazy_commit_point_waits_for_its_entries_to_be_durable() {
+    use flashlog_raft::CommitPoint;
+    use flashlog_wal::SyncPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        LogStore::<C>::open_with(
+            dir.path(),
+            Options::default().sync_policy(SyncPolicy::Manual),
+            CommitPoint::Lazy,
+        )
+        .expect("open")
+    };
+    let mut store = open();
+    store
+        .append(blanks(1, 0..5), IOFlushed::noop())
+        .await
+        .unwrap();
+    assert!(
+        store.wal().durable_seq() < 4,
+        "the entries are not durable yet"
+    );
+    store
+        .save_committed(Some(log_id::<C>(1, 1, 3)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.read_committed().await.unwrap(),
+        Some(log_id::<C>(1, 1, 3))
+    );
+    store.wal().sync().unwrap();
+    drop(store);
+    // Not written: its entries were not durable when it was saved.
+    let mut store = open();
+    assert_eq!(store.read_committed().await.unwrap(), None);
+    store
+        .save_committed(Some(log_id::<C>(1, 1, 3)))
+        .await
+        .unwrap();
+    drop(store);
+    let mut store = open();
+    assert_eq!(
+        store.read_committed().await.unwrap(),
+        Some(log_id::<C>(1, 1, 3))
+    );
+}
