@@ -87,7 +87,7 @@ pub struct Args {
     /// Log stores of the openraft section, comma-separated; ratios need `memory`
     /// [default: every one this build has].
     #[arg(long, value_name = "LIST", value_delimiter = ',', action = ArgAction::Set,
-          value_parser = PossibleValuesParser::new(["flashlog", "memory", "raft-log", "rocksdb"]))]
+          value_parser = PossibleValuesParser::new(["flashlog", "flashlog-lazy", "memory", "raft-log", "rocksdb"]))]
     pub stores: Vec<String>,
     /// Removed: refused with the flags that now give its figures.
     #[arg(long, hide = true)]

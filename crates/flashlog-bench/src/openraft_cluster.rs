@@ -21,6 +21,9 @@ use crate::system::BenchResult;
 pub enum Store {
     /// `flashlog_raft::LogStore` under `SyncPolicy::Always`.
     Flashlog,
+    /// The same with `CommitPoint::Lazy` (the commit point not synced, as
+    /// raft-log's adapter and etcd keep theirs): what `flashlog serve` runs.
+    FlashlogLazy,
     /// A `BTreeMap` in memory, callback inline: no durability, the upper bound.
     Memory,
     /// The `raft-log` crate behind a minimal adapter.
@@ -32,7 +35,12 @@ pub enum Store {
 impl Store {
     /// The stores this build can run: RocksDB only with the `rocksdb` feature.
     pub fn available() -> Vec<Store> {
-        let mut stores = vec![Store::Flashlog, Store::Memory, Store::RaftLog];
+        let mut stores = vec![
+            Store::Flashlog,
+            Store::FlashlogLazy,
+            Store::Memory,
+            Store::RaftLog,
+        ];
         if cfg!(feature = "rocksdb") {
             stores.push(Store::RocksDb);
         }
@@ -43,6 +51,7 @@ impl Store {
     pub fn from_id(id: &str) -> Option<Store> {
         [
             Store::Flashlog,
+            Store::FlashlogLazy,
             Store::Memory,
             Store::RaftLog,
             Store::RocksDb,
@@ -55,6 +64,7 @@ impl Store {
     pub fn id(self) -> &'static str {
         match self {
             Store::Flashlog => "flashlog",
+            Store::FlashlogLazy => "flashlog-lazy",
             Store::Memory => "memory",
             Store::RaftLog => "raft-log",
             Store::RocksDb => "rocksdb",
@@ -65,15 +75,17 @@ impl Store {
     pub fn name(self) -> &'static str {
         match self {
             Store::Flashlog => "flashlog-raft",
+            Store::FlashlogLazy => "flashlog-raft, lazy commit point",
             Store::Memory => "in-memory (not durable)",
             Store::RaftLog => "raft-log 0.4.6",
             Store::RocksDb => "RocksDB (rocksstore style)",
         }
     }
 
-    /// Whether the store is durable (a peer flashlog-raft must beat).
+    /// Whether the store is a durable peer flashlog-raft must beat (not the
+    /// in-memory bound, not flashlog-raft's own lazy variant).
     pub fn durable(self) -> bool {
-        self != Store::Memory
+        !matches!(self, Store::Memory | Store::FlashlogLazy)
     }
 }
 
@@ -114,6 +126,14 @@ async fn node(
         Store::Flashlog => {
             let log =
                 flashlog_raft::LogStore::<Bench>::open(dir, flashlog_wal::Options::default())?;
+            Raft::new(id, config, network, log, machine).await?
+        }
+        Store::FlashlogLazy => {
+            let log = flashlog_raft::LogStore::<Bench>::open_with(
+                dir,
+                flashlog_wal::Options::default(),
+                flashlog_raft::CommitPoint::Lazy,
+            )?;
             Raft::new(id, config, network, log, machine).await?
         }
         Store::Memory => Raft::new(id, config, network, MemStore::default(), machine).await?,
