@@ -1,6 +1,6 @@
 //! `GET /metrics`: Raft's figures, the Raft log's (flashlog's `Wal::metrics()`)
 //! and the state machine store's, in the Prometheus text format. Latencies are
-//! histograms (cumulative buckets at powers of two nanoseconds, 1 µs to 17 s, from
+//! histograms (cumulative buckets up to powers of two nanoseconds, 1 µs to 17 s, from
 //! flashlog's log-linear histograms, whose counts below a power of two are exact);
 //! group sizes are summaries (quantiles 0.5, 0.99, 0.999, sum and count).
 
@@ -48,16 +48,16 @@ fn summary(out: &mut String, name: &str, help: &str, h: &HistogramSnapshot, scal
     );
 }
 
-/// Bucket bounds of the latency histograms: 2^10 ns (about 1 µs) to 2^34 ns
-/// (about 17 s), doubling.
+/// Bucket bounds of the latency histograms: below 2^10 ns (about 1 µs) to below
+/// 2^34 ns (about 17 s), doubling.
 const LATENCY_POWERS: std::ops::RangeInclusive<usize> = 10..=34;
 
 /// A Prometheus histogram of nanosecond values `h`, in seconds: bucket `le` is
-/// 2^k ns and counts the values below it.
+/// 2^k - 1 ns and counts the values at or below it (below 2^k: exact).
 fn latency_histogram(out: &mut String, name: &str, help: &str, h: &HistogramSnapshot) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
     for k in LATENCY_POWERS {
-        let le = (1u64 << k) as f64 / 1e9;
+        let le = ((1u64 << k) - 1) as f64 / 1e9;
         let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {}", h.below_pow2[k]);
     }
     let _ = writeln!(
@@ -292,15 +292,15 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[1], "# TYPE x_seconds histogram");
         assert!(
-            lines.contains(&"x_seconds_bucket{le=\"0.000001024\"} 0"),
+            lines.contains(&"x_seconds_bucket{le=\"0.000001023\"} 0"),
             "{out}"
         );
         assert!(
-            lines.contains(&"x_seconds_bucket{le=\"0.001048576\"} 2"),
+            lines.contains(&"x_seconds_bucket{le=\"0.001048575\"} 2"),
             "{out}"
         );
         assert!(
-            lines.contains(&"x_seconds_bucket{le=\"0.002097152\"} 4"),
+            lines.contains(&"x_seconds_bucket{le=\"0.002097151\"} 4"),
             "{out}"
         );
         assert!(lines.contains(&"x_seconds_bucket{le=\"+Inf\"} 5"), "{out}");

@@ -100,7 +100,8 @@ impl NodeConfig {
             // the election comes one timeout later: about 2 x min + a little. With 2 x
             // min as the max, failover took 1.6-1.9 s; with 1.2 x min, 1.07-1.14 s
             // (500 ms, 2026-12-07). The 100 ms spread still separates candidates.
-            election_timeout_max: ms(self.election_timeout) * 6 / 5,
+            election_timeout_max: (ms(self.election_timeout) * 6 / 5)
+                .max(ms(self.election_timeout) + 1),
             install_snapshot_timeout: 60_000,
             snapshot_policy: if self.snapshot_every == 0 {
                 SnapshotPolicy::Never

@@ -21,7 +21,8 @@ use hyper_util::service::TowerToHyperService;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `app` on `listener` until `stop` completes, then stops accepting and
-/// waits for the connections' requests under way to finish. A connection that
+/// waits for the connections' requests under way to finish, with no deadline of
+/// its own: the caller bounds the wait (`RunningNode::shutdown` gives it 5 s). A connection that
 /// takes longer than `header_timeout` to send a request's headers is closed.
 pub async fn serve<L>(
     mut listener: L,

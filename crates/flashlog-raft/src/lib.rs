@@ -35,8 +35,10 @@ const STATE_TMP_FILE: &str = "raft-state.tmp";
 const STATE_VERSION: u32 = 1;
 /// The size of the entries one replication request carries at most (it carries at
 /// least one entry, whatever its size): openraft's `max_payload_entries` counts
-/// entries, and 300 large values would make a request no peer accepts.
-pub const MAX_BATCH_BYTES: usize = 16 << 20;
+/// entries, and 300 large values would make a request no peer accepts, nor one
+/// that crosses a network within openraft's append deadline (its heartbeat
+/// interval, 100 ms by default).
+pub const MAX_BATCH_BYTES: usize = 2 << 20;
 /// Width of the index at the start of each entry's key.
 const INDEX_WIDTH: usize = 20;
 
@@ -481,7 +483,10 @@ where
     }
 
     /// [`CommitPoint::Lazy`]: written, not synced, and only when the entries it
-    /// names are durable already; remembered in memory either way.
+    /// names are durable already; otherwise dropped (openraft saves the commit point
+    /// again after its next batch). `state.committed` never runs ahead of the
+    /// durable log either: the side file, which every `update_state` syncs, holds it
+    /// too, and a store with no valid slot yet reads it from there.
     fn save_committed_lazily(&self, committed: Option<LogIdOf<C>>) -> io::Result<()> {
         self.check_poisoned()?;
         let mut state = lock(&self.inner.state);
@@ -490,8 +495,8 @@ where
             .is_none_or(|id| self.is_durable(&state, id.index()));
         if durable {
             lock(&self.inner.committed_file).save(&encode(&committed)?, false)?;
+            state.committed = committed;
         }
-        state.committed = committed;
         Ok(())
     }
 
@@ -519,7 +524,8 @@ where
     }
 
     /// The entries in `start..end` the log holds (after the purged ones), stopping
-    /// after the first entry that brings their serialized size to `max_bytes`.
+    /// after the first entry that brings their serialized size to `max_bytes`: the
+    /// entries past that point are neither read nor decoded.
     fn entries_locked(
         &self,
         state: &State<C>,
@@ -529,47 +535,29 @@ where
     ) -> io::Result<Vec<C::Entry>> {
         let start = start.max(state.first_index());
         let end = end.min(state.next_index);
-        if start >= end {
-            return Ok(Vec::new());
-        }
-        let mut out: Vec<Option<(C::Entry, usize)>> = Vec::new();
-        let mut missing = Vec::new();
-        {
-            let cache = lock(&self.inner.cache);
-            let mut cached_bytes = 0usize;
-            for index in start..end {
-                if cached_bytes >= max_bytes {
-                    break;
-                }
-                match cache.get(index) {
-                    Some(encoded) => {
-                        cached_bytes = cached_bytes.saturating_add(encoded.len());
-                        out.push(Some((decode(encoded)?, encoded.len())));
-                    }
-                    None => {
-                        out.push(None);
-                        missing.push(index);
-                    }
-                }
-            }
-        }
-        // Outside the cache's lock (a durability callback takes it); under the
-        // state lock, so no truncation or purge moves the entries meanwhile.
-        for index in missing {
-            let at = usize::try_from(index - start).unwrap_or(0);
-            out[at] = Some(self.read_seq_sized(state.seq_of(index)?, index)?);
-        }
+        let mut out = Vec::new();
         let mut bytes = 0usize;
-        Ok(out
-            .into_iter()
-            .flatten()
-            .take_while(|(_, size)| {
-                let more = bytes < max_bytes;
-                bytes = bytes.saturating_add(*size);
-                more
-            })
-            .map(|(entry, _)| entry)
-            .collect())
+        for index in start..end {
+            if bytes >= max_bytes {
+                break;
+            }
+            // The cache's lock only around the lookup: a durability callback takes
+            // it. The state lock held throughout: no truncation or purge moves the
+            // entries meanwhile.
+            let cached = {
+                let cache = lock(&self.inner.cache);
+                cache
+                    .get(index)
+                    .map(|encoded| decode(encoded).map(|entry| (entry, encoded.len())))
+            };
+            let (entry, size) = match cached {
+                Some(decoded) => decoded?,
+                None => self.read_seq_sized(state.seq_of(index)?, index)?,
+            };
+            bytes = bytes.saturating_add(size);
+            out.push(entry);
+        }
+        Ok(out)
     }
 
     /// What replication sends from `start`: the entries in `start..end`, at most
@@ -592,7 +580,10 @@ where
         let state = lock(&self.inner.state);
         let first = state.first_index();
         let mut out = Vec::new();
-        if start < first && start >= state.start {
+        // Only while the log continues after the purge point (`last` is set): after
+        // a purge past the end (a snapshot beyond the log), the entries left before
+        // it, up to the next append's renumbering, may be an uncommitted tail.
+        if start < first && start >= state.start && state.last.is_some() {
             let mut bytes = 0usize;
             for index in start..first.min(end) {
                 if bytes >= MAX_BATCH_BYTES {

@@ -338,6 +338,12 @@ async fn replication_never_serves_entries_of_an_earlier_numbering() {
     let mut store = open(dir.path());
     append(&mut store, blanks(1, 0..20)).await;
     store.purge(log_id::<C>(2, 1, 500)).await.expect("purge");
+    // Before the next append renumbers the log: what is left on disk may be a
+    // tail the snapshot did not commit; none of it is served.
+    assert_eq!(
+        replication_indices(&mut store, 10, 505).await,
+        Vec::<u64>::new()
+    );
     append(&mut store, blanks(2, 501..510)).await;
     assert_eq!(
         replication_indices(&mut store, 10, 505).await,
@@ -355,7 +361,7 @@ async fn replication_never_serves_entries_of_an_earlier_numbering() {
 async fn replication_batches_are_bounded_in_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let mut store: LogStore<C> = LogStore::open(dir.path(), Options::default()).expect("open");
-    let big = "x".repeat(3 << 20);
+    let big = "x".repeat(512 << 10);
     let entries: Vec<EntryOf<C>> = (0..12)
         .map(|i| EntryOf::<C>::new_normal(log_id::<C>(1, 1, i), big.clone()))
         .collect();
@@ -376,7 +382,7 @@ async fn replication_batches_are_bounded_in_bytes() {
 }
 
 /// `CommitPoint::Lazy` writes a commit point only once the entries it names are
-/// durable, and keeps it in memory meanwhile.
+/// durable; before that, the save is dropped (the next one writes it).
 #[tokio::test]
 async fn a_lazy_commit_point_waits_for_its_entries_to_be_durable() {
     use flashlog_raft::CommitPoint;
@@ -403,11 +409,10 @@ async fn a_lazy_commit_point_waits_for_its_entries_to_be_durable() {
         .save_committed(Some(log_id::<C>(1, 1, 3)))
         .await
         .unwrap();
-    assert_eq!(
-        store.read_committed().await.unwrap(),
-        Some(log_id::<C>(1, 1, 3))
-    );
-    store.wal().sync().unwrap();
+    // Dropped, not kept in memory: the side file that a vote rewrites holds the
+    // store's commit point too, and must not get one ahead of the durable log.
+    assert_eq!(store.read_committed().await.unwrap(), None);
+    store.save_vote(&VoteOf::<C>::new(1, 1)).await.unwrap();
     drop(store);
     // Not written: its entries were not durable when it was saved.
     let mut store = open();
