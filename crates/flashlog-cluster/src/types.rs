@@ -33,15 +33,20 @@ pub type Vote = openraft::type_config::alias::VoteOf<TypeConfig>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// Set `key` to `value`.
+    // `serde_bytes`: postcard writes bytes as a length and the bytes, the same
+    // encoding as a sequence of u8, in one copy instead of one call per byte.
     Put {
         /// The key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
         /// The value.
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
     },
     /// Remove `key` (no error if absent).
     Delete {
         /// The key.
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
     },
 }
@@ -84,5 +89,46 @@ impl std::fmt::Display for Command {
 impl std::fmt::Display for Response {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "applied at {}", self.index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// `Command` as it was before `serde_bytes`: its encoding must not change (it
+    /// is in every node's Raft log and on the wire).
+    #[derive(Serialize)]
+    enum PlainCommand {
+        Put { key: Vec<u8>, value: Vec<u8> },
+        Delete { key: Vec<u8> },
+    }
+
+    #[test]
+    fn the_postcard_encoding_is_the_plain_one() {
+        let key = b"user:\x00\xff".to_vec();
+        let value = vec![7u8; 300];
+        let pairs = [
+            (
+                Command::Put {
+                    key: key.clone(),
+                    value: value.clone(),
+                },
+                PlainCommand::Put {
+                    key: key.clone(),
+                    value,
+                },
+            ),
+            (
+                Command::Delete { key: key.clone() },
+                PlainCommand::Delete { key },
+            ),
+        ];
+        for (command, plain) in pairs {
+            let bytes = postcard::to_stdvec(&command).unwrap();
+            assert_eq!(bytes, postcard::to_stdvec(&plain).unwrap());
+            assert_eq!(postcard::from_bytes::<Command>(&bytes).unwrap(), command);
+        }
     }
 }
