@@ -428,3 +428,69 @@ async fn a_lazy_commit_point_waits_for_its_entries_to_be_durable() {
         Some(log_id::<C>(1, 1, 3))
     );
 }
+
+/// A read decides under the cache's lock whether an entry is in memory, then, on a
+/// miss, reads it from the log after letting that lock go, while durability
+/// callbacks of later appends evict entries from the cache. The invariant: only
+/// durable entries are evicted, so a miss always finds the entry on disk. Readers
+/// race a writer that pushes the log far past the cache's 8,192 entries, reading
+/// up to its last append (durable or not); every read must be contiguous from
+/// where it asked, with each entry's own payload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_racing_cache_eviction_find_every_entry() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    const TOTAL: u64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with_segments(dir.path(), 1 << 20);
+    let appended = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2u64)
+        .map(|r| {
+            let (mut store, appended, done) =
+                (store.clone(), Arc::clone(&appended), Arc::clone(&done));
+            tokio::spawn(async move {
+                let mut reads = 0u64;
+                let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ r;
+                while !done.load(Ordering::Acquire) {
+                    let upto = appended.load(Ordering::Acquire);
+                    if upto == 0 {
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    let start = (seed >> 33) % upto;
+                    let end = (start + 300).min(upto);
+                    let batch = store.limited_get_log_entries(start, end).await.unwrap();
+                    assert!(!batch.is_empty(), "nothing from {start}..{end}");
+                    for (at, entry) in batch.iter().enumerate() {
+                        let index = start + at as u64;
+                        assert_eq!(entry.index(), index);
+                        let openraft::EntryPayload::Normal(data) = &entry.payload else {
+                            panic!("entry {index} is not the one written");
+                        };
+                        assert_eq!(data, &format!("v{index}"));
+                    }
+                    reads += 1;
+                    tokio::task::yield_now().await;
+                }
+                reads
+            })
+        })
+        .collect();
+    let mut writer = store.clone();
+    for first in (0..TOTAL).step_by(50) {
+        let entries: Vec<EntryOf<C>> = (first..first + 50)
+            .map(|i| EntryOf::<C>::new_normal(log_id::<C>(1, 1, i), format!("v{i}")))
+            .collect();
+        // Readable when `append` returns, durable later: readers reach into
+        // entries not yet on disk too (the cache must keep those).
+        writer.append(entries, IOFlushed::noop()).await.unwrap();
+        appended.store(first + 50, Ordering::Release);
+    }
+    done.store(true, Ordering::Release);
+    for reader in readers {
+        let reads = reader.await.unwrap();
+        assert!(reads > 10, "the readers hardly ran: {reads} reads");
+    }
+}
