@@ -34,16 +34,17 @@ where
     L: axum::serve::Listener,
 {
     let graceful = GracefulShutdown::new();
+    // One configuration for every connection (`serve_connection` copies it).
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
     let mut stop = std::pin::pin!(stop);
     loop {
         let (io, _) = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut stop => break,
         };
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout);
         let connection =
             builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()));
         let connection = graceful.watch(connection);
