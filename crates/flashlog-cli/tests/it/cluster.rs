@@ -517,6 +517,21 @@ fn a_wiped_node_rejoins_through_a_snapshot() {
         .parse()
         .unwrap();
     assert!(fsyncs > 0, "{metrics}");
+    // The leader reports each follower's replication lag (none once converged) and
+    // the elections it saw.
+    let (_, _, metrics) = http(&cluster.addrs[leader], "GET", "/metrics", None, b"").unwrap();
+    let metrics = String::from_utf8(metrics).unwrap();
+    for follower in (0..3).filter(|&i| i != leader) {
+        let line = format!(
+            "flashlog_raft_replication_lag_entries{{follower=\"{}\"}} 0",
+            follower + 1
+        );
+        assert!(metrics.lines().any(|l| l == line), "{line}\n{metrics}");
+    }
+    assert!(
+        metrics.contains("# TYPE flashlog_raft_elections_total counter"),
+        "{metrics}"
+    );
 }
 
 #[test]
