@@ -1,11 +1,10 @@
 //! Leader failover: SIGKILL the leader, time until a write succeeds through the
 //! two survivors, restart the killed node, let it catch up; several times.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{wait_ready, Client};
@@ -92,13 +91,7 @@ pub async fn run(dir: &Path, kills: usize, settle: Duration, out: Option<&Path>)
         result.samples_ms.len()
     );
     if let Some(path) = out {
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        writeln!(file, "{}", serde_json::to_string(&result)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        crate::report::append_result(path, &result)?;
     }
     Ok(())
 }

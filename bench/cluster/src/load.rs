@@ -1,7 +1,6 @@
 //! Closed-loop load: N clients, each sending its next request as soon as the last
 //! one returned, for a warm-up and then a measured duration.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -108,13 +107,7 @@ pub async fn run_all(spec: &Spec, clients: &[usize], out: Option<&Path>) -> Resu
             result.errors
         );
         if let Some(path) = out {
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("opening {}", path.display()))?;
-            writeln!(file, "{}", serde_json::to_string(&result)?)
-                .with_context(|| format!("writing {}", path.display()))?;
+            crate::report::append_result(path, &result)?;
         }
     }
     Ok(())

@@ -13,6 +13,19 @@ use crate::failover::FailoverResult;
 use crate::load::{op_name, LoadResult};
 use crate::{OpKind, System};
 
+/// Appends `result` to the results file at `path` as one JSON line (the file the
+/// report reads).
+pub fn append_result(path: &Path, result: &impl serde::Serialize) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    writeln!(file, "{}", serde_json::to_string(result)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 const SYSTEMS: [System; 2] = [System::Etcd, System::Flashlog];
 
 /// Everything read from the result files.
